@@ -1,0 +1,54 @@
+# CloudPAM: `make run` serves the console on :8080 with demo data; `make test` runs the suite.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export DJANGO_SETTINGS_MODULE ?= cloudpam.settings.local
+
+.PHONY: venv run test test-pg bench lint format worker browser clean
+
+$(STAMP): requirements/base.txt requirements/prod.txt requirements/dev.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements/dev.txt
+	@touch $(STAMP)
+
+venv: $(STAMP)
+
+run: venv
+	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py seed_demo
+	$(BIN)/python manage.py runserver 127.0.0.1:8080
+
+# Headless Chromium for the browser tests comes from Debian's packages; without
+# root or apt the browser tests skip and say why.
+browser:
+	@if [ ! -x /usr/bin/chromium ] && command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+		(apt-get install -y -q chromium >/dev/null 2>&1 || \
+		 (apt-get update -q >/dev/null 2>&1 && apt-get install -y -q chromium >/dev/null 2>&1)) \
+		|| echo "chromium could not be installed; browser tests will be skipped"; \
+	fi
+
+test: venv browser
+	DJANGO_SETTINGS_MODULE=cloudpam.settings.test $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+bench: venv
+	@for script in bench/bench_*.py; do \
+		echo "== $$script"; \
+		DJANGO_SETTINGS_MODULE=cloudpam.settings.test $(BIN)/python $$script || exit 1; \
+	done
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: venv
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+worker: venv
+	@test -n "$$REDIS_URL" || (echo "REDIS_URL must point at Redis for a worker" && exit 1)
+	$(BIN)/celery -A cloudpam worker -l info -B --scheduler django_celery_beat.schedulers:DatabaseScheduler
+
+clean:
+	rm -rf $(VENV) staticfiles .pytest_cache .ruff_cache

@@ -1,0 +1,9 @@
+from django.apps import AppConfig
+
+
+class PoolsConfig(AppConfig):
+    """Pools."""
+
+    name = "apps.pools"
+    label = "pools"
+    verbose_name = "Pools"

@@ -1,0 +1,18 @@
+"""Template context: the active organization and the switcher's choices."""
+
+from typing import Any
+
+from django.http import HttpRequest
+
+from apps.tenancy.context import memberships_of
+
+
+def organization(request: HttpRequest) -> dict[str, Any]:
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated:
+        return {}
+    return {
+        "active_organization": getattr(request, "organization", None),
+        "active_membership": getattr(request, "membership", None),
+        "organization_choices": [m.organization for m in memberships_of(user)],
+    }

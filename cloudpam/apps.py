@@ -1,0 +1,13 @@
+from django.apps import AppConfig
+
+
+class CloudpamConfig(AppConfig):
+    """Platform code: templates, static files, tasks and checks of the project package."""
+
+    name = "cloudpam"
+    verbose_name = "CloudPAM platform"
+
+    def ready(self) -> None:
+        # Imported for their side effects: Celery task metrics, OpenAPI auth schemes.
+        from cloudpam import metrics  # noqa: F401
+        from cloudpam.api import schema  # noqa: F401

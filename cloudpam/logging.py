@@ -1,0 +1,79 @@
+"""JSON log lines with request context, and a last line of defence for secrets."""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any
+
+from pythonjsonlogger.json import JsonFormatter as _BaseJsonFormatter
+
+from cloudpam import context
+
+# Token secrets, bearer headers and password-like key/value pairs. Code must
+# never log them in the first place; this only keeps a mistake from leaking.
+_SECRET_PATTERNS = [
+    (re.compile(r"cpam_[A-Za-z0-9]+_[A-Za-z0-9_\-]+"), "cpam_[REDACTED]"),
+    (re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._\-]+"), r"\1[REDACTED]"),
+    (
+        re.compile(
+            r"(?i)((?:password|passwd|secret|api_key|token|client_secret)[\"']?\s*[:=]\s*[\"']?)"
+            r"[^\"'&\s,}]+"
+        ),
+        r"\1[REDACTED]",
+    ),
+]
+
+
+def redact(text: str) -> str:
+    """Return ``text`` with anything that looks like a secret replaced."""
+    for pattern, replacement in _SECRET_PATTERNS:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+class ContextFilter(logging.Filter):
+    """Attach the request id, organization and user of the current context."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not getattr(record, "request_id", None):
+            record.request_id = context.get_request_id()
+        organization = context.get_organization()
+        if not hasattr(record, "org"):
+            record.org = getattr(organization, "slug", None)
+        actor = context.get_actor() or {}
+        if not hasattr(record, "user"):
+            user = actor.get("user")
+            record.user = getattr(user, "email", None) or actor.get("system")
+        return True
+
+
+class RedactSecretsFilter(logging.Filter):
+    """Redact secrets from the message and its arguments before formatting."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        cleaned = redact(message)
+        if cleaned != message:
+            record.msg = cleaned
+            record.args = None
+        return True
+
+
+class JsonFormatter(_BaseJsonFormatter):
+    """Format a record as one JSON object with the fields SPEC.md lists."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("timestamp", "time")
+        kwargs.setdefault(
+            "rename_fields", {"levelname": "level", "name": "logger", "message": "message"}
+        )
+        super().__init__("%(levelname)s %(name)s %(message)s", *args, **kwargs)
+
+    def process_log_record(self, log_record: dict[str, Any]) -> dict[str, Any]:
+        for key in ("request_id", "org", "user"):
+            log_record.setdefault(key, None)
+        exc = log_record.get("exc_info")
+        if isinstance(exc, str):
+            log_record["exc_info"] = redact(exc)
+        return log_record

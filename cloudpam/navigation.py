@@ -1,0 +1,32 @@
+"""Main navigation: one entry per app, shown once the app's console page exists."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import HttpRequest
+from django.urls import NoReverseMatch, reverse
+
+# (label, URL name) in the order the navigation shows them.
+NAVIGATION = [
+    ("Pools", "pools:pool-tree"),
+    ("Cloud accounts", "cloud:account-list"),
+    ("Discovery", "discovery:overview"),
+    ("Analysis", "analysis:dashboard"),
+    ("Recommendations", "analysis:recommendation-list"),
+    ("Planning", "planning:overview"),
+    ("Audit", "audit:event-list"),
+    ("Organization", "tenancy:organization-settings"),
+]
+
+
+def nav_items(request: HttpRequest) -> dict[str, Any]:
+    """Return the navigation entries whose pages exist, marking the active one."""
+    items = []
+    for label, url_name in NAVIGATION:
+        try:
+            url = reverse(url_name)
+        except NoReverseMatch:
+            continue
+        items.append({"label": label, "url": url, "active": request.path.startswith(url)})
+    return {"nav_items": items}

@@ -1,0 +1,7 @@
+"""Development settings: `make run`, SQLite in var/, a generated secret key."""
+
+from .base import *
+from .base import SECRET_KEY, _secret_key_from_var_dir, env
+
+DEBUG = env.bool("DEBUG", default=True)
+SECRET_KEY = SECRET_KEY or _secret_key_from_var_dir()

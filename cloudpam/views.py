@@ -1,0 +1,44 @@
+"""Console pages of the platform: sign-in and the dashboard."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth import views as auth_views
+from django.contrib.auth.mixins import LoginRequiredMixin
+from django.views.generic import TemplateView
+
+
+class LoginView(auth_views.LoginView):
+    """Sign in with email and password."""
+
+    template_name = "registration/login.html"
+    redirect_authenticated_user = True
+
+
+class DashboardView(LoginRequiredMixin, TemplateView):
+    """The landing page of the console: the active organization at a glance."""
+
+    template_name = "dashboard.html"
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        data = super().get_context_data(**kwargs)
+        data["widgets"] = _dashboard_widgets(self.request)
+        return data
+
+
+def _dashboard_widgets(request: Any) -> list[dict[str, Any]]:
+    """Return the summary tiles that installed apps contribute.
+
+    An app contributes by defining ``dashboard_widgets(request)`` in its
+    ``apps/<app>/dashboard.py``.
+    """
+    from importlib import import_module
+    from importlib.util import find_spec
+
+    widgets: list[dict[str, Any]] = []
+    for app in ("pools", "cloud", "discovery", "analysis", "planning", "audit"):
+        name = f"apps.{app}.dashboard"
+        if find_spec(name) is not None:
+            widgets.extend(import_module(name).dashboard_widgets(request))
+    return widgets

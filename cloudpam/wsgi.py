@@ -1,0 +1,13 @@
+"""WSGI entry point (gunicorn)."""
+
+import os
+
+from django.core.wsgi import get_wsgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "cloudpam.settings.local")
+
+application = get_wsgi_application()
+
+from cloudpam.observability import configure_tracing  # noqa: E402
+
+configure_tracing()

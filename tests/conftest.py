@@ -1,0 +1,122 @@
+"""Shared fixtures: organizations, users per role, API clients per role."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import os
+from collections.abc import Callable, Iterator
+
+import pytest
+from django.core.cache import cache
+from rest_framework.test import APIClient
+
+from apps.tenancy.choices import Role
+from apps.tenancy.models import Membership, Organization, User
+
+ROLES = [role.value for role in Role]
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Skip tests marked ``postgres`` unless the database is PostgreSQL."""
+    from django.conf import settings
+
+    engine = settings.DATABASES["default"]["ENGINE"]
+    if "postgresql" in engine:
+        return
+    skip = pytest.mark.skip(reason="needs PostgreSQL (set DATABASE_URL); runs in .ci/run")
+    for item in items:
+        if "postgres" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture(autouse=True)
+def _clear_cache() -> Iterator[None]:
+    cache.clear()
+    yield
+    cache.clear()
+
+
+@pytest.fixture
+def organization(db: None) -> Organization:
+    return Organization.objects.create(name="Acme Networks", slug="acme")
+
+
+@pytest.fixture
+def other_organization(db: None) -> Organization:
+    return Organization.objects.create(name="Globex", slug="globex")
+
+
+@pytest.fixture
+def make_member(db: None) -> Callable[..., User]:
+    """Return a factory of users holding ``role`` in ``organization``."""
+
+    def make(organization: Organization, role: str = Role.OWNER, email: str | None = None) -> User:
+        email = email or f"{role}-{organization.slug}@example.com"
+        user = User.objects.create_user(email, "correct horse battery staple")
+        Membership.objects.create(user=user, organization=organization, role=role)
+        return user
+
+    return make
+
+
+@pytest.fixture
+def user(organization: Organization, make_member: Callable[..., User]) -> User:
+    """An owner of ``organization``."""
+    return make_member(organization, Role.OWNER)
+
+
+@pytest.fixture
+def api_client() -> APIClient:
+    return APIClient()
+
+
+@pytest.fixture
+def client_for(make_member: Callable[..., User]) -> Callable[..., APIClient]:
+    """Return a factory of session-authenticated API clients for a role."""
+
+    def make(organization: Organization, role: str = Role.OWNER) -> APIClient:
+        member = make_member(organization, role)
+        client = APIClient()
+        client.force_login(member)
+        client.user = member
+        return client
+
+    return make
+
+
+@pytest.fixture
+def owner_client(organization: Organization, client_for: Callable[..., APIClient]) -> APIClient:
+    return client_for(organization, Role.OWNER)
+
+
+@pytest.fixture
+def json_logs() -> Iterator[io.StringIO]:
+    """Capture log lines as the production JSON formatter writes them."""
+    from cloudpam.logging import ContextFilter, JsonFormatter, RedactSecretsFilter
+
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonFormatter())
+    handler.addFilter(ContextFilter())
+    handler.addFilter(RedactSecretsFilter())
+    names = ["", "django", "cloudpam", "apps", "celery", "django.request", "cloudpam.audit"]
+    loggers = [logging.getLogger(name) for name in names]
+    for logger in loggers:
+        logger.addHandler(handler)
+    yield stream
+    for logger in loggers:
+        logger.removeHandler(handler)
+
+
+def parse_log_lines(stream: io.StringIO) -> list[dict]:
+    return [json.loads(line) for line in stream.getvalue().splitlines() if line.strip()]
+
+
+@pytest.fixture
+def redis_url() -> str:
+    url = os.environ.get("REDIS_URL")
+    if not url:
+        pytest.skip("needs a real Redis: set REDIS_URL (done by .ci/run)")
+    return url

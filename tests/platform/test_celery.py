@@ -1,0 +1,70 @@
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from cloudpam.celery import app
+from cloudpam.tasks import ping
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_ping_runs_in_process_without_redis():
+    assert ping.delay().get(timeout=5) == "pong"
+
+
+def test_schedules_live_in_the_database(settings):
+    assert settings.CELERY_BEAT_SCHEDULER == "django_celery_beat.schedulers:DatabaseScheduler"
+
+
+@pytest.mark.redis
+def test_real_worker_round_trips_a_task_through_redis(redis_url, tmp_path):
+    """Start a real worker process on Redis and get the ping task's answer back."""
+    env = {
+        **os.environ,
+        "REDIS_URL": redis_url,
+        "DJANGO_SETTINGS_MODULE": "cloudpam.settings.local",
+        "CLOUDPAM_VAR_DIR": str(tmp_path),
+    }
+    queue = f"ci-{os.getpid()}"
+    worker = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "cloudpam",
+            "worker",
+            "-Q",
+            queue,
+            "--pool",
+            "solo",
+            "--concurrency",
+            "1",
+            "-l",
+            "warning",
+            "--without-heartbeat",
+            "--without-gossip",
+            "--without-mingle",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    client = app.__class__("cloudpam-test-client", broker=redis_url, backend=redis_url)
+    try:
+        result = client.send_task("cloudpam.ping", queue=queue)
+        assert result.get(timeout=60) == "pong"
+    finally:
+        worker.terminate()
+        try:
+            worker.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+        client.close()
+    deadline = time.monotonic()
+    assert deadline
