@@ -12,7 +12,7 @@ from typing import Any
 import django_filters
 from django import forms
 from django.db.models import Q, QuerySet
-from django.db.models.fields.json import KeyTextTransform
+from django.db.models.fields.json import KeyTransform
 from drf_spectacular.utils import extend_schema_field
 
 from apps.pools import cidr as engine
@@ -21,6 +21,8 @@ from apps.pools.models import Pool
 from apps.pools.selectors import containing_filter, within_filter
 
 MAX_ID = 2**63 - 1
+# Longer text cannot be a prefix; it is refused before parsing.
+MAX_PREFIX_TEXT = 100
 
 # ordering value -> order_by fields; "cidr" is address order, the default.
 ORDERINGS: dict[str, tuple[str, ...]] = {
@@ -66,13 +68,14 @@ class PrefixField(forms.CharField):
 
     def __init__(self, *args: Any, allow_address: bool = False, **kwargs: Any) -> None:
         self.allow_address = allow_address
-        kwargs.setdefault("max_length", 100)
         super().__init__(*args, **kwargs)
 
     def to_python(self, value: Any) -> engine.Prefix | None:
         text = super().to_python(value)
         if not text:
             return None
+        if len(text) > MAX_PREFIX_TEXT:
+            raise forms.ValidationError("Enter an IPv4 or IPv6 prefix.", code="invalid")
         try:
             if "/" in text or not self.allow_address:
                 prefix = engine.parse_prefix(text)
@@ -82,7 +85,11 @@ class PrefixField(forms.CharField):
             family, address = engine.parse_address(text)
             return engine.Prefix(family, address, 32 if family == 4 else 128)
         except engine.CidrError as exc:
-            raise forms.ValidationError(exc.message, code="invalid") from None
+            # The message quotes the input, which may hold "%": pass it as a parameter,
+            # since django-filter formats every message with its params.
+            raise forms.ValidationError(
+                "%(message)s", code="invalid", params={"message": exc.message}
+            ) from None
 
 
 class PrefixFilter(django_filters.CharFilter):
@@ -182,6 +189,21 @@ class PoolFilterSet(django_filters.FilterSet):
         model = Pool
         fields: list[str] = []
 
+    # The API refuses a typed parameter given empty (``?family=``), which a form may send
+    # for "any"; its schema documents no empty value for them.
+    reject_blank = False
+    TYPED = ("parent", "root", "type", "status", "source", "family", "include_deleted", "ordering")
+
+    def is_valid(self) -> bool:
+        """Validate the parameters, refusing empty typed ones when ``reject_blank``."""
+        valid = super().is_valid()
+        if self.reject_blank:
+            for name in self.TYPED:
+                if name in self.data and self.data.get(name) == "":
+                    self.form.add_error(name, "This field may not be blank.")
+                    valid = False
+        return valid
+
     def filter_queryset(self, queryset: QuerySet) -> QuerySet:
         """Apply the filters, hide soft-deleted pools unless asked, and order the result."""
         queryset = super().filter_queryset(queryset)
@@ -224,7 +246,8 @@ class PoolFilterSet(django_filters.FilterSet):
 
     def filter_tag(self, queryset: QuerySet, name: str, value: tuple[str, str]) -> QuerySet:
         key, tag_value = value
-        return queryset.alias(_tag=KeyTextTransform(key, "tags")).filter(_tag=tag_value)
+        # KeyTransform takes the key whole, even one with "__" in it.
+        return queryset.alias(_tag=KeyTransform(key, "tags")).filter(_tag=tag_value)
 
     def filter_include_deleted(self, queryset: QuerySet, name: str, value: bool) -> QuerySet:
         # Applied in filter_queryset, which also sees the parameter when it is absent.
@@ -233,3 +256,9 @@ class PoolFilterSet(django_filters.FilterSet):
     def filter_ordering(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
         # Applied last, in filter_queryset.
         return queryset
+
+
+class ApiPoolFilterSet(PoolFilterSet):
+    """The pool filters as the API applies them: empty typed parameters are errors."""
+
+    reject_blank = True

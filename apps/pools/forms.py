@@ -73,14 +73,18 @@ class PoolAttributesForm(forms.Form):
     tags = TagsField(required=False, help_text="One key=value per line.")
 
     def apply_error(self, error: ApplicationError) -> None:
-        """Show a service error on the fields it names, or above the form."""
-        placed = False
+        """Show a service error with the API's message.
+
+        Field errors go on the fields they name; the message also goes above the form
+        unless a field already shows it.
+        """
+        shown: set[str] = set()
         for field, messages in error.fields.items():
             if field in self.fields:
                 for message in messages:
                     self.add_error(field, message)
-                placed = True
-        if not placed:
+                    shown.add(message)
+        if error.message not in shown:
             self.add_error(None, error.message)
 
 

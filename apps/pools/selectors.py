@@ -234,14 +234,16 @@ def pool_tree(
     organization: Organization | None,
     root: Pool | None = None,
     depth: int | None = None,
-    max_nodes: int = TREE_MAX_NODES,
+    max_nodes: int | None = None,
 ) -> list[TreeNode]:
     """Return the live tree under ``root`` (all roots when None), ``depth`` levels deep.
 
     ``depth=0`` returns the starting level alone, ``depth=1`` adds its children, and so
     on; None means the whole subtree. Children come in address order. A tree of more than
-    ``max_nodes`` pools is refused: ask for a subtree or a smaller depth.
+    ``max_nodes`` pools (``TREE_MAX_NODES`` by default) is refused: ask for a subtree or a
+    smaller depth.
     """
+    limit = TREE_MAX_NODES if max_nodes is None else max_nodes
     pools = Pool.objects.for_organization(organization).live()
     if root is not None:
         if root.deleted_at is not None:
@@ -252,10 +254,10 @@ def pool_tree(
         top = 1
     if depth is not None:
         pools = pools.filter(depth__lte=top + depth)
-    fetched = list(pools.order_by("path")[: max_nodes + 1])
-    if len(fetched) > max_nodes:
+    fetched = list(pools.order_by("path")[: limit + 1])
+    if len(fetched) > limit:
         message = (
-            f"The tree holds more than {max_nodes} pools; ask for a subtree (root) "
+            f"The tree holds more than {limit} pools; ask for a subtree (root) "
             "or fewer levels (depth)."
         )
         raise ValidationError(message, fields={"depth": [message]})

@@ -174,7 +174,21 @@ class PoolAllocateSerializer(serializers.Serializer):
     tags = TagsField(required=False)
 
 
-class PoolDeleteQuerySerializer(serializers.Serializer):
+class QuerySerializer(serializers.Serializer):
+    """Query parameters: a parameter given empty (``?depth=``) is an error, not absent."""
+
+    def to_internal_value(self, data: Any) -> Any:
+        blank = {
+            name: ["This field may not be blank."]
+            for name in self.fields
+            if hasattr(data, "get") and name in data and data.get(name) == ""
+        }
+        if blank:
+            raise serializers.ValidationError(blank)
+        return super().to_internal_value(data)
+
+
+class PoolDeleteQuerySerializer(QuerySerializer):
     """Query of ``DELETE /pools/{id}/``."""
 
     recursive = serializers.BooleanField(
@@ -187,7 +201,7 @@ class PoolDeleteQuerySerializer(serializers.Serializer):
     )
 
 
-class PoolTreeQuerySerializer(serializers.Serializer):
+class PoolTreeQuerySerializer(QuerySerializer):
     """Query of ``GET /pools/tree/``."""
 
     root = serializers.IntegerField(
@@ -204,7 +218,7 @@ class PoolTreeQuerySerializer(serializers.Serializer):
     )
 
 
-class PoolAvailableQuerySerializer(serializers.Serializer):
+class PoolAvailableQuerySerializer(QuerySerializer):
     """Query of ``GET /pools/{id}/available/``."""
 
     prefix_length = serializers.IntegerField(

@@ -32,7 +32,7 @@ from apps.pools.api.serializers import (
     PoolUtilizationSerializer,
     tree_node_data,
 )
-from apps.pools.filters import PoolFilterSet
+from apps.pools.filters import ApiPoolFilterSet
 from apps.pools.models import Pool
 from apps.tenancy.permissions import check_permission
 from cloudpam.exceptions import PermissionDenied
@@ -62,7 +62,7 @@ class PoolViewSet(viewsets.GenericViewSet):
     queryset = Pool.objects.none()
     serializer_class = PoolSerializer
     filter_backends = [DjangoFilterBackend]
-    filterset_class = PoolFilterSet
+    filterset_class = ApiPoolFilterSet
 
     def get_queryset(self) -> QuerySet:
         return Pool.objects.for_organization(self.request.organization)
