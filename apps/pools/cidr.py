@@ -438,7 +438,7 @@ def free_blocks(parent: Prefix, children: Iterable[Prefix]) -> list[Prefix]:
     whole = 1 << bits
     blocks: list[Prefix] = []
     append = blocks.append
-    # range decomposition inlined: this loop emits every free block of the pool.
+    # The range decomposition is inlined: this loop emits every free block of the pool.
     for first, last in _parent_gaps(parent, children):
         while first <= last:
             size = first & -first or whole
