@@ -184,6 +184,12 @@ def activate(organization: Any) -> None:
     _apply(_state.get())
 
 
+def restore(state: TenantState) -> None:
+    """Put back a state saved with ``current_state()``, inside an enclosing block."""
+    _state.set(state)
+    _apply(state)
+
+
 # Migrations and their data steps run before any organization exists.
 
 

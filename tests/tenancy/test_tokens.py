@@ -99,7 +99,7 @@ def test_created_token_is_shown_once_and_only_its_hash_is_stored(owner_client, j
     assert secret not in logged
     # Nor in the cache: its keys are keyed hashes, its values token ids.
     assert secret not in verification_key(value)
-    assert cache.get(verification_key(value)) == {"id": token.pk}
+    assert cache.get(verification_key(value)) == {"id": token.pk, "org": token.organization_id}
 
 
 def test_token_authenticates_as_its_member_in_its_organization(
