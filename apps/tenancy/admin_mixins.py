@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.contrib import admin
+from django.contrib.admin.utils import NotRelationField, get_fields_from_path
+from django.core.exceptions import FieldDoesNotExist
 from django.db import models
 from django.http import HttpRequest
 
@@ -40,6 +43,26 @@ class TenantAdminMixin:
         if queryset.model is Organization:
             return queryset.filter(pk=organization.pk)
         return queryset.filter(**{self.organization_field: organization})
+
+    def get_list_filter(self, request: HttpRequest) -> list[Any]:
+        """Offer only the organizations present in the rows, never the others' names."""
+        filters = list(super().get_list_filter(request))  # type: ignore[misc]
+        if self._unrestricted(request):
+            return filters
+        return [
+            (item, admin.RelatedOnlyFieldListFilter)
+            if isinstance(item, str) and self._is_organization_path(item)
+            else item
+            for item in filters
+        ]
+
+    def _is_organization_path(self, name: str) -> bool:
+        model = self.model  # type: ignore[attr-defined]
+        try:
+            field = get_fields_from_path(model, name)[-1]
+        except (FieldDoesNotExist, NotRelationField):
+            return False
+        return getattr(field, "related_model", None) is Organization
 
     def formfield_for_foreignkey(
         self, db_field: models.ForeignKey, request: HttpRequest, **kwargs: Any

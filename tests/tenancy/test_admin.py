@@ -55,6 +55,8 @@ def test_staff_see_only_their_active_organization(staff_client, tokens, other_or
     members = staff_client.get("/admin/tenancy/membership/").content.decode()
     assert "staff@example.com" in members
     assert "owner-globex@example.com" not in members
+    # The organization filter offers only what the rows hold: no other names.
+    assert "Globex" not in staff_client.get("/admin/tenancy/membership/").content.decode()
     # Users span organizations: superusers only.
     assert staff_client.get("/admin/tenancy/user/").status_code == 403
 

@@ -80,3 +80,22 @@ def test_roles_still_decide_without_grants(organization, make_member):
     assert not has_object_permission(request_of(admin), "organization.delete", organization)
     with pytest.raises(KeyError, match="Unknown permission"):
         has_object_permission(request_of(admin), "organization.fly", organization)
+
+
+def test_a_superuser_account_is_no_role_in_the_organization(organization, make_member):
+    member = make_member(organization, "viewer")
+    member.is_superuser = True
+    member.save()
+    membership = Membership.objects.get(user=member)
+    assert not has_object_permission(request_of(membership), "organization.delete", organization)
+
+
+def test_group_grants_count(organization, make_member):
+    from django.contrib.auth.models import Group
+
+    member = make_member(organization, "auditor")
+    group = Group.objects.create(name="network team")
+    member.groups.add(group)
+    assign_perm("tenancy.change_organization", group, organization)
+    membership = Membership.objects.get(user=member)
+    assert has_object_permission(request_of(membership), "organization.change", organization)
