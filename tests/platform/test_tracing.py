@@ -30,7 +30,7 @@ print("otel_loaded", "opentelemetry.instrumentation.django" in sys.modules)
 class _Collector(BaseHTTPRequestHandler):
     posts: list[tuple[str, int]] = []
 
-    def do_POST(self):  # noqa: N802 - http.server's naming
+    def do_POST(self):
         length = int(self.headers.get("Content-Length", 0))
         self.rfile.read(length)
         _Collector.posts.append((self.path, length))
