@@ -40,6 +40,8 @@ REDIS_URL = env.str("REDIS_URL", default="")
 CLOUDPAM_ENCRYPTION_KEYS = env.list("CLOUDPAM_ENCRYPTION_KEYS", default=[])
 METRICS_ALLOWED_IPS = env.list("METRICS_ALLOWED_IPS", default=[])
 METRICS_BEARER_TOKEN = env.str("METRICS_BEARER_TOKEN", default="")
+CELERY_METRICS_PORT = env.int("CELERY_METRICS_PORT", default=0)
+CELERY_METRICS_ADDR = env.str("CELERY_METRICS_ADDR", default="0.0.0.0")  # noqa: S104
 OTEL_EXPORTER_OTLP_ENDPOINT = env.str("OTEL_EXPORTER_OTLP_ENDPOINT", default="")
 OTEL_SERVICE_NAME = env.str("OTEL_SERVICE_NAME", default="cloudpam")
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")

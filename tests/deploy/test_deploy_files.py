@@ -148,13 +148,31 @@ def test_dockerfile_default_command_is_gunicorn_on_8080():
     runtime = runtime_stage(dockerfile_instructions())
     commands = [args for keyword, args in runtime if keyword in {"CMD", "ENTRYPOINT"}]
     command = " ".join(commands)
-    assert "gunicorn cloudpam.wsgi:application" in command
-    assert "--bind 0.0.0.0:8080" in command
-    assert "--workers ${GUNICORN_WORKERS:-3}" in command
-    assert "--access-logfile -" in command
-    assert "--timeout" in command
-    assert "--graceful-timeout" in command
-    assert "exec gunicorn" in command, "gunicorn must be PID 1 to receive SIGTERM"
+    # Exec form: gunicorn is PID 1 and receives SIGTERM.
+    assert command.startswith('["gunicorn", "cloudpam.wsgi:application"')
+    assert "python:cloudpam.gunicorn_conf" in command
+    env = " ".join(args for keyword, args in runtime if keyword == "ENV")
+    assert "PROMETHEUS_MULTIPROC_DIR=/tmp/prometheus" in env
+
+
+def test_gunicorn_config_serves_8080_and_sums_metrics_over_workers(tmp_path, monkeypatch):
+    import importlib
+
+    monkeypatch.setenv("GUNICORN_WORKERS", "5")
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path / "prom"))
+    conf = importlib.reload(importlib.import_module("cloudpam.gunicorn_conf"))
+    assert conf.bind == "0.0.0.0:8080"
+    assert conf.workers == 5
+    assert conf.graceful_timeout < conf.timeout
+    assert conf.control_socket_disable is True
+    (tmp_path / "prom").mkdir()
+    (tmp_path / "prom" / "stale.db").write_text("x")
+    conf.on_starting(server=None)
+    assert list((tmp_path / "prom").iterdir()) == []
+    marked = []
+    monkeypatch.setattr(conf.multiprocess, "mark_process_dead", marked.append)
+    conf.child_exit(server=None, worker=type("W", (), {"pid": 4242})())
+    assert marked == [4242]
 
 
 def test_dockerfile_collects_static_with_a_secret_scoped_to_that_run_line():
