@@ -45,7 +45,9 @@ class ActiveOrganizationMiddleware:
                 stack.enter_context(rls_bypass())
             stack.enter_context(
                 context.bound(
-                    request_id=context.get_request_id(),
+                    # The request's own id, also for a body streamed after the
+                    # request-id middleware has returned.
+                    request_id=getattr(request, "request_id", None) or context.get_request_id(),
                     organization=request.organization,
                     actor={"user": user} if authenticated else None,
                 )

@@ -63,7 +63,7 @@ def test_scoped_console_base_answers_404_for_another_organization(
 def test_a_streamed_body_is_produced_in_the_requests_organization(organization, owner_client):
     response = owner_client.get("/scoped/stream/")
     body = b"".join(response.streaming_content).decode()
-    assert body == f"start;{organization.pk};acme"
+    assert body == f"start;{organization.pk};acme;{response['X-Request-ID']}"
     assert current_state() == TenantState()
 
 

@@ -42,7 +42,8 @@ def stream_state(request: HttpRequest) -> StreamingHttpResponse:
     def chunks():  # type: ignore[no-untyped-def]
         yield "start;"
         organization = context.get_organization()
-        yield f"{current_state().organization_id};{getattr(organization, 'slug', None)}"
+        yield f"{current_state().organization_id};{getattr(organization, 'slug', None)};"
+        yield context.get_request_id() or ""
 
     return StreamingHttpResponse(chunks(), content_type="text/plain")
 
