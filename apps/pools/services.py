@@ -32,8 +32,10 @@ from treebeard.exceptions import PathOverflow
 from apps.pools import cidr as engine
 from apps.pools.choices import AllocationStrategy, PoolSource, PoolStatus, PoolType
 from apps.pools.models import ROOTS_CONSTRAINT, SIBLINGS_CONSTRAINT, Pool
-from apps.pools.selectors import describe_pool, free_block_for, pool_child_layout
+from apps.pools.selectors import describe_pool, free_block_for, pool_child_layout, pool_count
 from apps.tenancy.models import Organization
+from apps.tenancy.quotas import quota_check
+from apps.tenancy.rls import rls_bypass
 from cloudpam.exceptions import ApplicationError, Conflict, NotFound, ValidationError
 
 
@@ -370,7 +372,10 @@ def _insert(pool: Pool, parent: Pool | None, last_path: Any = _UNKNOWN) -> Pool:
         return pool
     for attempt in range(ROOT_PATH_ATTEMPTS):
         try:
-            with transaction.atomic():
+            # Treebeard numbers roots across all organizations, and row-level security
+            # would hide the other organizations' roots from it: the next root path is
+            # found (and the row inserted) with the explicit bypass.
+            with transaction.atomic(), rls_bypass():
                 return Pool.objects.add_root(instance=pool)
         except PathOverflow:
             raise Conflict("The pool tree holds as many root pools as it can.") from None
@@ -389,9 +394,13 @@ def _move(pool: Pool, parent: Pool | None) -> None:
             with transaction.atomic():
                 if parent is not None:
                     Pool.objects.move(pool, parent, "last-child")
-                else:
+                    return
+                # As for a new root: the next root path is global (see _insert).
+                with rls_bypass():
                     Pool.objects.move(pool, Pool.objects.get_last_root_node(), "last-sibling")
                 return
+        except PathOverflow:
+            raise Conflict(f"{describe_pool(pool)} cannot move there: the tree is full.") from None
         except IntegrityError as exc:
             _raise_for_integrity(exc, pool.prefix)
             if (
@@ -401,6 +410,22 @@ def _move(pool: Pool, parent: Pool | None) -> None:
             ):
                 raise
             pool.refresh_from_db(fields=["path", "depth", "numchild"])
+
+
+def _check_quota(organization: Organization, amount: int) -> None:
+    """Refuse (429 ``quota_exceeded``) when ``amount`` more live pools pass ``max_pools``.
+
+    Creations check before taking their parent's lock, and no lock covers the whole
+    organization (creations in different parents must not wait on each other), so
+    concurrent creations can overshoot the limit by at most their number. Counting
+    100,000 pools inside the parent's lock would slow every allocation in that parent.
+    """
+    quota_check(
+        organization=organization,
+        name="max_pools",
+        amount=amount,
+        used=pool_count(organization=organization),
+    )
 
 
 def _separate_domain(organization: Organization, parent: Pool | None) -> bool:
@@ -435,6 +460,7 @@ def pool_create(
     }
     prefix = parse_pool_prefix(cidr)
     parent_id = _parent_id(organization, parent)
+    _check_quota(organization, 1)
     if parent_id is None:
         organization = _lock_organization(organization)
         locked_parent = None
@@ -498,6 +524,7 @@ def pool_allocate(
     }
     strategy = _clean_choice(strategy, AllocationStrategy, "strategy")
     organization = parent.organization
+    _check_quota(organization, 1)
     locked = _lock_pools(organization, parent.pk).get(parent.pk)
     if locked is None:
         raise NotFound(f"No pool with id {parent.pk} in this organization.")
@@ -683,6 +710,7 @@ def pool_restore(*, pool: Pool) -> Pool:
         .exclude(pk=target.pk)
         .order_by("pk")
     )
+    _check_quota(organization, 1 + len(batch))
     target.deleted_at = None
     target.separate_routing_domain = _separate_domain(organization, parent)
     try:
