@@ -21,9 +21,11 @@ the audit trail records each change.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping
 from typing import Any, Final
 
+from django.core.cache import cache
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
@@ -34,7 +36,7 @@ from apps.pools.choices import AllocationStrategy, PoolSource, PoolStatus, PoolT
 from apps.pools.models import ROOTS_CONSTRAINT, SIBLINGS_CONSTRAINT, Pool
 from apps.pools.selectors import describe_pool, free_block_for, pool_child_layout, pool_count
 from apps.tenancy.models import Organization
-from apps.tenancy.quotas import quota_check
+from apps.tenancy.quotas import quota_check, quota_limit
 from apps.tenancy.rls import rls_bypass
 from cloudpam.exceptions import ApplicationError, Conflict, NotFound, ValidationError
 
@@ -53,6 +55,10 @@ DESCRIPTION_MAX_LENGTH = 10_000
 TAGS_MAX_COUNT = 50
 TAG_KEY_MAX_LENGTH = 128
 TAG_VALUE_MAX_LENGTH = 512
+# The max_pools check trusts a cached count for this long while usage is more than
+# QUOTA_MARGIN (a share of the limit) below the limit.
+QUOTA_COUNT_SECONDS = 60
+QUOTA_MARGIN = 0.01
 # Attempts at a root path: treebeard numbers roots across all organizations, so two
 # organizations adding a root at once can pick the same path; the loser retries.
 ROOT_PATH_ATTEMPTS = 5
@@ -415,17 +421,26 @@ def _move(pool: Pool, parent: Pool | None) -> None:
 def _check_quota(organization: Organization, amount: int) -> None:
     """Refuse (429 ``quota_exceeded``) when ``amount`` more live pools pass ``max_pools``.
 
-    Creations check before taking their parent's lock, and no lock covers the whole
-    organization (creations in different parents must not wait on each other), so
-    concurrent creations can overshoot the limit by at most their number. Counting
-    100,000 pools inside the parent's lock would slow every allocation in that parent.
+    Counting 100,000 pools for every allocation would cost more than the allocation, so
+    far from the limit a count cached for ``QUOTA_COUNT_SECONDS`` (and advanced by each
+    creation it lets through) is trusted; within ``QUOTA_MARGIN`` of the limit (a
+    hundredth of it) the pools are counted every time.
+    The check runs before the parent's lock and no lock covers the organization
+    (creations in different parents must not wait on each other), so concurrent creations
+    can overshoot the limit by at most their number.
     """
-    quota_check(
-        organization=organization,
-        name="max_pools",
-        amount=amount,
-        used=pool_count(organization=organization),
-    )
+    limit = quota_limit(organization=organization, name="max_pools")
+    key = f"pools:live-count:{organization.pk}"
+    cached = cache.get(key)
+    if cached is not None and cached + amount + limit * QUOTA_MARGIN <= limit:
+        # Keep the cached count moving with the creations it lets through (deletions are
+        # not subtracted: a count too high only brings the exact count sooner).
+        with contextlib.suppress(ValueError):
+            cache.incr(key, amount)
+        return
+    used = pool_count(organization=organization)
+    quota_check(organization=organization, name="max_pools", amount=amount, used=used)
+    cache.set(key, used + amount, QUOTA_COUNT_SECONDS)
 
 
 def _separate_domain(organization: Organization, parent: Pool | None) -> bool:
