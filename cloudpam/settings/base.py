@@ -37,6 +37,8 @@ CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 REDIS_URL = env.str("REDIS_URL", default="")
 CLOUDPAM_ENCRYPTION_KEYS = env.list("CLOUDPAM_ENCRYPTION_KEYS", default=[])
 METRICS_ALLOWED_IPS = env.list("METRICS_ALLOWED_IPS", default=[])
+# Proxies (addresses or networks) whose X-Forwarded-For header is believed.
+TRUSTED_PROXIES = env.list("TRUSTED_PROXIES", default=[])
 METRICS_BEARER_TOKEN = env.str("METRICS_BEARER_TOKEN", default="")
 OTEL_EXPORTER_OTLP_ENDPOINT = env.str("OTEL_EXPORTER_OTLP_ENDPOINT", default="")
 OTEL_SERVICE_NAME = env.str("OTEL_SERVICE_NAME", default="cloudpam")
@@ -94,7 +96,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "apps.tenancy.middleware.ActiveOrganizationMiddleware",
-    "auditlog.middleware.AuditlogMiddleware",
+    "apps.audit.middleware.AuditContextMiddleware",
     "cloudpam.middleware.AccessLogMiddleware",
     "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
@@ -279,10 +281,14 @@ LOGGING = {
         "cloudpam": {"handlers": ["stdout"], "level": LOG_LEVEL, "propagate": False},
         "apps": {"handlers": ["stdout"], "level": LOG_LEVEL, "propagate": False},
         "celery": {"handlers": ["stdout"], "level": LOG_LEVEL, "propagate": False},
+        # Audit events are shipped to a SIEM from these lines: never muted by LOG_LEVEL.
+        "cloudpam.audit": {"handlers": ["stdout"], "level": "INFO", "propagate": False},
     },
 }
 
-# Audit trail (django-auditlog): JSON changes, IP and request id per entry.
+# Audit trail (django-auditlog): JSON changes, IP and request id per entry, stored in
+# the audit app's own table (organization, actor, hash chain).
+AUDITLOG_LOGENTRY_MODEL = "audit.AuditEvent"
 AUDITLOG_INCLUDE_ALL_MODELS = False
 AUDITLOG_DISABLE_REMOTE_ADDR = False
 AUDITLOG_STORE_JSON_CHANGES = True
