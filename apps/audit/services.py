@@ -14,7 +14,7 @@ import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
 
@@ -34,7 +34,7 @@ from apps.audit.context import (
     get_request_id,
     get_request_meta,
 )
-from apps.audit.documents import event_document, instance_values
+from apps.audit.documents import event_document, instance_values, iso_timestamp
 from apps.audit.models import AuditChain, AuditEvent
 from apps.audit.registration import model_key, redact
 from apps.tenancy.models import DEFAULT_ORGANIZATION_SETTINGS, Membership, Organization, User
@@ -212,6 +212,38 @@ def user_organization_ids(user_id: int | None) -> list[int | None]:
     return list(ids) or [None]
 
 
+def _iso_datetime(value: Any) -> Any:
+    """Return django-auditlog's naive UTC datetime text as ISO 8601 with a ``Z``."""
+    if not isinstance(value, str):
+        return value
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return value
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return iso_timestamp(parsed)
+
+
+def _field_changes(instance: models.Model, changes: dict[str, Any]) -> dict[str, Any]:
+    """Return the changes of the row's own fields, timestamps in ISO 8601, secrets redacted.
+
+    django-auditlog also lists reverse relations when a row is created or
+    deleted; they are not the row's data.
+    """
+    fields = {field.name: field for field in instance._meta.concrete_fields}
+    many_to_many = {field.name for field in instance._meta.many_to_many}
+    result: dict[str, Any] = {}
+    for name, values in changes.items():
+        field = fields.get(name)
+        if field is None and name not in many_to_many:
+            continue
+        if isinstance(field, models.DateTimeField):
+            values = [_iso_datetime(value) for value in values]
+        result[name] = list(values)
+    return redact(result)
+
+
 def _model_action(key: str, action: int, changes: dict[str, Any]) -> str | None:
     """Return the audit action of a model change, in SPEC.md's vocabulary."""
     name = _MODEL_ACTIONS.get(action)
@@ -251,7 +283,9 @@ def audit_record_model_change(
     name = _model_action(model_key(instance), action, changes)
     if name is None:
         return None
-    changes = redact(changes)
+    changes = _field_changes(instance, changes)
+    if not changes and name == AuditAction.UPDATE:
+        return None
     events = [
         audit_event_record(
             action=name, organization_id=organization_id, instance=instance, changes=changes

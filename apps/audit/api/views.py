@@ -64,6 +64,7 @@ class AuditEventViewSet(viewsets.ReadOnlyModelViewSet):
         "put": "audit.view",
         "patch": "audit.view",
         "delete": "audit.view",
+        "trace": "audit.view",
     }
     serializer_class = AuditEventSerializer
     filterset_class = AuditEventFilterSet
