@@ -97,23 +97,14 @@ def current_actor() -> Actor:
 
     Without a bound actor, outside a request, the process itself acts: a
     management command is named after itself, anything else is "system".
+    Scripts name their actor with ``cloudpam.context.bound(actor={"user": ...})``;
+    django-auditlog's ``set_actor()`` is not read, as it never unsets its actor.
     """
     bound = context.get_actor() or {}
-    user = bound.get("user")
-    if user is None:
-        user = _auditlog_actor()
-    actor = actor_from(user=user, token=bound.get("token"), system=bound.get("system") or "")
+    actor = actor_from(
+        user=bound.get("user"), token=bound.get("token"), system=bound.get("system") or ""
+    )
     if actor.type == ActorType.ANONYMOUS and context.get_request_id() is None:
         command = _command_name()
         return Actor(system=f"command:{command}" if command else "system")
     return actor
-
-
-def _auditlog_actor() -> Any | None:
-    """Return the user set with django-auditlog's own ``set_actor()``, for scripts using it."""
-    from auditlog.context import auditlog_value
-
-    try:
-        return auditlog_value.get().get("actor")
-    except LookupError:
-        return None
