@@ -2,15 +2,36 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import django_filters
 from django import forms
 from django.db.models import Q, QuerySet, TextField
 from django.db.models.functions import Cast
+from django_filters.fields import IsoDateTimeField
 
 from apps.audit.choices import AuditAction
 from apps.audit.models import AuditEvent
+
+
+class UtcIsoDateTimeField(IsoDateTimeField):
+    """An ISO 8601 date-time, in UTC: PostgreSQL refuses offsets beyond 15:59."""
+
+    def to_python(self, value: Any) -> datetime | None:
+        parsed = super().to_python(value)
+        if parsed is None:
+            return None
+        try:
+            return parsed.astimezone(UTC)
+        except (OverflowError, ValueError):
+            raise forms.ValidationError(
+                "Enter a date/time between the years 1 and 9999.", code="invalid"
+            ) from None
+
+
+class UtcIsoDateTimeFilter(django_filters.IsoDateTimeFilter):
+    field_class = UtcIsoDateTimeField
 
 
 class AuditEventFilterForm(forms.Form):
@@ -32,10 +53,10 @@ class AuditEventFilterSet(django_filters.FilterSet):
     The console drops empty fields of its search form before filtering.
     """
 
-    since = django_filters.IsoDateTimeFilter(
+    since = UtcIsoDateTimeFilter(
         field_name="timestamp", lookup_expr="gte", label="Since (ISO 8601, inclusive)"
     )
-    until = django_filters.IsoDateTimeFilter(
+    until = UtcIsoDateTimeFilter(
         field_name="timestamp", lookup_expr="lt", label="Until (ISO 8601, exclusive)"
     )
     actor = django_filters.CharFilter(

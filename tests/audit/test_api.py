@@ -188,7 +188,7 @@ def _actions(client, query):
         ("actor=x@y.z", ["login_failed"]),
         ("action=login", ["login"]),
         ("object_type=organization", ["update", "create"]),
-        ("object_type=organization&object_id=1", ["update", "create"]),
+        ("object_type=organization&object_id={organization.pk}", ["update", "create"]),
         ("object_id=999", []),
         ("request_id=req-B", ["update"]),
         ("q=HYPERLINK", ["update"]),
@@ -198,14 +198,19 @@ def _actions(client, query):
         ("ordering=sequence", ["create", "update", "login", "retention", "login_failed"]),
     ],
 )
-def test_filters(auditor_client, events, query, actions):
-    assert _actions(auditor_client, query) == actions
+def test_filters(auditor_client, organization, events, query, actions):
+    assert _actions(auditor_client, query.format(organization=organization)) == actions
 
 
 @pytest.mark.parametrize(
     ("query", "field", "message"),
     [
         ("since=yesterday", "since", "Enter a valid date/time."),
+        (
+            "since=0001-01-01T00:00:00%2B05:00",
+            "since",
+            "Enter a date/time between the years 1 and 9999.",
+        ),
         ("until=", "until", "This filter needs a value; leave it out to not filter."),
         (
             "action=explode",
@@ -308,3 +313,7 @@ def test_bad_exports_are_400_in_json(auditor_client, events, query, field):
     body = response.json()
     assert body["error"]["code"] == "validation_error"
     assert list(body["error"]["fields"]) == [field]
+
+
+def test_offsets_postgresql_cannot_store_are_converted_to_utc(auditor_client, events):
+    assert _actions(auditor_client, "until=2031-03-02T23:59:00%2B19:53") == ["create"]
