@@ -82,7 +82,10 @@ def actor_from(*, user: Any | None = None, token: Any | None = None, system: str
     if user is not None and not getattr(user, "is_authenticated", False):
         user = None
     if user is None and token is not None:
-        user = getattr(token, "user", None)
+        # A token belongs to a user directly or through its membership.
+        user = getattr(token, "user", None) or getattr(
+            getattr(token, "membership", None), "user", None
+        )
     return Actor(
         user_id=getattr(user, "pk", None),
         email=getattr(user, "email", None),

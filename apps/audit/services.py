@@ -5,6 +5,9 @@ Writes of the audit trail: record an event, apply retention.
 chain head of the event's organization under a row lock, so concurrent
 writers queue instead of forking the chain, and it is always the last lock a
 transaction takes (the domain service locked its own rows before saving).
+
+Events are written in the transaction of the change they record, without a
+savepoint of their own: a change that cannot be audited is not made.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from typing import Any
 
 from auditlog.models import AbstractLogEntry
 from django.contrib.contenttypes.models import ContentType
+from django.core.exceptions import FieldDoesNotExist
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection, models, transaction
 from django.utils import timezone
@@ -38,6 +42,7 @@ from apps.audit.documents import event_document, instance_values, iso_timestamp
 from apps.audit.models import AuditChain, AuditEvent
 from apps.audit.registration import model_key, redact
 from apps.tenancy.models import DEFAULT_ORGANIZATION_SETTINGS, Membership, Organization, User
+from cloudpam.context import get_organization
 from cloudpam.net import client_ip
 
 audit_logger = logging.getLogger("cloudpam.audit")
@@ -86,7 +91,21 @@ def _lock_chain(organization_id: int | None) -> AuditChain:
     return chain
 
 
+def _cached_organization(instance: models.Model | None) -> Organization | None:
+    """Return the organization already loaded on ``instance``, without a query."""
+    if instance is None:
+        return None
+    try:
+        field = instance._meta.get_field("organization")
+    except FieldDoesNotExist:
+        return None
+    if not field.is_relation or not field.is_cached(instance):
+        return None
+    return field.get_cached_value(instance, default=None)
+
+
 def _organization_slug(organization_id: int | None, *hints: Any) -> str | None:
+    """Return the slug of an organization, from an object at hand when one matches."""
     if organization_id is None:
         return None
     for hint in hints:
@@ -106,7 +125,7 @@ def _ship(document: dict[str, Any]) -> None:
     )
 
 
-@transaction.atomic
+@transaction.atomic(savepoint=False)
 def audit_event_record(
     *,
     action: str,
@@ -167,7 +186,11 @@ def audit_event_record(
         last_sequence=event.sequence, last_hash=event.hash, updated_at=event.timestamp
     )
     slug = _organization_slug(
-        organization_id, organization_hint, instance, getattr(instance, "organization", None)
+        organization_id,
+        organization_hint,
+        instance,
+        _cached_organization(instance),
+        get_organization(),
     )
     transaction.on_commit(partial(_ship, event_document(instance_values(event), slug)))
     return event
@@ -271,7 +294,7 @@ def _model_action(key: str, action: int, changes: dict[str, Any]) -> str | None:
     return name
 
 
-@transaction.atomic
+@transaction.atomic(savepoint=False)
 def audit_record_model_change(
     *, instance: models.Model, action: int, changes: dict[str, Any]
 ) -> AuditEvent | None:
@@ -304,7 +327,7 @@ def request_meta_of(request: Any | None) -> RequestMeta:
     )
 
 
-@transaction.atomic
+@transaction.atomic(savepoint=False)
 def audit_user_event_record(
     *,
     action: str,
