@@ -41,6 +41,7 @@ from apps.audit.context import (
 from apps.audit.documents import event_document, instance_values, iso_timestamp
 from apps.audit.models import AuditChain, AuditEvent
 from apps.audit.registration import model_key, redact
+from apps.audit.scoping import across_organizations
 from apps.tenancy.models import DEFAULT_ORGANIZATION_SETTINGS, Membership, Organization, User
 from cloudpam.context import get_organization
 from cloudpam.net import client_ip
@@ -147,8 +148,10 @@ def audit_event_record(
     meta = request_meta or get_request_meta()
     content_type = None
     object_type = object_pk = object_repr = ""
+    object_id = None
     if instance is not None:
         content_type = ContentType.objects.get_for_model(instance)
+        object_id = instance.pk if isinstance(instance.pk, int) else None
         object_type = instance._meta.model_name or ""
         object_pk = _text(instance.pk, 255)
         try:
@@ -156,6 +159,46 @@ def audit_event_record(
         except Exception:  # A broken __str__ must not lose the event.
             object_repr = f"{object_type} {object_pk}"
 
+    with across_organizations():
+        event = _append(
+            organization_id=organization_id,
+            action=action,
+            content_type=content_type,
+            object_type=object_type,
+            object_pk=object_pk,
+            object_id=object_id,
+            object_repr=object_repr,
+            changes=changes,
+            details=details,
+            actor=actor,
+            meta=meta,
+        )
+    slug = _organization_slug(
+        organization_id,
+        organization_hint,
+        instance,
+        _cached_organization(instance),
+        get_organization(),
+    )
+    transaction.on_commit(partial(_ship, event_document(instance_values(event), slug)))
+    return event
+
+
+def _append(
+    *,
+    organization_id: int | None,
+    action: str,
+    content_type: ContentType | None,
+    object_type: str,
+    object_pk: str,
+    object_id: int | None,
+    object_repr: str,
+    changes: dict[str, Any] | None,
+    details: dict[str, Any] | None,
+    actor: Actor,
+    meta: RequestMeta,
+) -> AuditEvent:
+    """Take the next place in the chain, hash the event and store it."""
     chain = _lock_chain(organization_id)
     event = AuditEvent(
         organization_id=organization_id,
@@ -166,7 +209,7 @@ def audit_event_record(
         content_type=content_type,
         object_type=object_type,
         object_pk=object_pk,
-        object_id=instance.pk if instance is not None and isinstance(instance.pk, int) else None,
+        object_id=object_id,
         object_repr=object_repr,
         changes=_json_ready(changes or {}),
         additional_data=_json_ready(details) if details else None,
@@ -185,14 +228,6 @@ def audit_event_record(
     AuditChain.objects.filter(pk=chain.pk).update(
         last_sequence=event.sequence, last_hash=event.hash, updated_at=event.timestamp
     )
-    slug = _organization_slug(
-        organization_id,
-        organization_hint,
-        instance,
-        _cached_organization(instance),
-        get_organization(),
-    )
-    transaction.on_commit(partial(_ship, event_document(instance_values(event), slug)))
     return event
 
 
@@ -309,11 +344,13 @@ def audit_record_model_change(
     changes = _field_changes(instance, changes)
     if not changes and name == AuditAction.UPDATE:
         return None
+    with across_organizations():
+        organization_ids = organization_ids_for(instance)
     events = [
         audit_event_record(
             action=name, organization_id=organization_id, instance=instance, changes=changes
         )
-        for organization_id in organization_ids_for(instance)
+        for organization_id in organization_ids
     ]
     return events[0] if events else None
 
@@ -343,6 +380,8 @@ def audit_user_event_record(
     to the global chain.
     """
     meta = request_meta_of(request)
+    with across_organizations():
+        organization_ids = user_organization_ids(getattr(user, "pk", None))
     return [
         audit_event_record(
             action=action,
@@ -352,7 +391,7 @@ def audit_user_event_record(
             actor=actor,
             request_meta=meta,
         )
-        for organization_id in user_organization_ids(getattr(user, "pk", None))
+        for organization_id in organization_ids
     ]
 
 
@@ -380,7 +419,8 @@ def audit_token_event_record(
     """
     if _already_recorded(token, action):
         return None
-    organization_ids = organization_ids_for(token)
+    with across_organizations():
+        organization_ids = organization_ids_for(token)
     user = actor if actor is not None else getattr(token, "user", None)
     who = actor_from(user=user, token=token if actor is None else None)
     meta = request_meta_of(request)
@@ -432,12 +472,13 @@ def _already_recorded(instance: Any, action: str) -> bool:
     request_id = get_request_id()
     if request_id is None:
         return False
-    return AuditEvent.objects.filter(
-        cid=request_id,
-        action=action,
-        content_type=ContentType.objects.get_for_model(instance),
-        object_pk=str(instance.pk),
-    ).exists()
+    with across_organizations():
+        return AuditEvent.objects.filter(
+            cid=request_id,
+            action=action,
+            content_type=ContentType.objects.get_for_model(instance),
+            object_pk=str(instance.pk),
+        ).exists()
 
 
 @dataclass(frozen=True)
@@ -483,7 +524,6 @@ def _retention_path() -> Iterator[None]:
             cursor.execute("SET LOCAL cloudpam.audit_retention = 'off'")
 
 
-@transaction.atomic
 def audit_retention_apply(
     *, organization_id: int | None, now: datetime | None = None
 ) -> RetentionResult:
@@ -495,6 +535,11 @@ def audit_retention_apply(
     first kept event against it, and a ``retention`` event records the count
     and the anchor. An unreadable retention setting removes nothing.
     """
+    with across_organizations(), transaction.atomic():
+        return _retention_apply(organization_id=organization_id, now=now)
+
+
+def _retention_apply(*, organization_id: int | None, now: datetime | None) -> RetentionResult:
     organization = (
         Organization.objects.filter(pk=organization_id).first()
         if organization_id is not None

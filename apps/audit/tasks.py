@@ -6,6 +6,7 @@ import logging
 
 from celery import shared_task
 
+from apps.audit.scoping import across_organizations
 from apps.audit.selectors import audit_chain_keys
 from apps.audit.services import audit_retention_apply
 
@@ -23,7 +24,8 @@ def audit_retention(organization_id: int | None = None) -> dict[str, int]:
     Each chain is handled in its own transaction, so a failure in one leaves
     the others done; running the task again removes nothing more.
     """
-    keys = [organization_id] if organization_id is not None else audit_chain_keys()
+    with across_organizations():
+        keys = [organization_id] if organization_id is not None else audit_chain_keys()
     removed: dict[str, int] = {}
     failed: list[str] = []
     for key in keys:

@@ -6,6 +6,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from apps.audit.scoping import across_organizations
 from apps.audit.selectors import audit_chain_keys, audit_chain_verify
 from apps.tenancy.models import Organization
 
@@ -20,6 +21,11 @@ class Command(BaseCommand):
         parser.add_argument("--org", metavar="SLUG", help="Verify this organization only.")
 
     def handle(self, *args: Any, **options: Any) -> None:
+        # Every chain, whatever organization the command would otherwise be bound to.
+        with across_organizations():
+            self._verify(options)
+
+    def _verify(self, options: dict[str, Any]) -> None:
         slugs = dict(Organization.objects.values_list("pk", "slug"))
         if options["org"]:
             organization = Organization.objects.filter(slug=options["org"]).first()
