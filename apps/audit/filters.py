@@ -54,10 +54,16 @@ class AuditEventFilterSet(django_filters.FilterSet):
     """
 
     since = UtcIsoDateTimeFilter(
-        field_name="timestamp", lookup_expr="gte", label="Since (ISO 8601, inclusive)"
+        field_name="timestamp",
+        lookup_expr="gte",
+        label="Since (ISO 8601, inclusive)",
+        widget=forms.TextInput(attrs={"placeholder": "2030-01-31T00:00:00Z"}),
     )
     until = UtcIsoDateTimeFilter(
-        field_name="timestamp", lookup_expr="lt", label="Until (ISO 8601, exclusive)"
+        field_name="timestamp",
+        lookup_expr="lt",
+        label="Until (ISO 8601, exclusive)",
+        widget=forms.TextInput(attrs={"placeholder": "2030-02-01T00:00:00Z"}),
     )
     actor = django_filters.CharFilter(
         method="filter_actor", label="Actor (email, token name or task)", max_length=255
