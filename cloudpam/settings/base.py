@@ -236,6 +236,12 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     "SCHEMA_PATH_PREFIX": "/api/v1",
+    # Named here where two apps' choice fields share a name (an audit actor's and a pool's "type").
+    "ENUM_NAME_OVERRIDES": {
+        "AuditActorTypeEnum": "apps.audit.choices.ActorType",
+        "AuditActionEnum": "apps.audit.choices.AuditAction",
+        "PoolTypeEnum": "apps.pools.choices.PoolType",
+    },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "cloudpam.api.schema.add_error_responses",
