@@ -4,15 +4,17 @@ from django.db import models
 class AuditAction(models.TextChoices):
     """What an audit event records.
 
-    The first four come from model changes; a soft delete (``deleted_at`` set)
-    is a ``delete`` and clearing it a ``restore``. The others are access
-    events and the audit trail's own housekeeping.
+    The first five come from model changes; a soft delete (``deleted_at`` set)
+    is a ``delete``, clearing it a ``restore``, and removing a soft-deleted row
+    for good a ``purge``. The others are access events and the audit trail's
+    own housekeeping.
     """
 
     CREATE = "create", "Create"
     UPDATE = "update", "Update"
     DELETE = "delete", "Delete"
     RESTORE = "restore", "Restore"
+    PURGE = "purge", "Purge"
     LOGIN = "login", "Login"
     LOGOUT = "logout", "Logout"
     LOGIN_FAILED = "login_failed", "Failed login"

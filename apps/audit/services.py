@@ -307,12 +307,14 @@ def _model_action(key: str, action: int, changes: dict[str, Any]) -> str | None:
     name = _MODEL_ACTIONS.get(action)
     if name is None:
         return None  # django-auditlog's "access" events are not part of the trail.
-    if name == AuditAction.UPDATE and "deleted_at" in changes:
+    if "deleted_at" in changes:
         before, after = changes["deleted_at"]
-        if before is None and after is not None:
+        if name == AuditAction.UPDATE and before is None and after is not None:
             return AuditAction.DELETE
-        if before is not None and after is None:
+        if name == AuditAction.UPDATE and before is not None and after is None:
             return AuditAction.RESTORE
+        if name == AuditAction.DELETE and before is not None:
+            return AuditAction.PURGE
     if key == "tenancy.membership":
         if name == AuditAction.CREATE:
             return AuditAction.MEMBER_ADDED
