@@ -419,12 +419,17 @@ def audit_token_event_record(
     create and revoke map to, so a signal sent after saving the token does not
     record the same change twice.
     """
-    if _already_recorded(token, action):
+    # A first use changes nothing the row's own audit records (last use is ignored).
+    if action != AuditAction.TOKEN_FIRST_USED and _already_recorded(token, action):
         return None
     with across_organizations():
         organization_ids = organization_ids_for(token)
-    user = actor if actor is not None else getattr(token, "user", None)
-    who = actor_from(user=user, token=token if actor is None else None)
+    if actor is not None:
+        who = actor_from(user=actor)
+    else:
+        # The token acts: the request bound it already (with its user) when it authenticated.
+        bound = current_actor()
+        who = bound if bound.token_id == token.pk else actor_from(token=token)
     meta = request_meta_of(request)
     events = [
         audit_event_record(

@@ -132,8 +132,17 @@ def test_events_cannot_be_written(auditor_client, organization, client_for, even
         "fields": {},
     }
     assert body["request_id"] == response["X-Request-ID"]
+    # Whoever asks: no role may write the trail.
     viewer = client_for(organization, Role.VIEWER)
-    assert getattr(viewer, method)(url, {}, format="json").status_code == 403
+    assert getattr(viewer, method)(url, {}, format="json").status_code == 405
+
+
+@pytest.mark.parametrize("method", ["TRACE", "QUERY", "PROPFIND"])
+def test_unknown_methods_are_405_not_500(auditor_client, events, method):
+    for url in (LIST, f"{LIST}{events.pk}/", EXPORT):
+        response = auditor_client.generic(method, url)
+        assert response.status_code == 405, (method, url)
+        assert response.json()["error"]["code"] == "method_not_allowed"
 
 
 def test_an_event_document(auditor_client, events, organization):

@@ -1,8 +1,23 @@
-from rest_framework.routers import SimpleRouter
+"""Audit API routes, mounted under /api/v1/ in the "api" namespace."""
+
+from django.urls import path
 
 from apps.audit.api.views import AuditEventViewSet
 
-router = SimpleRouter()
-router.register("audit/events", AuditEventViewSet, basename="audit-event")
-
-urlpatterns = router.urls
+urlpatterns = [
+    path(
+        "audit/events/",
+        AuditEventViewSet.as_view({"get": "list"}),
+        name="audit-event-list",
+    ),
+    path(
+        "audit/events/export/",
+        AuditEventViewSet.as_view({"get": "export"}, pagination_class=None),
+        name="audit-event-export",
+    ),
+    path(
+        "audit/events/<int:pk>/",
+        AuditEventViewSet.as_view({"get": "retrieve"}),
+        name="audit-event-detail",
+    ),
+]

@@ -12,7 +12,6 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import exceptions, viewsets
 from rest_framework.decorators import action
-from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.request import Request
 
 from apps.audit.api.serializers import AuditEventSerializer
@@ -34,15 +33,8 @@ _CONTENT_TYPES = {
 }
 
 
-class FileFormatNegotiation(DefaultContentNegotiation):
-    """Answer errors in JSON: the export's ``format`` names a file format, not a renderer."""
-
-    def select_renderer(self, request: Request, renderers: list[Any], format_suffix: Any = None):  # type: ignore[no-untyped-def]
-        renderer = renderers[0]
-        return renderer, renderer.media_type
-
-
 _READ_ONLY = "Audit events are append-only: they cannot be created, changed or deleted."
+READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 @extend_schema_view(
@@ -57,24 +49,28 @@ class AuditEventViewSet(viewsets.ReadOnlyModelViewSet):
     """Events of the active organization's audit trail. ``POST/PUT/PATCH/DELETE`` answer 405."""
 
     permission_resource = "audit"
-    # Readers get the 405 of a write; everybody else the 403 of reading.
-    action_permissions = {
-        "export": "audit.export",
-        "post": "audit.view",
-        "put": "audit.view",
-        "patch": "audit.view",
-        "delete": "audit.view",
-        "trace": "audit.view",
-    }
+    action_permissions = {"export": "audit.export"}
     serializer_class = AuditEventSerializer
     filterset_class = AuditEventFilterSet
     ordering_fields = ["timestamp", "id", "sequence"]
     ordering = ["-timestamp", "-id"]
-    lookup_value_regex = r"\d+"
     queryset = AuditEvent.objects.none()  # for the schema; requests use get_queryset()
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        # Refused before the permission check, which knows no permission to write events.
+        if request.method not in READ_METHODS:
+            self.http_method_not_allowed(request)
+        super().initial(request, *args, **kwargs)
 
     def http_method_not_allowed(self, request: Request, *args: Any, **kwargs: Any) -> Any:
         raise exceptions.MethodNotAllowed(request.method, detail=_READ_ONLY)
+
+    def perform_content_negotiation(self, request: Request, force: bool = False) -> Any:
+        # The export's ``format`` names a file format, not a renderer: errors stay JSON.
+        if self.action == "export":
+            renderer = self.get_renderers()[0]
+            return renderer, renderer.media_type
+        return super().perform_content_negotiation(request, force=force)
 
     def get_queryset(self) -> QuerySet[AuditEvent]:
         return audit_event_list(organization=getattr(self.request, "organization", None))
@@ -109,13 +105,7 @@ class AuditEventViewSet(viewsets.ReadOnlyModelViewSet):
             (200, "application/pdf"): OpenApiTypes.BINARY,
         },
     )
-    @action(
-        detail=False,
-        methods=["get"],
-        url_path="export",
-        content_negotiation_class=FileFormatNegotiation,
-        pagination_class=None,
-    )
+    @action(detail=False, methods=["get"], url_path="export")
     def export(self, request: Request) -> HttpResponse:
         file_format = request.query_params.get("format", ExportFormat.CSV)
         if file_format not in ExportFormat.values:
