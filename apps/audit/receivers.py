@@ -212,7 +212,7 @@ def on_task_prerun(task_id: str, task: Any, **kwargs: Any) -> None:
     _task_context_tokens[task_id] = [
         context.request_id_var.set(request_id or context.new_request_id()),
         context.organization_var.set(organization),
-        context.actor_var.set({"user": user, "token": token, "system": f"task:{task.name}"}),
+        context.actor_var.set({"user": user, "token": token, "system": task.name}),
     ]
 
 

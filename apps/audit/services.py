@@ -21,6 +21,7 @@ from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
 
+from auditlog.diff import model_instance_diff
 from auditlog.models import AbstractLogEntry
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import FieldDoesNotExist
@@ -50,7 +51,9 @@ audit_logger = logging.getLogger("cloudpam.audit")
 
 MAX_REPR_LENGTH = 1000
 MAX_IDENTITY_LENGTH = 254
-RETENTION_TASK = "task:apps.audit.tasks.audit_retention"
+
+# Models whose changes tenancy also signals (before or after saving): the first record wins.
+SIGNALLED_MODELS = frozenset({"tenancy.membership", "tenancy.apitoken"})
 
 _MODEL_ACTIONS = {
     AbstractLogEntry.Action.CREATE: AuditAction.CREATE,
@@ -340,12 +343,15 @@ def audit_record_model_change(
     ``changes`` is ``{field: [before, after]}``; sensitive fields are redacted.
     Returns the first event written, or None when the change is not recorded.
     """
-    name = _model_action(model_key(instance), action, changes)
+    key = model_key(instance)
+    name = _model_action(key, action, changes)
     if name is None:
         return None
     changes = _field_changes(instance, changes)
     if not changes and name == AuditAction.UPDATE:
         return None
+    if key in SIGNALLED_MODELS and _already_recorded(instance, name):
+        return None  # tenancy's signal, sent before the change, recorded it already
     with across_organizations():
         organization_ids = organization_ids_for(instance)
     events = [
@@ -462,30 +468,43 @@ def audit_membership_event_record(
     }.get(action)
     if name is None or _already_recorded(membership, name):
         return None
+    # The same before and after as the row's own change would record.
+    if name == AuditAction.MEMBER_ADDED:
+        changes = model_instance_diff(None, membership, use_json_for_changes=True) or {}
+    elif name == AuditAction.MEMBER_REMOVED:
+        changes = model_instance_diff(membership, None, use_json_for_changes=True) or {}
+    else:
+        changes = {"role": [old_role, new_role]}
     return audit_event_record(
         action=name,
         organization_id=membership.organization_id,
         instance=membership,
-        changes={"role": [old_role, new_role]},
+        changes=_field_changes(membership, changes),
         actor=actor_from(user=actor) if actor is not None else None,
         request_meta=request_meta_of(request),
     )
 
 
 def _already_recorded(instance: Any, action: str) -> bool:
-    """Return whether the current request already recorded ``action`` on ``instance``."""
-    if not isinstance(instance, models.Model) or instance.pk is None:
+    """Return whether the current request already recorded ``action`` on ``instance``.
+
+    A deleted row has lost its primary key; any such event on a row of its type
+    and organization in this request then counts.
+    """
+    if not isinstance(instance, models.Model):
         return False
     request_id = get_request_id()
     if request_id is None:
         return False
+    events = AuditEvent.objects.filter(
+        cid=request_id, action=action, content_type=ContentType.objects.get_for_model(instance)
+    )
+    if instance.pk is not None:
+        events = events.filter(object_pk=str(instance.pk))
+    else:
+        events = events.filter(organization_id=getattr(instance, "organization_id", None))
     with across_organizations():
-        return AuditEvent.objects.filter(
-            cid=request_id,
-            action=action,
-            content_type=ContentType.objects.get_for_model(instance),
-            object_pk=str(instance.pk),
-        ).exists()
+        return events.exists()
 
 
 @dataclass(frozen=True)

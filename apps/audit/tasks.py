@@ -9,6 +9,7 @@ from celery import shared_task
 from apps.audit.scoping import across_organizations
 from apps.audit.selectors import audit_chain_keys
 from apps.audit.services import audit_retention_apply
+from apps.tenancy.tasks import MaintenanceTask
 
 logger = logging.getLogger(__name__)
 
@@ -17,7 +18,7 @@ class RetentionFailed(Exception):
     """Retention failed for some chains (the others were done)."""
 
 
-@shared_task(name="apps.audit.tasks.audit_retention")
+@shared_task(name="apps.audit.tasks.audit_retention", base=MaintenanceTask)
 def audit_retention(organization_id: int | None = None) -> dict[str, int]:
     """Apply retention to one organization's chain, or to every chain when none is given.
 

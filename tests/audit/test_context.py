@@ -82,7 +82,7 @@ def test_an_in_process_task_acts_as_itself_for_the_caller(organization, user):
         rename.delay(organization.pk)
         assert context.get_actor() == {"user": user}  # restored after the task
     event = AuditEvent.objects.get(organization=organization, action="update")
-    assert event.actor_system == "task:tests.audit.rename"
+    assert event.actor_system == "tests.audit.rename"
     assert event.actor_email == user.email
     assert event.cid == "req-task"
 
@@ -111,5 +111,5 @@ def test_a_published_task_carries_the_callers_context(organization, user):
     finally:
         receivers.on_task_postrun(task_id="t-1")
     assert (event.actor_email, event.actor_token_name) == (user.email, "ci")
-    assert event.actor_system == "task:apps.x.tasks.y"
+    assert event.actor_system == "apps.x.tasks.y"
     assert context.get_request_id() is None

@@ -122,7 +122,7 @@ def test_the_task_covers_every_chain_as_the_system(organization, other_organizat
     events = AuditEvent.objects.filter(action="retention")
     assert events.count() == 3
     assert set(events.values_list("actor_system", flat=True)) == {
-        "task:apps.audit.tasks.audit_retention"
+        "apps.audit.tasks.audit_retention"
     }
     assert len(set(events.values_list("cid", flat=True))) == 1  # one run, one request id
     for key in (None, organization.pk, other_organization.pk):
