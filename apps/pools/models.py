@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Self
+from typing import Self
 
 from django.conf import settings
 from django.db import models
@@ -33,25 +33,17 @@ class PoolQuerySet(MP_NodeQuerySet, TenantQuerySet):
         return self.order_by("family", "first_key", "prefix_length", "id")
 
 
-class PoolManager(MP_NodeManager):
-    """Treebeard's tree API plus ``for_organization`` and ``live``.
+class PoolManager(MP_NodeManager.from_queryset(PoolQuerySet)):  # type: ignore[misc]
+    """Treebeard's tree API plus the queryset's ``for_organization``, ``live`` and the rest.
 
     Treebeard insists that the default manager is an ``MP_NodeManager``, and its
-    ``get_queryset`` hard-codes its own queryset class; both are kept here while the
-    queryset also carries the tenant scoping of ``TenantQuerySet``.
+    ``get_queryset`` hard-codes its own queryset class; this one returns a PoolQuerySet,
+    which also carries the tenant scoping of ``TenantQuerySet``.
     """
 
     def get_queryset(self) -> PoolQuerySet:
         """Return pools in path order, as treebeard expects."""
         return PoolQuerySet(self.model, using=self._db).order_by("path")
-
-    def for_organization(self, organization: Any) -> PoolQuerySet:
-        """Return the pools of ``organization`` only (none when it is None)."""
-        return self.get_queryset().for_organization(organization)
-
-    def live(self) -> PoolQuerySet:
-        """Return the pools that are not soft-deleted."""
-        return self.get_queryset().live()
 
 
 class Pool(MP_Node, TenantModel):
@@ -67,6 +59,12 @@ class Pool(MP_Node, TenantModel):
     queries on SQLite and PostgreSQL alike.
     """
 
+    # TenantModel's field without its single-column index: the composite indexes below
+    # start with the organization, and SQLite would otherwise count live pools through
+    # the plain index, reading every row to test deleted_at.
+    organization = models.ForeignKey(
+        "tenancy.Organization", on_delete=models.CASCADE, related_name="+", db_index=False
+    )
     name = models.CharField(max_length=255)
     cidr = models.CharField("CIDR", max_length=CIDR_MAX_LENGTH)
     family = models.PositiveSmallIntegerField(choices=Family.choices, editable=False)
@@ -114,9 +112,15 @@ class Pool(MP_Node, TenantModel):
 
     class Meta:
         ordering = ["path"]
+        # Guardian grant of ``pools.purge`` on one pool subtree (see apps.tenancy.permissions).
+        permissions = [("purge_pool", "Can purge soft-deleted pools")]
         indexes = [
             # Treebeard finds the last root or child (the next path) with depth and a path range.
             models.Index(fields=["depth", "path"], name="pools_pool_depth_path"),
+            # Lists that include soft-deleted pools.
+            models.Index(
+                fields=["organization", "family", "first_key"], name="pools_pool_org_addr"
+            ),
             # List pages in address order, their counts, `contains` and `within`.
             models.Index(
                 fields=["organization", "family", "first_key", "prefix_length"],
@@ -161,6 +165,10 @@ class Pool(MP_Node, TenantModel):
     def size(self) -> int:
         """Return the number of addresses in the pool."""
         return 1 << ((32 if self.family == 4 else 128) - self.prefix_length)
+
+    def get_ancestors(self) -> PoolQuerySet:
+        """Return the ancestors, root first: object grants on them cover this pool."""
+        return Pool.objects.get_ancestors(self)
 
     @property
     def is_deleted(self) -> bool:

@@ -21,17 +21,23 @@ the audit trail records each change.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping
 from typing import Any, Final
 
+from django.core.cache import cache
 from django.db import IntegrityError, transaction
+from django.db.models import F
 from django.utils import timezone
+from treebeard.exceptions import PathOverflow
 
 from apps.pools import cidr as engine
 from apps.pools.choices import AllocationStrategy, PoolSource, PoolStatus, PoolType
 from apps.pools.models import ROOTS_CONSTRAINT, SIBLINGS_CONSTRAINT, Pool
-from apps.pools.selectors import describe_pool, free_block_for
+from apps.pools.selectors import describe_pool, free_block_for, pool_child_layout, pool_count
 from apps.tenancy.models import Organization
+from apps.tenancy.quotas import quota_check, quota_limit
+from apps.tenancy.rls import rls_bypass
 from cloudpam.exceptions import ApplicationError, Conflict, NotFound, ValidationError
 
 
@@ -49,6 +55,10 @@ DESCRIPTION_MAX_LENGTH = 10_000
 TAGS_MAX_COUNT = 50
 TAG_KEY_MAX_LENGTH = 128
 TAG_VALUE_MAX_LENGTH = 512
+# The max_pools check trusts a cached count for this long while usage is more than
+# QUOTA_MARGIN (a share of the limit) below the limit.
+QUOTA_COUNT_SECONDS = 60
+QUOTA_MARGIN = 0.01
 # Attempts at a root path: treebeard numbers roots across all organizations, so two
 # organizations adding a root at once can pick the same path; the loser retries.
 ROOT_PATH_ATTEMPTS = 5
@@ -316,21 +326,68 @@ def _is_path_collision(exc: IntegrityError) -> bool:
 # Tree writes
 
 
-def _insert(pool: Pool, parent: Pool | None) -> Pool:
-    """Insert the unsaved ``pool`` under the locked ``parent`` (or as a root)."""
+def _next_child_path(parent: Pool, last_path: str | None) -> str:
+    """Return the tree path of a new last child of ``parent``, as treebeard numbers them."""
+    depth = parent.depth + 1
+    step = 1 if last_path is None else Pool._str2int(last_path[-Pool.steplen :]) + 1
+    if len(Pool._int2str(step)) > Pool.steplen:
+        raise Conflict(f"{describe_pool(parent)} has as many children as a pool can hold.")
+    path = Pool._get_path(parent.path, depth, step)
+    if len(path) > Pool._meta.get_field("path").max_length:
+        raise Conflict(f"{describe_pool(parent)} is as deep as the pool tree can go.")
+    return path
+
+
+def _last_child_path(parent: Pool) -> str | None:
+    """Return the path of the last child of ``parent`` (deleted ones count), or None."""
+    return (
+        Pool.objects.filter(
+            depth=parent.depth + 1, path__range=Pool._get_children_path_interval(parent.path)
+        )
+        .order_by("-path")
+        .values_list("path", flat=True)
+        .first()
+    )
+
+
+_UNKNOWN: Final = object()
+
+
+def _insert(pool: Pool, parent: Pool | None, last_path: Any = _UNKNOWN) -> Pool:
+    """Insert the unsaved ``pool`` under the locked ``parent`` (or as a root).
+
+    A child is appended as treebeard's ``add_child`` would, but without its second lock
+    and last-child query: the parent is already locked here, and an allocation has read
+    the children (``last_path``) anyway. This keeps the critical section of allocations
+    in one parent short.
+    """
+    if parent is not None:
+        if last_path is _UNKNOWN:
+            last_path = _last_child_path(parent)
+        pool.path = _next_child_path(parent, last_path)
+        pool.depth = parent.depth + 1
+        pool.numchild = 0
+        Pool.objects.filter(pk=parent.pk).update(numchild=F("numchild") + 1)
+        parent.numchild += 1
+        try:
+            pool.save(force_insert=True)
+        except IntegrityError as exc:
+            # Only the exclusion constraint can refuse the row here; the action fails.
+            _raise_for_integrity(exc, pool.prefix)
+            raise
+        return pool
     for attempt in range(ROOT_PATH_ATTEMPTS):
         try:
-            with transaction.atomic():
-                if parent is not None:
-                    return Pool.objects.add_child(parent, instance=pool)
+            # Treebeard numbers roots across all organizations, and row-level security
+            # would hide the other organizations' roots from it: the next root path is
+            # found (and the row inserted) with the explicit bypass.
+            with transaction.atomic(), rls_bypass():
                 return Pool.objects.add_root(instance=pool)
+        except PathOverflow:
+            raise Conflict("The pool tree holds as many root pools as it can.") from None
         except IntegrityError as exc:
             _raise_for_integrity(exc, pool.prefix)
-            if (
-                parent is not None
-                or not _is_path_collision(exc)
-                or attempt + 1 == ROOT_PATH_ATTEMPTS
-            ):
+            if not _is_path_collision(exc) or attempt + 1 == ROOT_PATH_ATTEMPTS:
                 raise
             pool.pk = None
     raise AssertionError("unreachable")  # pragma: no cover
@@ -343,9 +400,13 @@ def _move(pool: Pool, parent: Pool | None) -> None:
             with transaction.atomic():
                 if parent is not None:
                     Pool.objects.move(pool, parent, "last-child")
-                else:
+                    return
+                # As for a new root: the next root path is global (see _insert).
+                with rls_bypass():
                     Pool.objects.move(pool, Pool.objects.get_last_root_node(), "last-sibling")
                 return
+        except PathOverflow:
+            raise Conflict(f"{describe_pool(pool)} cannot move there: the tree is full.") from None
         except IntegrityError as exc:
             _raise_for_integrity(exc, pool.prefix)
             if (
@@ -355,6 +416,31 @@ def _move(pool: Pool, parent: Pool | None) -> None:
             ):
                 raise
             pool.refresh_from_db(fields=["path", "depth", "numchild"])
+
+
+def _check_quota(organization: Organization, amount: int) -> None:
+    """Refuse (429 ``quota_exceeded``) when ``amount`` more live pools pass ``max_pools``.
+
+    Counting 100,000 pools for every allocation would cost more than the allocation, so
+    far from the limit a count cached for ``QUOTA_COUNT_SECONDS`` (and advanced by each
+    creation it lets through) is trusted; within ``QUOTA_MARGIN`` of the limit (a
+    hundredth of it) the pools are counted every time.
+    The check runs before the parent's lock and no lock covers the organization
+    (creations in different parents must not wait on each other), so concurrent creations
+    can overshoot the limit by at most their number.
+    """
+    limit = quota_limit(organization=organization, name="max_pools")
+    key = f"pools:live-count:{organization.pk}"
+    cached = cache.get(key)
+    if cached is not None and cached + amount + limit * QUOTA_MARGIN <= limit:
+        # Keep the cached count moving with the creations it lets through (deletions are
+        # not subtracted: a count too high only brings the exact count sooner).
+        with contextlib.suppress(ValueError):
+            cache.incr(key, amount)
+        return
+    used = pool_count(organization=organization)
+    quota_check(organization=organization, name="max_pools", amount=amount, used=used)
+    cache.set(key, used + amount, QUOTA_COUNT_SECONDS)
 
 
 def _separate_domain(organization: Organization, parent: Pool | None) -> bool:
@@ -389,6 +475,7 @@ def pool_create(
     }
     prefix = parse_pool_prefix(cidr)
     parent_id = _parent_id(organization, parent)
+    _check_quota(organization, 1)
     if parent_id is None:
         organization = _lock_organization(organization)
         locked_parent = None
@@ -407,6 +494,7 @@ def _create_child(
     parent: Pool | None,
     prefix: engine.Prefix,
     user: Any,
+    last_path: Any = _UNKNOWN,
     **fields: Any,
 ) -> Pool:
     """Insert a pool whose place has been checked under the parent's lock."""
@@ -418,7 +506,7 @@ def _create_child(
         **fields,
     )
     pool.set_prefix(prefix)
-    return _insert(pool, parent)
+    return _insert(pool, parent, last_path)
 
 
 @transaction.atomic
@@ -451,13 +539,20 @@ def pool_allocate(
     }
     strategy = _clean_choice(strategy, AllocationStrategy, "strategy")
     organization = parent.organization
+    _check_quota(organization, 1)
     locked = _lock_pools(organization, parent.pk).get(parent.pk)
     if locked is None:
         raise NotFound(f"No pool with id {parent.pk} in this organization.")
     _require_live(locked, "allocating from it")
-    block = free_block_for(locked, prefix_length=prefix_length, strategy=strategy)
+    layout = pool_child_layout(locked)
+    block = free_block_for(locked, prefix_length=prefix_length, strategy=strategy, layout=layout)
     return _create_child(
-        organization=organization, parent=locked, prefix=block, user=user, **fields
+        organization=organization,
+        parent=locked,
+        prefix=block,
+        user=user,
+        last_path=layout.last_path,
+        **fields,
     )
 
 
@@ -630,6 +725,7 @@ def pool_restore(*, pool: Pool) -> Pool:
         .exclude(pk=target.pk)
         .order_by("pk")
     )
+    _check_quota(organization, 1 + len(batch))
     target.deleted_at = None
     target.separate_routing_domain = _separate_domain(organization, parent)
     try:

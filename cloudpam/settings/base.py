@@ -261,11 +261,14 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     "SCHEMA_PATH_PREFIX": "/api/v1",
-    # Named here where two apps' choice fields share a name (an audit actor's and a pool's "type").
+    # Enums of the same field name in several apps ("status", "type") get explicit names.
     "ENUM_NAME_OVERRIDES": {
+        "PoolStatusEnum": "apps.pools.choices.PoolStatus",
+        "PoolTypeEnum": "apps.pools.choices.PoolType",
+        "PoolSourceEnum": "apps.pools.choices.PoolSource",
+        "TokenStatusEnum": [("active", "active"), ("revoked", "revoked"), ("expired", "expired")],
         "AuditActorTypeEnum": "apps.audit.choices.ActorType",
         "AuditActionEnum": "apps.audit.choices.AuditAction",
-        "PoolTypeEnum": "apps.pools.choices.PoolType",
     },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
