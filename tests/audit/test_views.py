@@ -88,14 +88,8 @@ def test_another_organizations_event_is_404(auditor_client, other_organization):
     assert auditor_client.get(f"/audit/{foreign.pk}/").status_code == 404
 
 
-def test_the_navigation_and_dashboard_show_audit_to_readers(
-    auditor_client, organization, client_for
-):
-    html = auditor_client.get("/").content.decode()
-    assert 'href="/audit/"' in html
-    assert "Audit events (24 h)" in html
-    viewer_html = client_for(organization, Role.VIEWER).get("/").content.decode()
-    assert "Audit events (24 h)" not in viewer_html
+def test_the_navigation_shows_audit_to_readers(auditor_client, organization, client_for):
+    assert 'href="/audit/"' in auditor_client.get("/").content.decode()
 
 
 def _render_history(obj, user, organization):
