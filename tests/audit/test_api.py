@@ -227,7 +227,11 @@ def test_filters(auditor_client, organization, events, query, actions):
             "Select a valid choice. explode is not one of the available choices.",
         ),
         ("limit=abc", "limit", "limit must be a whole number of at least 1."),
-        ("offset=-1", "offset", "offset must be a whole number of at least 0."),
+        (
+            "offset=-1",
+            "offset",
+            "offset must be a whole number of at least 0 and at most 1000000000.",
+        ),
     ],
 )
 def test_bad_filters_are_400(auditor_client, events, query, field, message):

@@ -128,6 +128,18 @@ def test_through_the_console(organization, make_member, plan):
     assert {e.actor_email for e in events} == {"console@example.com"}
 
 
+def test_the_pool_page_shows_its_own_history_to_auditors_only(organization, make_member, plan):
+    pool = plan["corp"]
+    auditor = Client()
+    auditor.force_login(make_member(organization, Role.AUDITOR, email="aud@example.com"))
+    page = auditor.get(f"/pools/{pool.pk}/").content.decode()
+    assert "History" in page
+    assert "create" in page
+    viewer = Client()
+    viewer.force_login(make_member(organization, Role.VIEWER, email="view@example.com"))
+    assert "History" not in viewer.get(f"/pools/{pool.pk}/").content.decode()
+
+
 def test_through_the_admin(organization, make_member, plan):
     staff = make_member(organization, Role.ADMIN, email="staff@example.com")
     staff.is_staff = True
