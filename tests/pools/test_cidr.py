@@ -385,9 +385,9 @@ def test_parse_prefix_rejects_garbage(text: str) -> None:
         (167772160, "167772160 is not a valid IPv4 or IPv6 prefix"),
     ],
 )
-def test_parse_prefix_error_messages(text: str, message: str) -> None:
+def test_parse_prefix_error_messages(text: object, message: str) -> None:
     with pytest.raises(CidrError) as excinfo:
-        parse_prefix(text)
+        parse_prefix(text)  # type: ignore[arg-type]
     assert excinfo.value.message == message
 
 
@@ -665,7 +665,7 @@ def test_allocation_needs_a_valid_length_that_fits_in_the_parent() -> None:
     assert best_fit(parent, [], 23) is None
     assert free_blocks_of_length(parent, [], 23) == []
     assert first_fit(P("::/0"), [], 128) == P("::/128")
-    assert best_fit(P("2001:db8::/32"), [], 129 - 1) == P("2001:db8::/128")
+    assert best_fit(P("2001:db8::/32"), [], 128) == P("2001:db8::/128")
 
 
 def test_children_may_be_any_iterable() -> None:

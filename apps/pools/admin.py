@@ -1,0 +1,277 @@
+"""Admin of the pool tree: treebeard's tree change list, every write through the services.
+
+The admin form calls ``pool_create``/``pool_update`` from ``clean()``, inside the admin's
+own transaction, so a broken rule shows as a form error with the API's message; the save
+step then has nothing left to do. Drag-and-drop moves call ``pool_move``. Deletion is a
+soft delete through admin actions (with restore and purge), never a raw row delete.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
+from django.utils.html import format_html
+from treebeard.admin import TreeAdmin
+
+from apps.pools import selectors, services
+from apps.pools.models import Pool
+from apps.tenancy.models import Membership, Organization
+from cloudpam.exceptions import ApplicationError
+
+ADMIN_ROLES = ("owner", "admin", "operator")
+
+
+def _organization_ids(request: HttpRequest) -> list[int] | None:
+    """Return the ids of the organizations the user may manage here; None for superusers."""
+    if request.user.is_superuser:
+        return None
+    return list(
+        Membership.objects.filter(user=request.user, role__in=ADMIN_ROLES).values_list(
+            "organization_id", flat=True
+        )
+    )
+
+
+class PoolAdminForm(forms.ModelForm):
+    """Pool fields plus its parent by id; saving runs the pool services."""
+
+    parent_id = forms.IntegerField(
+        required=False,
+        min_value=1,
+        label="Parent pool id",
+        help_text="Empty for a root pool. Changing it moves the pool with its subtree.",
+    )
+
+    request: HttpRequest
+
+    class Meta:
+        model = Pool
+        fields = ["organization", "name", "cidr", "type", "status", "description", "tags"]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        allowed = _organization_ids(self.request)
+        if "organization" in self.fields:
+            organizations = Organization.objects.all()
+            if allowed is not None:
+                organizations = organizations.filter(pk__in=allowed)
+            self.fields["organization"].queryset = organizations
+        if self.instance.pk:
+            self.fields["parent_id"].initial = self.instance.parent_id
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        if self.errors:
+            return data
+        parent = data.get("parent_id")
+        try:
+            if self.instance.pk is None:
+                self.instance = services.pool_create(
+                    organization=data["organization"],
+                    user=self.request.user,
+                    name=data["name"],
+                    cidr=data["cidr"],
+                    parent=parent,
+                    type=data["type"],
+                    status=data["status"],
+                    description=data.get("description", ""),
+                    tags=data.get("tags") or {},
+                )
+            else:
+                self.instance = services.pool_update(
+                    pool=Pool.objects.get(pk=self.instance.pk),
+                    parent=parent,
+                    name=data["name"],
+                    cidr=data["cidr"],
+                    type=data["type"],
+                    status=data["status"],
+                    description=data.get("description", ""),
+                    tags=data.get("tags") or {},
+                )
+        except ApplicationError as exc:
+            placed = False
+            for field, errors in exc.fields.items():
+                name = "parent_id" if field == "parent" else field
+                if name in self.fields:
+                    self.add_error(name, errors)
+                    placed = True
+            if not placed:
+                self.add_error(None, exc.message)
+        return data
+
+    def _post_clean(self) -> None:
+        # The services have validated and saved the instance; the model's own
+        # full_clean would only re-check what they enforce.
+        return
+
+
+class DeletedFilter(admin.SimpleListFilter):
+    title = "deleted"
+    parameter_name = "deleted"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [("no", "Live"), ("yes", "Deleted")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        if self.value() == "no":
+            return queryset.filter(deleted_at__isnull=True)
+        if self.value() == "yes":
+            return queryset.filter(deleted_at__isnull=False)
+        return queryset
+
+
+@admin.register(Pool)
+class PoolAdmin(TreeAdmin):
+    """The pool tree, limited to the user's organizations unless superuser."""
+
+    form = PoolAdminForm
+    list_display = [
+        "cidr",
+        "name",
+        "organization",
+        "type",
+        "status",
+        "family",
+        "source",
+        "is_live",
+        "updated_at",
+    ]
+    list_filter = [DeletedFilter, "organization", "family", "type", "status", "source"]
+    search_fields = ["name", "cidr", "description"]
+    readonly_fields = [
+        "family",
+        "prefix_length",
+        "parent_link",
+        "depth",
+        "path",
+        "utilization",
+        "source",
+        "separate_routing_domain",
+        "created_by",
+        "created_at",
+        "updated_at",
+        "deleted_at",
+    ]
+    actions = ["soft_delete_recursive", "restore", "purge"]
+
+    def get_form(self, request: HttpRequest, obj: Pool | None = None, **kwargs: Any) -> Any:
+        form = super().get_form(request, obj, **kwargs)
+        return type(form.__name__, (form,), {"request": request})
+
+    def get_fields(self, request: HttpRequest, obj: Pool | None = None) -> list[str]:
+        editable = ["organization", "name", "cidr", "parent_id", "type", "status"]
+        editable += ["description", "tags"]
+        if obj is not None:
+            editable.remove("organization")
+        return editable + self.readonly_fields
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Pool | None = None) -> list[str]:
+        return list(self.readonly_fields)
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        queryset = super().get_queryset(request).select_related("organization")
+        allowed = _organization_ids(request)
+        if allowed is not None:
+            queryset = queryset.filter(organization_id__in=allowed)
+        return queryset
+
+    def has_delete_permission(self, request: HttpRequest, obj: Pool | None = None) -> bool:
+        # Rows are never deleted directly: the actions soft-delete, restore and purge.
+        return False
+
+    def save_model(self, request: HttpRequest, obj: Pool, form: Any, change: bool) -> None:
+        # PoolAdminForm.clean() has already saved through the services.
+        return
+
+    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
+        return
+
+    @admin.display(boolean=True, description="live")
+    def is_live(self, obj: Pool) -> bool:
+        return obj.deleted_at is None
+
+    @admin.display(description="parent")
+    def parent_link(self, obj: Pool) -> str:
+        if obj.parent_id is None:
+            return "(root)"
+        return format_html('<a href="../../{}/change/">{}</a>', obj.parent_id, obj.parent_id)
+
+    @admin.display(description="utilization")
+    def utilization(self, obj: Pool) -> str:
+        if obj.pk is None:
+            return "-"
+        usage = selectors.pool_utilization_map([obj])[obj.pk]
+        return (
+            f"{usage.percent}% ({usage.used} of {usage.total} addresses, {usage.children} children)"
+        )
+
+    def _run(self, request: HttpRequest, queryset: QuerySet, action: Any, verb: str) -> None:
+        done = 0
+        for pool in queryset.order_by("-depth"):
+            try:
+                action(pool)
+            except ApplicationError as exc:
+                self.message_user(request, exc.message, messages.ERROR)
+            else:
+                done += 1
+        if done:
+            self.message_user(request, f"{verb} {done} pool(s).", messages.SUCCESS)
+
+    @admin.action(description="Soft-delete selected pools with their subtrees")
+    def soft_delete_recursive(self, request: HttpRequest, queryset: QuerySet) -> None:
+        self._run(
+            request,
+            queryset,
+            lambda pool: services.pool_delete(pool=pool, recursive=True),
+            "Deleted",
+        )
+
+    @admin.action(description="Restore selected deleted pools")
+    def restore(self, request: HttpRequest, queryset: QuerySet) -> None:
+        self._run(
+            request,
+            queryset.order_by("depth"),
+            lambda pool: services.pool_restore(pool=pool),
+            "Restored",
+        )
+
+    @admin.action(description="Purge selected deleted pools for good")
+    def purge(self, request: HttpRequest, queryset: QuerySet) -> None:
+        self._run(request, queryset, lambda pool: services.pool_purge(pool=pool), "Purged")
+
+    def move_node(self, request: HttpRequest) -> HttpResponse:
+        """Handle a drag-and-drop move through ``pool_move``."""
+        if not self.has_change_permission(request):
+            raise PermissionDenied
+        visible = self._visible(request)
+        try:
+            node = visible.get(pk=int(request.POST.get("node", "")))
+            target = visible.get(pk=int(request.POST.get("target", "")))
+        except (ValueError, Pool.DoesNotExist):
+            messages.error(request, "Invalid form data provided")
+            return HttpResponseBadRequest("Invalid form data provided")
+        relation = request.POST.get("relation")
+        if relation not in {"child", "sibling"}:
+            return HttpResponseBadRequest("Invalid form data provided")
+        new_parent = target if relation == "child" else target.parent
+        try:
+            services.pool_move(pool=node, parent=new_parent)
+        except ApplicationError as exc:
+            messages.error(request, exc.message)
+            return HttpResponseBadRequest(exc.message)
+        messages.info(
+            request, f"Moved {node.cidr} under {new_parent.cidr if new_parent else 'the roots'}."
+        )
+        return HttpResponse("OK")
+
+    def _visible(self, request: HttpRequest) -> QuerySet:
+        queryset = Pool.objects.all()
+        allowed = _organization_ids(request)
+        if allowed is not None:
+            queryset = queryset.filter(organization_id__in=allowed)
+        return queryset

@@ -1,0 +1,440 @@
+"""Reads of the address plan: lists, trees, utilization, free space and address lookups.
+
+Every selector takes the organization (or a pool already fetched through it) explicitly.
+The list and tree readers run a fixed number of queries whatever the page size:
+utilization comes from one grouped query per page, since a pool's used space is the sum of
+its live children's sizes (live siblings never overlap).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db.models import Count, QuerySet
+
+from apps.pools import cidr as engine
+from apps.pools.choices import AllocationStrategy, PoolStatus, PoolType
+from apps.pools.models import Pool
+from apps.tenancy.models import Organization
+from cloudpam.exceptions import Conflict, NotFound, ValidationError
+
+# The largest tree one request may ask for; larger plans are read by subtree or by depth.
+TREE_MAX_NODES = 10_000
+# Ids per IN (...) list: well under SQLite's limit on bound parameters.
+_IN_CHUNK = 2_000
+_BITS = {4: 32, 6: 128}
+
+
+def describe_pool(pool: Pool) -> str:
+    """Return how messages name a pool: ``10.0.0.0/16 "prod" (pool 12)``."""
+    return f'{pool.cidr} "{pool.name}" (pool {pool.pk})'
+
+
+# Fetching
+
+
+def pool_get(*, organization: Organization | None, pk: Any) -> Pool:
+    """Return the organization's pool ``pk``, deleted or not; 404 for anything else."""
+    pool = None
+    if isinstance(pk, int) and not isinstance(pk, bool) and 0 < pk < 2**63:
+        pool = Pool.objects.for_organization(organization).filter(pk=pk).first()
+    if pool is None:
+        raise NotFound(f"No pool with id {pk} in this organization.")
+    return pool
+
+
+def pool_list(*, organization: Organization | None, include_deleted: bool = False) -> QuerySet:
+    """Return the organization's pools in address order (live ones unless asked)."""
+    pools = Pool.objects.for_organization(organization)
+    if not include_deleted:
+        pools = pools.live()
+    return pools.in_address_order()
+
+
+def pool_children(*, pool: Pool, include_deleted: bool = False) -> QuerySet:
+    """Return the direct children of ``pool`` in address order."""
+    children = Pool.objects.filter(parent=pool)
+    if not include_deleted:
+        children = children.live()
+    return children.in_address_order()
+
+
+def pool_ancestors(pool: Pool) -> list[Pool]:
+    """Return the ancestors of ``pool``, its root first, in one query."""
+    steplen = Pool.steplen
+    paths = [pool.path[:end] for end in range(steplen, len(pool.path), steplen)]
+    if not paths:
+        return []
+    return list(Pool.objects.filter(path__in=paths).order_by("depth"))
+
+
+def live_child_prefixes(pool: Pool) -> list[engine.Prefix]:
+    """Return the prefixes of the live children of ``pool``."""
+    rows = (
+        Pool.objects.live()
+        .filter(parent=pool)
+        .order_by()
+        .values_list("family", "first_key", "prefix_length")
+    )
+    return [engine.Prefix(family, int(key, 16), length) for family, key, length in rows]
+
+
+@dataclass(frozen=True, slots=True)
+class ChildSpan:
+    """What the pool page's picture needs of a live child."""
+
+    pk: int
+    cidr: str
+    name: str
+    first: int
+    last: int
+    reserved: bool
+
+
+def pool_child_spans(pool: Pool) -> list[ChildSpan]:
+    """Return the live children of ``pool`` as light spans, in address order."""
+    rows = (
+        Pool.objects.live()
+        .filter(parent=pool)
+        .order_by("first_key")
+        .values_list("pk", "cidr", "name", "first_key", "last_key", "status", "type")
+    )
+    return [
+        ChildSpan(
+            pk,
+            cidr,
+            name,
+            int(first, 16),
+            int(last, 16),
+            status == PoolStatus.RESERVED or kind == PoolType.RESERVED,
+        )
+        for pk, cidr, name, first, last, status, kind in rows
+    ]
+
+
+# Utilization
+
+
+@dataclass(frozen=True, slots=True)
+class Utilization:
+    """Addresses of a pool covered by its live children (each address counted once)."""
+
+    total: int
+    used: int
+    children: int = 0
+
+    @property
+    def free(self) -> int:
+        """Return the addresses no live child covers."""
+        return self.total - self.used
+
+    @property
+    def percent(self) -> float:
+        """Return the used share in percent, rounded to two decimals."""
+        return round(self.used * 100 / self.total, 2) if self.total else 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        """Return the API form: address counts as strings (IPv6 counts overflow JSON numbers)."""
+        return {
+            "total": str(self.total),
+            "used": str(self.used),
+            "free": str(self.free),
+            "percent": self.percent,
+        }
+
+
+def _chunks(values: Sequence[int]) -> Iterable[Sequence[int]]:
+    for start in range(0, len(values), _IN_CHUNK):
+        yield values[start : start + _IN_CHUNK]
+
+
+def pool_utilization_map(pools: Iterable[Pool]) -> dict[int, Utilization]:
+    """Return the utilization of each pool of ``pools`` by pk, in one grouped query.
+
+    Live siblings never overlap, so used space is the sum of the live children's sizes:
+    children counted per parent and prefix length give it exactly, IPv6 included.
+    """
+    pools = list(pools)
+    counts: dict[int, list[tuple[int, int]]] = defaultdict(list)
+    for chunk in _chunks([pool.pk for pool in pools]):
+        rows = (
+            Pool.objects.filter(parent_id__in=chunk, deleted_at__isnull=True)
+            .order_by()
+            .values_list("parent_id", "prefix_length")
+            .annotate(count=Count("pk"))
+        )
+        for parent_id, length, count in rows:
+            counts[parent_id].append((length, count))
+    result: dict[int, Utilization] = {}
+    for pool in pools:
+        bits = _BITS[pool.family]
+        used = 0
+        children = 0
+        for length, count in counts.get(pool.pk, ()):
+            used += count << (bits - length)
+            children += count
+        result[pool.pk] = Utilization(total=pool.size, used=used, children=children)
+    return result
+
+
+@dataclass(frozen=True, slots=True)
+class UtilizationDetail:
+    """A pool's utilization with its children's space per status."""
+
+    utilization: Utilization
+    by_status: dict[str, dict[str, Any]]
+
+
+def pool_utilization(pool: Pool) -> UtilizationDetail:
+    """Return the utilization of ``pool``, broken down by the status of its live children."""
+    bits = _BITS[pool.family]
+    by_status = {status: {"children": 0, "addresses": 0} for status in PoolStatus.values}
+    rows = (
+        Pool.objects.filter(parent=pool, deleted_at__isnull=True)
+        .order_by()
+        .values_list("status", "prefix_length")
+        .annotate(count=Count("pk"))
+    )
+    for status, length, count in rows:
+        entry = by_status.setdefault(status, {"children": 0, "addresses": 0})
+        entry["children"] += count
+        entry["addresses"] += count << (bits - length)
+    used = sum(entry["addresses"] for entry in by_status.values())
+    children = sum(entry["children"] for entry in by_status.values())
+    return UtilizationDetail(
+        utilization=Utilization(total=pool.size, used=used, children=children),
+        by_status={
+            status: {"children": entry["children"], "addresses": str(entry["addresses"])}
+            for status, entry in by_status.items()
+        },
+    )
+
+
+# Trees
+
+
+@dataclass(slots=True)
+class TreeNode:
+    """A pool in a tree answer, with its utilization and the children fetched with it."""
+
+    pool: Pool
+    utilization: Utilization
+    children: list[TreeNode] = field(default_factory=list)
+
+
+def _address_order(pool: Pool) -> tuple[int, str, int, int]:
+    return (pool.family, pool.first_key, pool.prefix_length, pool.pk)
+
+
+def pool_tree(
+    *,
+    organization: Organization | None,
+    root: Pool | None = None,
+    depth: int | None = None,
+    max_nodes: int | None = None,
+) -> list[TreeNode]:
+    """Return the live tree under ``root`` (all roots when None), ``depth`` levels deep.
+
+    ``depth=0`` returns the starting level alone, ``depth=1`` adds its children, and so
+    on; None means the whole subtree. Children come in address order. A tree of more than
+    ``max_nodes`` pools (``TREE_MAX_NODES`` by default) is refused: ask for a subtree or a
+    smaller depth.
+    """
+    limit = TREE_MAX_NODES if max_nodes is None else max_nodes
+    pools = Pool.objects.for_organization(organization).live()
+    if root is not None:
+        if root.deleted_at is not None:
+            raise Conflict(f"Pool {describe_pool(root)} is deleted.")
+        pools = pools.filter(path__startswith=root.path)
+        top = root.depth
+    else:
+        top = 1
+    if depth is not None:
+        pools = pools.filter(depth__lte=top + depth)
+    fetched = list(pools.order_by("path")[: limit + 1])
+    if len(fetched) > limit:
+        message = (
+            f"The tree holds more than {limit} pools; ask for a subtree (root) "
+            "or fewer levels (depth)."
+        )
+        raise ValidationError(message, fields={"depth": [message]})
+    utilization = pool_utilization_map(fetched)
+    nodes = {pool.path: TreeNode(pool=pool, utilization=utilization[pool.pk]) for pool in fetched}
+    tops: list[TreeNode] = []
+    for node in nodes.values():
+        parent = nodes.get(node.pool.path[: -Pool.steplen]) if node.pool.depth > top else None
+        if parent is None:
+            if node.pool.depth == top:
+                tops.append(node)
+        else:
+            parent.children.append(node)
+    for node in nodes.values():
+        node.children.sort(key=lambda child: _address_order(child.pool))
+    tops.sort(key=lambda node: _address_order(node.pool))
+    return tops
+
+
+# Free space and allocation
+
+
+def _child_prefix_length(pool: Pool, prefix_length: Any, field_name: str) -> int:
+    """Return ``prefix_length`` if a block of that length can lie strictly inside ``pool``."""
+    bits = _BITS[pool.family]
+    low = pool.prefix_length + 1
+    if isinstance(prefix_length, bool) or not isinstance(prefix_length, int):
+        message = "A valid integer is required."
+        raise ValidationError(f"{field_name}: {message}", fields={field_name: [message]})
+    if not low <= prefix_length <= bits:
+        message = (
+            f"{pool.cidr} has room for prefix lengths {low} to {bits}, not {prefix_length}."
+            if low <= bits
+            else f"{pool.cidr} is a single address; it has no room for children."
+        )
+        raise ValidationError(message, fields={field_name: [message]})
+    return prefix_length
+
+
+def pool_free_blocks(
+    pool: Pool, *, prefix_length: int | None = None, limit: int = 10
+) -> list[engine.Prefix]:
+    """Return the free space of ``pool``: its maximal free blocks, in address order.
+
+    With ``prefix_length``, return instead the first ``limit`` free aligned blocks of
+    exactly that length.
+    """
+    children = live_child_prefixes(pool)
+    if prefix_length is None:
+        return engine.free_blocks(pool.prefix, children)
+    length = _child_prefix_length(pool, prefix_length, "prefix_length")
+    return engine.free_blocks_of_length(pool.prefix, children, length, limit)
+
+
+def free_block_for(
+    pool: Pool, *, prefix_length: Any, strategy: str = AllocationStrategy.FIRST_FIT
+) -> engine.Prefix:
+    """Return the block an allocation of ``prefix_length`` in ``pool`` would take now.
+
+    Raise ``no_space`` (409) naming the largest free block when no block is free.
+    ``pool_allocate`` calls this under the pool's lock; the console calls it to preview.
+    """
+    length = _child_prefix_length(pool, prefix_length, "prefix_length")
+    children = live_child_prefixes(pool)
+    parent = pool.prefix
+    if strategy == AllocationStrategy.BEST_FIT:
+        block = engine.best_fit(parent, children, length)
+    else:
+        block = engine.first_fit(parent, children, length)
+    if block is not None:
+        return block
+    largest = engine.largest_free_block(parent, children)
+    detail = (
+        f"the largest free block is {largest}" if largest is not None else "it has no free space"
+    )
+    message = f"No free /{length} in {pool.cidr}; {detail}."
+    raise Conflict(message, code="no_space", fields={"prefix_length": [message]})
+
+
+# Address lookups
+
+
+def parse_lookup(text: Any) -> engine.Prefix:
+    """Return the prefix an address (a host prefix) or a prefix ``text`` spells, else 400."""
+    if not isinstance(text, str):
+        raise ValidationError("Enter an IPv4 or IPv6 address or prefix.")
+    try:
+        if "/" in text:
+            return engine.parse_prefix(text)
+        family, value = engine.parse_address(text)
+    except engine.CidrError as exc:
+        raise ValidationError(exc.message, fields={"address": [exc.message]}) from None
+    return engine.Prefix(family, value, _BITS[family])
+
+
+def containing_keys(prefix: engine.Prefix) -> list[str]:
+    """Return the first-address keys of every aligned block that contains ``prefix``.
+
+    A pool is an aligned block, so a pool contains ``prefix`` only if it starts at
+    ``prefix.first`` masked to the pool's own length: at most 33 (IPv4) or 129 (IPv6)
+    index probes instead of a range scan.
+    """
+    bits = _BITS[prefix.family]
+    keys = {
+        engine.address_key(prefix.first >> (bits - length) << (bits - length))
+        for length in range(prefix.length + 1)
+    }
+    return sorted(keys)
+
+
+def containing_filter(prefix: engine.Prefix) -> dict[str, Any]:
+    """Return queryset filters selecting the pools that contain ``prefix`` (equal included)."""
+    return {
+        "family": prefix.family,
+        "first_key__in": containing_keys(prefix),
+        "prefix_length__lte": prefix.length,
+        "last_key__gte": engine.address_key(prefix.last),
+    }
+
+
+def within_filter(prefix: engine.Prefix) -> dict[str, Any]:
+    """Return queryset filters selecting the pools inside ``prefix`` (equal included)."""
+    return {
+        "family": prefix.family,
+        "first_key__gte": engine.address_key(prefix.first),
+        "first_key__lte": engine.address_key(prefix.last),
+        "last_key__lte": engine.address_key(prefix.last),
+    }
+
+
+def pool_lookup_address(
+    *, organization: Organization | None, text: Any
+) -> tuple[engine.Prefix, list[Pool]]:
+    """Return where an address or prefix lives: the live pools containing it, deepest first."""
+    prefix = parse_lookup(text)
+    pools = list(
+        Pool.objects.for_organization(organization)
+        .live()
+        .filter(**containing_filter(prefix))
+        .order_by("-depth", "-prefix_length", "pk")
+    )
+    return prefix, pools
+
+
+@dataclass(frozen=True, slots=True)
+class SearchResult:
+    """What the console's search box found: a lookup, or pools by name."""
+
+    prefix: engine.Prefix | None
+    pools: list[Pool]
+    exact: Pool | None = None
+
+
+def pool_search(*, organization: Organization | None, text: str, limit: int = 100) -> SearchResult:
+    """Find pools by a name, a prefix or an address, as the console's search box does.
+
+    An address or prefix finds the pools containing it, deepest first (and the pool of
+    exactly that prefix, if any); anything else is matched against names.
+    """
+    text = text.strip()
+    looks_like_address = bool(text) and (":" in text or text[0].isdigit())
+    if looks_like_address:
+        try:
+            prefix, pools = pool_lookup_address(organization=organization, text=text)
+        except ValidationError:
+            if "/" in text or text.count(".") == 3 or ":" in text:
+                raise
+        else:
+            exact = next(
+                (pool for pool in pools if pool.prefix_length == prefix.length and "/" in text),
+                None,
+            )
+            return SearchResult(prefix=prefix, pools=pools[:limit], exact=exact)
+    pools = list(
+        Pool.objects.for_organization(organization)
+        .live()
+        .filter(name__icontains=text)
+        .in_address_order()[:limit]
+    )
+    return SearchResult(prefix=None, pools=pools)

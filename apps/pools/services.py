@@ -1,0 +1,664 @@
+"""Every write to the address plan, with the invariants of SPEC.md section 2.
+
+Each service is one atomic action. Before reading what it will check, it locks, in one
+consistent order: the organization row when root pools are involved (so root changes are
+serialized per organization only), then the pools it reads and writes, by primary key. An
+allocation therefore locks its parent alone: allocations in different parents never wait
+on each other, and allocations in one parent never hand out overlapping blocks.
+
+The rules:
+
+1. A child lies strictly inside its parent, of the same family (``outside_parent``).
+2. Live siblings never overlap, nor do the live roots of an organization unless it allows
+   overlapping roots (``overlap``).
+3. Changing a pool's prefix keeps its children inside and its siblings clear; moving a pool
+   checks rules 1 and 2 at its new place (its subtree moves with it, already inside it).
+4. Deleting a pool with live children needs ``recursive``; a restore re-checks the rules.
+
+Writes go through ``save()`` (never ``QuerySet.update()`` for what a user can see) so that
+the audit trail records each change.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Final
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from apps.pools import cidr as engine
+from apps.pools.choices import AllocationStrategy, PoolSource, PoolStatus, PoolType
+from apps.pools.models import ROOTS_CONSTRAINT, SIBLINGS_CONSTRAINT, Pool
+from apps.pools.selectors import describe_pool, free_block_for
+from apps.tenancy.models import Organization
+from cloudpam.exceptions import ApplicationError, Conflict, NotFound, ValidationError
+
+
+class _Unset:
+    """The type of ``UNSET``: "leave this field as it is"."""
+
+    def __repr__(self) -> str:
+        return "UNSET"
+
+
+UNSET: Final = _Unset()
+
+NAME_MAX_LENGTH = 255
+DESCRIPTION_MAX_LENGTH = 10_000
+TAGS_MAX_COUNT = 50
+TAG_KEY_MAX_LENGTH = 128
+TAG_VALUE_MAX_LENGTH = 512
+# Attempts at a root path: treebeard numbers roots across all organizations, so two
+# organizations adding a root at once can pick the same path; the loser retries.
+ROOT_PATH_ATTEMPTS = 5
+
+
+# Input checks shared by every writer
+
+
+def _clean_name(value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ValidationError(
+            "A pool needs a name.", fields={"name": ["This field may not be blank."]}
+        )
+    name = value.strip()
+    if len(name) > NAME_MAX_LENGTH:
+        message = f"Ensure this field has no more than {NAME_MAX_LENGTH} characters."
+        raise ValidationError(f"name: {message}", fields={"name": [message]})
+    return name
+
+
+def _clean_choice(value: Any, choices: type, field: str) -> str:
+    if value not in choices.values:
+        message = f"'{value}' is not a valid {field}; choose one of {', '.join(choices.values)}."
+        raise ValidationError(message, fields={field: [message]})
+    return str(value)
+
+
+def _clean_description(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValidationError(
+            "description: Not a valid string.", fields={"description": ["Not a valid string."]}
+        )
+    if len(value) > DESCRIPTION_MAX_LENGTH:
+        message = f"Ensure this field has no more than {DESCRIPTION_MAX_LENGTH} characters."
+        raise ValidationError(f"description: {message}", fields={"description": [message]})
+    return value
+
+
+def _clean_tags(value: Any) -> dict[str, str]:
+    """Return ``value`` when it is an object of string keys and string values, within limits."""
+
+    def fail(message: str) -> ValidationError:
+        return ValidationError(f"tags: {message}", fields={"tags": [message]})
+
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise fail("Tags must be an object of string keys and string values.")
+    if len(value) > TAGS_MAX_COUNT:
+        raise fail(f"A pool has at most {TAGS_MAX_COUNT} tags.")
+    tags: dict[str, str] = {}
+    for key, item in value.items():
+        if not isinstance(key, str) or not key or len(key) > TAG_KEY_MAX_LENGTH:
+            raise fail(f"Tag keys are strings of 1 to {TAG_KEY_MAX_LENGTH} characters.")
+        if not isinstance(item, str) or len(item) > TAG_VALUE_MAX_LENGTH:
+            raise fail(
+                f"The value of tag '{key}' must be a string of at most "
+                f"{TAG_VALUE_MAX_LENGTH} characters."
+            )
+        tags[key] = item
+    return tags
+
+
+def parse_pool_prefix(value: Any, field: str = "cidr") -> engine.Prefix:
+    """Return the prefix ``value`` spells, or raise a ValidationError naming ``field``.
+
+    A prefix must carry its length: a bare address is refused rather than read as a host
+    block, since ``10.0.0.0`` for a pool is far more often a forgotten ``/8`` than a /32.
+    """
+    if isinstance(value, engine.Prefix):
+        return value
+    if not isinstance(value, str):
+        raise ValidationError(
+            f"{field}: Not a valid string.", fields={field: ["Not a valid string."]}
+        )
+    try:
+        prefix = engine.parse_prefix(value)
+    except engine.CidrError as exc:
+        raise ValidationError(exc.message, fields={field: [exc.message]}) from None
+    if "/" not in value:
+        message = f"'{value.strip()}' has no prefix length; write it as {prefix}."
+        raise ValidationError(message, fields={field: [message]})
+    return prefix
+
+
+# Locks
+
+
+def _lock_organization(organization: Organization) -> Organization:
+    """Lock the organization row: the lock that serializes changes among its roots."""
+    return Organization.objects.select_for_update().get(pk=organization.pk)
+
+
+def _lock_pools(organization: Organization, *pks: int | None) -> dict[int, Pool]:
+    """Lock the organization's pools ``pks`` in primary-key order and return them by pk."""
+    wanted = sorted({pk for pk in pks if pk is not None})
+    if not wanted:
+        return {}
+    rows = (
+        Pool.objects.for_organization(organization)
+        .select_for_update()
+        .filter(pk__in=wanted)
+        .order_by("pk")
+    )
+    return {pool.pk: pool for pool in rows}
+
+
+def _parent_id(organization: Organization, parent: Pool | int | None) -> int | None:
+    """Return the id of ``parent`` when it is one of the organization's pools, else 404."""
+    if parent is None:
+        return None
+    if isinstance(parent, Pool):
+        if parent.organization_id != organization.pk:
+            raise _parent_not_found(parent.pk)
+        return parent.pk
+    if isinstance(parent, bool) or not isinstance(parent, int):
+        raise ValidationError(
+            "parent: A valid integer is required.",
+            fields={"parent": ["A valid integer is required."]},
+        )
+    if not Pool.objects.for_organization(organization).filter(pk=parent).exists():
+        raise _parent_not_found(parent)
+    return parent
+
+
+def _parent_not_found(pk: int) -> NotFound:
+    message = f"No pool with id {pk} in this organization."
+    return NotFound(message, fields={"parent": [message]})
+
+
+def _require_live(pool: Pool, action: str) -> None:
+    if pool.deleted_at is not None:
+        raise Conflict(f"Pool {describe_pool(pool)} is deleted; restore it before {action}.")
+
+
+# The invariants
+
+
+def _check_inside(
+    prefix: engine.Prefix, parent: Pool, *, error: type[ApplicationError] = ValidationError
+) -> None:
+    """Enforce rule 1: ``prefix`` lies strictly inside ``parent``, of the same family.
+
+    The error is a 400 for a request that asks for a bad place, a 409 (``error=Conflict``)
+    for a restore that finds its old place changed.
+    """
+    parent_prefix = parent.prefix
+    if prefix.family != parent_prefix.family:
+        message = (
+            f"{prefix} is IPv{prefix.family} but its parent {describe_pool(parent)} "
+            f"is IPv{parent_prefix.family}."
+        )
+    elif not parent_prefix.contains(prefix):
+        message = f"{prefix} is not inside its parent {describe_pool(parent)}."
+    elif prefix.length == parent_prefix.length:
+        message = (
+            f"{prefix} is as large as its parent {describe_pool(parent)}; a child must be smaller."
+        )
+    else:
+        return
+    raise error(message, code="outside_parent", fields={"cidr": [message]})
+
+
+def _find_overlap(
+    organization: Organization,
+    prefix: engine.Prefix,
+    parent: Pool | None,
+    exclude_pk: int | None,
+) -> Pool | None:
+    """Return a live sibling of a pool at ``prefix`` under ``parent`` that overlaps it."""
+    siblings = Pool.objects.live().filter(family=prefix.family)
+    if parent is None:
+        siblings = siblings.for_organization(organization).filter(parent__isnull=True)
+    else:
+        siblings = siblings.filter(parent=parent)
+    if exclude_pk is not None:
+        siblings = siblings.exclude(pk=exclude_pk)
+    first, last = engine.address_key(prefix.first), engine.address_key(prefix.last)
+    if parent is None:
+        # Roots may overlap one another where the organization allowed it, so the two
+        # index probes below (exact only for disjoint siblings) would not be enough.
+        return (
+            siblings.filter(first_key__lte=last, last_key__gte=first)
+            .order_by("first_key", "pk")
+            .first()
+        )
+    # Children never overlap one another: only a child starting inside the prefix, or the
+    # one child starting closest before it, can overlap it. Two index probes, whatever
+    # the number of children.
+    inside = (
+        siblings.filter(first_key__gte=first, first_key__lte=last).order_by("first_key").first()
+    )
+    if inside is not None:
+        return inside
+    before = siblings.filter(first_key__lt=first).order_by("-first_key").first()
+    if before is not None and before.last_key >= first:
+        return before
+    return None
+
+
+def _check_clear(
+    organization: Organization,
+    prefix: engine.Prefix,
+    parent: Pool | None,
+    *,
+    exclude_pk: int | None = None,
+) -> None:
+    """Enforce rule 2: no live sibling of a pool at ``prefix`` under ``parent`` overlaps it."""
+    if parent is None and organization.setting("allow_overlapping_roots"):
+        return
+    other = _find_overlap(organization, prefix, parent, exclude_pk)
+    if other is None:
+        return
+    where = f"in {describe_pool(parent)}" if parent is not None else "among the root pools"
+    message = f"{prefix} overlaps {describe_pool(other)} {where}."
+    raise Conflict(message, code="overlap", fields={"cidr": [message]})
+
+
+def _check_children_inside(pool: Pool, prefix: engine.Prefix) -> None:
+    """Enforce rule 3: a pool's new prefix keeps every live child strictly inside."""
+    first, last = engine.address_key(prefix.first), engine.address_key(prefix.last)
+    outside = (
+        Pool.objects.live()
+        .filter(parent=pool)
+        .exclude(
+            family=prefix.family,
+            first_key__gte=first,
+            last_key__lte=last,
+            prefix_length__gt=prefix.length,
+        )
+        .order_by("family", "first_key")
+        .first()
+    )
+    if outside is not None:
+        message = f"{prefix} would leave the child {describe_pool(outside)} outside its parent."
+        raise Conflict(message, fields={"cidr": [message]})
+
+
+def _check_place(
+    organization: Organization,
+    prefix: engine.Prefix,
+    parent: Pool | None,
+    *,
+    exclude_pk: int | None = None,
+) -> None:
+    """Enforce rules 1 and 2 for a pool at ``prefix`` under ``parent``."""
+    if parent is not None:
+        _check_inside(prefix, parent)
+    _check_clear(organization, prefix, parent, exclude_pk=exclude_pk)
+
+
+def _raise_for_integrity(exc: IntegrityError, prefix: engine.Prefix) -> None:
+    """Turn a violated exclusion constraint into the ``overlap`` error the checks would give."""
+    text = str(exc)
+    if SIBLINGS_CONSTRAINT in text or ROOTS_CONSTRAINT in text:
+        message = f"{prefix} overlaps a live sibling (refused by the database)."
+        raise Conflict(message, code="overlap", fields={"cidr": [message]}) from exc
+
+
+def _is_path_collision(exc: IntegrityError) -> bool:
+    text = str(exc)
+    return "path" in text and SIBLINGS_CONSTRAINT not in text and ROOTS_CONSTRAINT not in text
+
+
+# Tree writes
+
+
+def _insert(pool: Pool, parent: Pool | None) -> Pool:
+    """Insert the unsaved ``pool`` under the locked ``parent`` (or as a root)."""
+    for attempt in range(ROOT_PATH_ATTEMPTS):
+        try:
+            with transaction.atomic():
+                if parent is not None:
+                    return Pool.objects.add_child(parent, instance=pool)
+                return Pool.objects.add_root(instance=pool)
+        except IntegrityError as exc:
+            _raise_for_integrity(exc, pool.prefix)
+            if (
+                parent is not None
+                or not _is_path_collision(exc)
+                or attempt + 1 == ROOT_PATH_ATTEMPTS
+            ):
+                raise
+            pool.pk = None
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _move(pool: Pool, parent: Pool | None) -> None:
+    """Move ``pool`` and its subtree under ``parent`` (or to the roots) in the tree paths."""
+    for attempt in range(ROOT_PATH_ATTEMPTS):
+        try:
+            with transaction.atomic():
+                if parent is not None:
+                    Pool.objects.move(pool, parent, "last-child")
+                else:
+                    Pool.objects.move(pool, Pool.objects.get_last_root_node(), "last-sibling")
+                return
+        except IntegrityError as exc:
+            _raise_for_integrity(exc, pool.prefix)
+            if (
+                parent is not None
+                or not _is_path_collision(exc)
+                or attempt + 1 == ROOT_PATH_ATTEMPTS
+            ):
+                raise
+            pool.refresh_from_db(fields=["path", "depth", "numchild"])
+
+
+def _separate_domain(organization: Organization, parent: Pool | None) -> bool:
+    return parent is None and bool(organization.setting("allow_overlapping_roots"))
+
+
+# Services
+
+
+@transaction.atomic
+def pool_create(
+    *,
+    organization: Organization,
+    name: str,
+    cidr: str | engine.Prefix,
+    parent: Pool | int | None = None,
+    type: str = PoolType.CUSTOM,
+    status: str = PoolStatus.ACTIVE,
+    description: str = "",
+    tags: Mapping[str, str] | None = None,
+    source: str = PoolSource.MANUAL,
+    user: Any = None,
+) -> Pool:
+    """Create a pool at ``cidr`` under ``parent`` (a root when None) after rules 1 and 2."""
+    fields = {
+        "name": _clean_name(name),
+        "type": _clean_choice(type, PoolType, "type"),
+        "status": _clean_choice(status, PoolStatus, "status"),
+        "description": _clean_description(description),
+        "tags": _clean_tags(tags),
+        "source": _clean_choice(source, PoolSource, "source"),
+    }
+    prefix = parse_pool_prefix(cidr)
+    parent_id = _parent_id(organization, parent)
+    if parent_id is None:
+        organization = _lock_organization(organization)
+        locked_parent = None
+    else:
+        locked_parent = _lock_pools(organization, parent_id)[parent_id]
+        _require_live(locked_parent, "adding pools to it")
+    _check_place(organization, prefix, locked_parent)
+    return _create_child(
+        organization=organization, parent=locked_parent, prefix=prefix, user=user, **fields
+    )
+
+
+def _create_child(
+    *,
+    organization: Organization,
+    parent: Pool | None,
+    prefix: engine.Prefix,
+    user: Any,
+    **fields: Any,
+) -> Pool:
+    """Insert a pool whose place has been checked under the parent's lock."""
+    pool = Pool(
+        organization=organization,
+        parent=parent,
+        separate_routing_domain=_separate_domain(organization, parent),
+        created_by=user if getattr(user, "is_authenticated", False) else None,
+        **fields,
+    )
+    pool.set_prefix(prefix)
+    return _insert(pool, parent)
+
+
+@transaction.atomic
+def pool_allocate(
+    *,
+    parent: Pool,
+    prefix_length: int,
+    name: str,
+    type: str = PoolType.CUSTOM,
+    status: str = PoolStatus.ACTIVE,
+    strategy: str = AllocationStrategy.FIRST_FIT,
+    description: str = "",
+    tags: Mapping[str, str] | None = None,
+    source: str = PoolSource.MANUAL,
+    user: Any = None,
+) -> Pool:
+    """Carve the next free block of ``prefix_length`` out of ``parent`` as a new child.
+
+    The parent row stays locked from reading its children to inserting the new one, so
+    concurrent allocations in one parent queue up and never take overlapping blocks.
+    Raise ``no_space`` (409) naming the largest free block when none is large enough.
+    """
+    fields = {
+        "name": _clean_name(name),
+        "type": _clean_choice(type, PoolType, "type"),
+        "status": _clean_choice(status, PoolStatus, "status"),
+        "description": _clean_description(description),
+        "tags": _clean_tags(tags),
+        "source": _clean_choice(source, PoolSource, "source"),
+    }
+    strategy = _clean_choice(strategy, AllocationStrategy, "strategy")
+    organization = parent.organization
+    locked = _lock_pools(organization, parent.pk).get(parent.pk)
+    if locked is None:
+        raise NotFound(f"No pool with id {parent.pk} in this organization.")
+    _require_live(locked, "allocating from it")
+    block = free_block_for(locked, prefix_length=prefix_length, strategy=strategy)
+    return _create_child(
+        organization=organization, parent=locked, prefix=block, user=user, **fields
+    )
+
+
+@transaction.atomic
+def pool_update(
+    *,
+    pool: Pool,
+    name: str | _Unset = UNSET,
+    cidr: str | engine.Prefix | _Unset = UNSET,
+    parent: Pool | int | _Unset | None = UNSET,
+    type: str | _Unset = UNSET,
+    status: str | _Unset = UNSET,
+    description: str | _Unset = UNSET,
+    tags: Mapping[str, str] | _Unset = UNSET,
+) -> Pool:
+    """Change a pool's attributes, prefix and parent, re-checking rules 1 to 3.
+
+    A new ``parent`` moves the pool with its subtree (see ``pool_move``); a new ``cidr``
+    must keep its children inside and its siblings clear. Both may change at once.
+    """
+    changes: dict[str, Any] = {}
+    if not isinstance(name, _Unset):
+        changes["name"] = _clean_name(name)
+    if not isinstance(type, _Unset):
+        changes["type"] = _clean_choice(type, PoolType, "type")
+    if not isinstance(status, _Unset):
+        changes["status"] = _clean_choice(status, PoolStatus, "status")
+    if not isinstance(description, _Unset):
+        changes["description"] = _clean_description(description)
+    if not isinstance(tags, _Unset):
+        changes["tags"] = _clean_tags(tags)
+    prefix = None if isinstance(cidr, _Unset) else parse_pool_prefix(cidr)
+
+    organization = Organization.objects.get(pk=pool.organization_id)
+    current_parent_id = (
+        Pool.objects.for_organization(organization)
+        .filter(pk=pool.pk)
+        .values_list("parent_id", flat=True)
+        .first()
+    )
+    new_parent_id = (
+        current_parent_id if isinstance(parent, _Unset) else _parent_id(organization, parent)
+    )
+    moving = new_parent_id != current_parent_id
+    roots_involved = current_parent_id is None or new_parent_id is None
+    if roots_involved and (moving or prefix is not None):
+        organization = _lock_organization(organization)
+    locked = _lock_pools(organization, pool.pk, current_parent_id, new_parent_id)
+    if pool.pk not in locked:
+        raise NotFound(f"No pool with id {pool.pk} in this organization.")
+    target = locked[pool.pk]
+    if target.parent_id != current_parent_id:
+        raise Conflict(
+            f"Pool {describe_pool(target)} was moved by another change meanwhile; try again."
+        )
+    _require_live(target, "changing it")
+    new_parent = locked.get(new_parent_id) if new_parent_id is not None else None
+
+    if moving and new_parent is not None:
+        _require_live(new_parent, "moving pools into it")
+        if new_parent.pk == target.pk or new_parent.path.startswith(target.path):
+            message = "A pool cannot be moved under itself or one of its descendants."
+            raise ValidationError(message, fields={"parent": [message]})
+
+    if prefix is not None or moving:
+        new_prefix = prefix if prefix is not None else target.prefix
+        _check_place(organization, new_prefix, new_parent, exclude_pk=target.pk)
+        if prefix is not None and prefix != target.prefix:
+            _check_children_inside(target, prefix)
+        if moving:
+            _move(target, new_parent)
+            target.parent = new_parent
+        if prefix is not None:
+            target.set_prefix(prefix)
+        target.separate_routing_domain = _separate_domain(organization, new_parent)
+
+    for field, value in changes.items():
+        setattr(target, field, value)
+    try:
+        with transaction.atomic():
+            target.save()
+    except IntegrityError as exc:
+        _raise_for_integrity(exc, target.prefix)
+        raise
+    return target
+
+
+def pool_move(*, pool: Pool, parent: Pool | int | None) -> Pool:
+    """Move ``pool`` and its subtree under ``parent`` (to the roots when None).
+
+    Rules 1 and 2 are checked for the pool at its new place; its descendants need no
+    check of their own since they lie inside it and keep their places relative to it.
+    """
+    return pool_update(pool=pool, parent=parent)
+
+
+@transaction.atomic
+def pool_delete(*, pool: Pool, recursive: bool = False) -> int:
+    """Soft-delete ``pool``; with ``recursive`` its live subtree too. Return how many.
+
+    A pool with live children answers ``conflict`` unless ``recursive``. The pools of one
+    recursive delete share one ``deleted_at``, which is how ``pool_restore`` finds them.
+    Deleting a deleted pool changes nothing.
+    """
+    organization = Organization.objects.get(pk=pool.organization_id)
+    locked = _lock_pools(organization, pool.pk).get(pool.pk)
+    if locked is None:
+        raise NotFound(f"No pool with id {pool.pk} in this organization.")
+    if locked.deleted_at is not None:
+        return 0
+    subtree = (
+        Pool.objects.live().select_for_update().filter(path__startswith=locked.path).order_by("pk")
+    )
+    if not recursive:
+        live_children = Pool.objects.live().filter(parent=locked).count()
+        if live_children:
+            noun = "child" if live_children == 1 else "children"
+            raise Conflict(
+                f"{describe_pool(locked)} has {live_children} live {noun}; delete them first "
+                "or delete recursively.",
+                fields={"recursive": ["Pass recursive=true to delete the whole subtree."]},
+            )
+        subtree = subtree.filter(pk=locked.pk)
+    now = timezone.now()
+    count = 0
+    for member in subtree:
+        member.deleted_at = now
+        member.save(update_fields=["deleted_at", "updated_at"])
+        count += 1
+    pool.deleted_at = now
+    return count
+
+
+@transaction.atomic
+def pool_restore(*, pool: Pool) -> Pool:
+    """Bring back a soft-deleted pool and the subtree deleted with it, if the rules allow.
+
+    The parent must be live and still hold the pool, and no live sibling may overlap it
+    (409 otherwise). Descendants deleted by the same recursive delete come back with it;
+    their places were valid then and nothing can have been added under a deleted pool.
+    """
+    organization = Organization.objects.get(pk=pool.organization_id)
+    parent_id = (
+        Pool.objects.for_organization(organization)
+        .filter(pk=pool.pk)
+        .values_list("parent_id", flat=True)
+        .first()
+    )
+    if parent_id is None:
+        organization = _lock_organization(organization)
+    locked = _lock_pools(organization, pool.pk, parent_id)
+    if pool.pk not in locked:
+        raise NotFound(f"No pool with id {pool.pk} in this organization.")
+    target = locked[pool.pk]
+    if target.deleted_at is None:
+        return target
+    parent = locked.get(parent_id) if parent_id is not None else None
+    if parent is not None:
+        if parent.deleted_at is not None:
+            raise Conflict(
+                f"The parent {describe_pool(parent)} is deleted; restore it first.",
+                fields={"parent": ["The parent is deleted."]},
+            )
+        _check_inside(target.prefix, parent, error=Conflict)
+    _check_clear(organization, target.prefix, parent, exclude_pk=target.pk)
+
+    batch = list(
+        Pool.objects.select_for_update()
+        .filter(path__startswith=target.path, deleted_at=target.deleted_at)
+        .exclude(pk=target.pk)
+        .order_by("pk")
+    )
+    target.deleted_at = None
+    target.separate_routing_domain = _separate_domain(organization, parent)
+    try:
+        with transaction.atomic():
+            target.save(update_fields=["deleted_at", "separate_routing_domain", "updated_at"])
+            for member in sorted(batch, key=lambda p: p.depth):
+                member.deleted_at = None
+                member.save(update_fields=["deleted_at", "updated_at"])
+    except IntegrityError as exc:
+        _raise_for_integrity(exc, target.prefix)
+        raise
+    return target
+
+
+@transaction.atomic
+def pool_purge(*, pool: Pool) -> int:
+    """Remove a soft-deleted pool and its (deleted) subtree for good; return how many rows.
+
+    A live pool is refused (``conflict``): it must be soft-deleted first, so that a purge
+    never takes live address space with it.
+    """
+    organization = Organization.objects.get(pk=pool.organization_id)
+    locked = _lock_pools(organization, pool.pk).get(pool.pk)
+    if locked is None:
+        raise NotFound(f"No pool with id {pool.pk} in this organization.")
+    if locked.deleted_at is None:
+        raise Conflict(f"{describe_pool(locked)} is live; delete it before purging it.")
+    live = Pool.objects.live().filter(path__startswith=locked.path).exclude(pk=locked.pk).first()
+    if live is not None:
+        raise Conflict(f"{describe_pool(live)} under {describe_pool(locked)} is live.")
+    count, _by_model = locked.delete()
+    return count

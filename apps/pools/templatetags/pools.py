@@ -1,0 +1,28 @@
+"""Template helpers of the pool pages."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import template
+
+from apps.pools.selectors import Utilization
+
+register = template.Library()
+
+
+@register.inclusion_tag("pools/pool_utilization_bar.html")
+def utilization_bar(utilization: Utilization | None) -> dict[str, Any]:
+    """Render a utilization bar with its percentage, coloured from 75 % and 90 %."""
+    percent = utilization.percent if utilization is not None else 0.0
+    level = "err" if percent >= 90 else "warn" if percent >= 75 else ""
+    return {"utilization": utilization, "percent": percent, "level": level}
+
+
+@register.filter
+def addresses(value: int | str) -> str:
+    """Return an address count grouped in thousands, or as a power of two when huge."""
+    number = int(value)
+    if number >= 2**48 and number & (number - 1) == 0:
+        return f"2^{number.bit_length() - 1}"
+    return f"{number:,}"

@@ -1,0 +1,402 @@
+"""Console pages of the address plan: the tree, the pool page and the pool forms.
+
+Views parse the request, call one selector or service and render; a service error is
+shown on the form with the API's message.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth.mixins import LoginRequiredMixin
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import render
+from django.urls import reverse
+from django.views import View
+
+from apps.pools import cidr as engine
+from apps.pools import selectors, services
+from apps.pools.diagram import MIN_WIDTH, WIDTH, address_map
+from apps.pools.filters import PoolFilterSet
+from apps.pools.forms import (
+    PoolAllocateForm,
+    PoolCreateForm,
+    PoolDeleteForm,
+    PoolEditForm,
+    PoolMoveForm,
+)
+from apps.pools.models import Pool
+from apps.tenancy.permissions import check_permission
+from cloudpam.exceptions import ApplicationError, NotFound
+
+# Children a tree node loads per request; more come with "show more".
+TREE_BATCH = 200
+CHILDREN_PER_PAGE = 50
+FREE_BLOCKS_SHOWN = 20
+
+
+class PoolConsoleMixin(LoginRequiredMixin):
+    """Require a member of an organization with ``pools.view``; writes need ``pools.change``."""
+
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if not request.user.is_authenticated:
+            return self.handle_no_permission()
+        needed = "pools.view" if request.method in {"GET", "HEAD", "OPTIONS"} else "pools.change"
+        reason = check_permission(request, needed)
+        if reason:
+            raise PermissionDenied(reason)
+        return super().dispatch(request, *args, **kwargs)
+
+    def get_pool(self, pk: int) -> Pool:
+        try:
+            return selectors.pool_get(organization=self.request.organization, pk=pk)
+        except NotFound as exc:
+            raise Http404(exc.message) from None
+
+    def base_context(self, **extra: Any) -> dict[str, Any]:
+        return {"can_change": check_permission(self.request, "pools.change") is None, **extra}
+
+    def crumbs(self, pool: Pool | None = None, *tail: str) -> list[dict[str, str | None]]:
+        crumbs: list[dict[str, str | None]] = [
+            {"label": "Address plan", "url": reverse("pools:pool-tree")}
+        ]
+        if pool is not None:
+            crumbs.extend(
+                {"label": ancestor.cidr, "url": reverse("pools:pool-detail", args=[ancestor.pk])}
+                for ancestor in [*selectors.pool_ancestors(pool), pool]
+            )
+        crumbs.extend({"label": label, "url": None} for label in tail)
+        if crumbs and not tail:
+            crumbs[-1]["url"] = None
+        return crumbs
+
+
+def _with_utilization(pools: list[Pool]) -> list[Pool]:
+    """Attach ``utilization`` to each pool, from one grouped query."""
+    utilization = selectors.pool_utilization_map(pools)
+    for pool in pools:
+        pool.utilization = utilization[pool.pk]
+    return pools
+
+
+class PoolTreeView(PoolConsoleMixin, View):
+    """The address plan as a tree; the search box takes a name, a prefix or an address."""
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        query = request.GET.get("q", "").strip()[:255]
+        context = self.base_context(query=query, breadcrumbs=None)
+        if query:
+            try:
+                context["search"] = selectors.pool_search(
+                    organization=request.organization, text=query
+                )
+                _with_utilization(context["search"].pools)
+            except ApplicationError as exc:
+                context["search_error"] = exc.message
+        else:
+            context["nodes"] = selectors.pool_tree(organization=request.organization, depth=1)
+        return render(request, "pools/pool_tree.html", context)
+
+
+class PoolTreeChildrenView(PoolConsoleMixin, View):
+    """The children of one tree node (an htmx partial), a batch at a time."""
+
+    def get(self, request: HttpRequest, pk: int) -> HttpResponse:
+        pool = self.get_pool(pk)
+        try:
+            offset = max(int(request.GET.get("offset", "0")), 0)
+        except ValueError:
+            offset = 0
+        children = selectors.pool_children(pool=pool)
+        batch = _with_utilization(list(children[offset : offset + TREE_BATCH + 1]))
+        more = len(batch) > TREE_BATCH
+        context = {
+            "pools": batch[:TREE_BATCH],
+            "parent": pool,
+            "next_offset": offset + TREE_BATCH if more else None,
+        }
+        return render(request, "pools/pool_tree_children.html", context)
+
+
+class PoolListView(PoolConsoleMixin, View):
+    """A flat, filtered and paginated list of pools."""
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        filterset = PoolFilterSet(
+            request.GET, queryset=Pool.objects.for_organization(request.organization)
+        )
+        queryset = filterset.qs if filterset.is_valid() else Pool.objects.none()
+        page = Paginator(queryset, CHILDREN_PER_PAGE).get_page(request.GET.get("page"))
+        _with_utilization(list(page.object_list))
+        params = request.GET.copy()
+        params.pop("page", None)
+        context = self.base_context(
+            filterset=filterset,
+            page=page,
+            pools=page.object_list,
+            querystring=params.urlencode(),
+            breadcrumbs=self.crumbs(None, "All pools"),
+        )
+        return render(request, "pools/pool_list.html", context)
+
+
+class PoolDetailView(PoolConsoleMixin, View):
+    """A pool: utilization, a to-scale picture, free blocks, children and allocation."""
+
+    def get(self, request: HttpRequest, pk: int) -> HttpResponse:
+        pool = self.get_pool(pk)
+        form = PoolAllocateForm(pool=pool, initial=self._allocate_initial(pool))
+        return render(request, "pools/pool_detail.html", self.detail_context(pool, form))
+
+    @staticmethod
+    def _allocate_initial(pool: Pool) -> dict[str, Any]:
+        bits = 32 if pool.family == 4 else 128
+        wanted = 24 if pool.family == 4 else 64
+        length = wanted if pool.prefix_length < wanted else min(pool.prefix_length + 1, bits)
+        return {"prefix_length": length}
+
+    def detail_context(self, pool: Pool, form: PoolAllocateForm) -> dict[str, Any]:
+        request = self.request
+        page = Paginator(selectors.pool_children(pool=pool), CHILDREN_PER_PAGE).get_page(
+            request.GET.get("page")
+        )
+        _with_utilization([pool, *page.object_list])
+        free = selectors.pool_free_blocks(pool) if not pool.is_deleted else []
+        preview = None
+        if not pool.is_deleted and pool.prefix_length < (32 if pool.family == 4 else 128):
+            preview = _preview(pool, form.initial.get("prefix_length"), "first_fit")
+        return self.base_context(
+            pool=pool,
+            page=page,
+            children=page.object_list,
+            segments=address_map(pool, selectors.pool_child_spans(pool)),
+            diagram_width=WIDTH,
+            diagram_min_width=MIN_WIDTH,
+            free_blocks=free[:FREE_BLOCKS_SHOWN],
+            free_count=len(free),
+            form=form,
+            preview=preview,
+            breadcrumbs=self.crumbs(pool),
+        )
+
+
+def _preview(pool: Pool, prefix_length: Any, strategy: str) -> dict[str, Any]:
+    """Return the block an allocation would take now, or the error it would meet."""
+    try:
+        block = selectors.free_block_for(pool, prefix_length=prefix_length, strategy=strategy)
+    except ApplicationError as exc:
+        return {"error": exc.message, "code": exc.code}
+    return {
+        "block": str(block),
+        "first": block.network_address,
+        "last": engine.address_to_str(block.family, block.last),
+        "size": block.size,
+    }
+
+
+class PoolAllocatePreviewView(PoolConsoleMixin, View):
+    """The block an allocation would take (an htmx partial of the allocate form)."""
+
+    def get(self, request: HttpRequest, pk: int) -> HttpResponse:
+        pool = self.get_pool(pk)
+        raw = request.GET.get("prefix_length", "")
+        strategy = request.GET.get("strategy", "first_fit")
+        try:
+            length: Any = int(raw)
+        except ValueError:
+            length = raw
+        preview = _preview(pool, length, strategy)
+        return render(request, "pools/pool_allocate_preview.html", {"preview": preview})
+
+
+class PoolAllocateView(PoolDetailView):
+    """Allocate a child through the form on the pool page."""
+
+    def post(self, request: HttpRequest, pk: int) -> HttpResponse:
+        pool = self.get_pool(pk)
+        form = PoolAllocateForm(request.POST, pool=pool)
+        if form.is_valid():
+            data = form.cleaned_data
+            expected = request.POST.get("expected", "")
+            try:
+                child = services.pool_allocate(
+                    parent=pool,
+                    prefix_length=data["prefix_length"],
+                    name=data["name"],
+                    type=data["type"],
+                    status=data["status"],
+                    strategy=data["strategy"],
+                    description=data["description"],
+                    tags=data["tags"],
+                    user=request.user,
+                )
+            except ApplicationError as exc:
+                form.apply_error(exc)
+            else:
+                note = ""
+                if expected and expected != child.cidr:
+                    note = f" ({expected}, shown before, was taken meanwhile)"
+                messages.success(request, f"Allocated {child.cidr} \u201c{child.name}\u201d{note}.")
+                return HttpResponseRedirect(reverse("pools:pool-detail", args=[pool.pk]))
+        response = render(request, "pools/pool_detail.html", self.detail_context(pool, form))
+        response.status_code = 400
+        return response
+
+
+class PoolCreateView(PoolConsoleMixin, View):
+    """Create a root pool, or a child when ``?parent=`` names one."""
+
+    template_name = "pools/pool_form.html"
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        initial = {"parent": request.GET.get("parent", "")}
+        form = PoolCreateForm(organization=request.organization, initial=initial)
+        return self._render(form)
+
+    def post(self, request: HttpRequest) -> HttpResponse:
+        form = PoolCreateForm(request.POST, organization=request.organization)
+        if form.is_valid():
+            data = form.cleaned_data
+            try:
+                pool = services.pool_create(
+                    organization=request.organization,
+                    user=request.user,
+                    name=data["name"],
+                    cidr=data["cidr"],
+                    parent=data["parent"],
+                    type=data["type"],
+                    status=data["status"],
+                    description=data["description"],
+                    tags=data["tags"],
+                )
+            except ApplicationError as exc:
+                form.apply_error(exc)
+            else:
+                messages.success(request, f"Created {pool.cidr} \u201c{pool.name}\u201d.")
+                return HttpResponseRedirect(reverse("pools:pool-detail", args=[pool.pk]))
+        return self._render(form, status=400)
+
+    def _render(self, form: PoolCreateForm, status: int = 200) -> HttpResponse:
+        context = self.base_context(
+            form=form,
+            title="New pool",
+            submit="Create pool",
+            breadcrumbs=self.crumbs(None, "New pool"),
+        )
+        return render(self.request, self.template_name, context, status=status)
+
+
+class PoolEditView(PoolConsoleMixin, View):
+    """Change a pool's attributes and prefix."""
+
+    def get(self, request: HttpRequest, pk: int) -> HttpResponse:
+        pool = self.get_pool(pk)
+        return self._render(pool, PoolEditForm(initial=PoolEditForm.initial_for(pool)))
+
+    def post(self, request: HttpRequest, pk: int) -> HttpResponse:
+        pool = self.get_pool(pk)
+        form = PoolEditForm(request.POST)
+        if form.is_valid():
+            try:
+                pool = services.pool_update(pool=pool, **form.cleaned_data)
+            except ApplicationError as exc:
+                form.apply_error(exc)
+            else:
+                messages.success(request, f"Saved {pool.cidr} \u201c{pool.name}\u201d.")
+                return HttpResponseRedirect(reverse("pools:pool-detail", args=[pool.pk]))
+        return self._render(pool, form, status=400)
+
+    def _render(self, pool: Pool, form: PoolEditForm, status: int = 200) -> HttpResponse:
+        context = self.base_context(
+            form=form,
+            pool=pool,
+            title=f"Edit {pool.cidr}",
+            submit="Save",
+            breadcrumbs=self.crumbs(pool, "Edit"),
+        )
+        return render(self.request, "pools/pool_form.html", context, status=status)
+
+
+class PoolMoveView(PoolConsoleMixin, View):
+    """Move a pool and its subtree under another parent."""
+
+    def get(self, request: HttpRequest, pk: int) -> HttpResponse:
+        pool = self.get_pool(pk)
+        form = PoolMoveForm(
+            organization=request.organization, initial=PoolMoveForm.initial_for(pool)
+        )
+        return self._render(pool, form)
+
+    def post(self, request: HttpRequest, pk: int) -> HttpResponse:
+        pool = self.get_pool(pk)
+        form = PoolMoveForm(request.POST, organization=request.organization)
+        if form.is_valid():
+            try:
+                pool = services.pool_move(pool=pool, parent=form.cleaned_data["parent"])
+            except ApplicationError as exc:
+                form.apply_error(exc)
+            else:
+                messages.success(request, f"Moved {pool.cidr} \u201c{pool.name}\u201d.")
+                return HttpResponseRedirect(reverse("pools:pool-detail", args=[pool.pk]))
+        return self._render(pool, form, status=400)
+
+    def _render(self, pool: Pool, form: PoolMoveForm, status: int = 200) -> HttpResponse:
+        context = self.base_context(
+            form=form,
+            pool=pool,
+            title=f"Move {pool.cidr}",
+            submit="Move",
+            breadcrumbs=self.crumbs(pool, "Move"),
+        )
+        return render(self.request, "pools/pool_form.html", context, status=status)
+
+
+class PoolDeleteView(PoolConsoleMixin, View):
+    """Confirm and perform a soft delete."""
+
+    def get(self, request: HttpRequest, pk: int) -> HttpResponse:
+        pool = self.get_pool(pk)
+        return self._render(pool, PoolDeleteForm())
+
+    def post(self, request: HttpRequest, pk: int) -> HttpResponse:
+        pool = self.get_pool(pk)
+        form = PoolDeleteForm(request.POST)
+        if form.is_valid():
+            try:
+                count = services.pool_delete(pool=pool, recursive=form.cleaned_data["recursive"])
+            except ApplicationError as exc:
+                form.apply_error(exc)
+            else:
+                noun = "pool" if count == 1 else "pools"
+                messages.success(
+                    request, f"Deleted {pool.cidr} ({count} {noun}); it can be restored."
+                )
+                target = (
+                    reverse("pools:pool-detail", args=[pool.parent_id])
+                    if pool.parent_id
+                    else reverse("pools:pool-tree")
+                )
+                return HttpResponseRedirect(target)
+        return self._render(pool, form, status=409)
+
+    def _render(self, pool: Pool, form: PoolDeleteForm, status: int = 200) -> HttpResponse:
+        _with_utilization([pool])
+        context = self.base_context(form=form, pool=pool, breadcrumbs=self.crumbs(pool, "Delete"))
+        return render(self.request, "pools/pool_delete.html", context, status=status)
+
+
+class PoolRestoreView(PoolConsoleMixin, View):
+    """Restore a soft-deleted pool (POST from the pool page)."""
+
+    def post(self, request: HttpRequest, pk: int) -> HttpResponse:
+        pool = self.get_pool(pk)
+        try:
+            services.pool_restore(pool=pool)
+        except ApplicationError as exc:
+            messages.error(request, exc.message)
+        else:
+            messages.success(request, f"Restored {pool.cidr} \u201c{pool.name}\u201d.")
+        return HttpResponseRedirect(reverse("pools:pool-detail", args=[pool.pk]))

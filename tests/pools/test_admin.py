@@ -1,0 +1,135 @@
+"""The pool admin: the tree change list, organizations kept apart, writes through services."""
+
+from __future__ import annotations
+
+import pytest
+from django.test import Client
+
+from apps.pools import services
+from apps.pools.models import Pool
+from apps.tenancy.choices import Role
+
+pytestmark = pytest.mark.django_db
+
+CHANGELIST = "/admin/pools/pool/"
+
+
+@pytest.fixture
+def staff_client(organization, make_member) -> Client:
+    member = make_member(organization, Role.ADMIN, email="staff@example.com")
+    member.is_staff = True
+    member.save()
+    for codename in ("view_pool", "add_pool", "change_pool", "delete_pool"):
+        from django.contrib.auth.models import Permission
+
+        member.user_permissions.add(Permission.objects.get(codename=codename))
+    client = Client()
+    client.force_login(member)
+    return client
+
+
+def form_data(organization, **overrides):
+    data = {
+        "organization": organization.pk,
+        "name": "vpc",
+        "cidr": "10.1.0.0/16",
+        "parent_id": "",
+        "type": "vpc",
+        "status": "active",
+        "description": "",
+        "tags": "{}",
+    }
+    data.update(overrides)
+    return data
+
+
+def test_changelist_is_the_tree_limited_to_the_users_organizations(
+    staff_client, admin_client, root, other_organization
+):
+    services.pool_create(organization=other_organization, name="foreign", cidr="172.16.0.0/12")
+    html = staff_client.get(CHANGELIST).content.decode()
+    assert "10.0.0.0/8" in html
+    assert "172.16.0.0/12" not in html
+    assert "tree_change_list" in html or "treebeard" in html
+    assert "172.16.0.0/12" in admin_client.get(CHANGELIST).content.decode()
+    foreign = Pool.objects.get(name="foreign")
+    assert staff_client.get(f"{CHANGELIST}{foreign.pk}/change/").status_code in {302, 404}
+
+
+def test_add_goes_through_the_service_and_shows_its_errors(staff_client, organization, root):
+    response = staff_client.post(f"{CHANGELIST}add/", form_data(organization, parent_id=root.pk))
+    assert response.status_code == 302
+    vpc = Pool.objects.get(name="vpc")
+    assert (vpc.parent_id, vpc.depth, vpc.first_key[-8:]) == (root.pk, 2, "0a010000")
+    response = staff_client.post(
+        f"{CHANGELIST}add/", form_data(organization, parent_id=root.pk, cidr="10.1.2.0/24")
+    )
+    assert response.status_code == 200
+    assert "10.1.2.0/24 overlaps 10.1.0.0/16" in response.content.decode()
+    response = staff_client.post(
+        f"{CHANGELIST}add/", form_data(organization, parent_id=root.pk, cidr="10.1.2.1/24")
+    )
+    assert "did you mean 10.1.2.0/24?" in response.content.decode()
+    response = staff_client.post(f"{CHANGELIST}add/", form_data(organization, parent_id=999999))
+    assert "No pool with id 999999 in this organization." in response.content.decode()
+    assert Pool.objects.count() == 2
+
+
+def test_change_updates_through_the_service(staff_client, organization, root, make_pool):
+    vpc = make_pool("10.1.0.0/16", parent=root, name="vpc")
+    make_pool("10.1.200.0/24", parent=vpc, name="kid")
+    url = f"{CHANGELIST}{vpc.pk}/change/"
+    assert staff_client.get(url).status_code == 200
+    data = form_data(organization, parent_id=root.pk, cidr="10.1.0.0/17", name="vpc")
+    response = staff_client.post(url, data)
+    assert "would leave the child 10.1.200.0/24" in response.content.decode()
+    response = staff_client.post(url, {**data, "cidr": "10.0.0.0/15", "name": "wider"})
+    assert response.status_code == 302
+    vpc.refresh_from_db()
+    assert (vpc.cidr, vpc.name) == ("10.0.0.0/15", "wider")
+
+
+def test_actions_soft_delete_restore_and_purge(staff_client, root, make_pool):
+    vpc = make_pool("10.1.0.0/16", parent=root, name="vpc")
+    make_pool("10.1.0.0/24", parent=vpc, name="kid")
+    staff_client.post(CHANGELIST, {"action": "soft_delete_recursive", "_selected_action": [vpc.pk]})
+    assert Pool.objects.live().count() == 1
+    staff_client.post(CHANGELIST, {"action": "restore", "_selected_action": [vpc.pk]})
+    assert Pool.objects.live().count() == 3
+    response = staff_client.post(
+        CHANGELIST, {"action": "purge", "_selected_action": [vpc.pk]}, follow=True
+    )
+    assert "is live; delete it before purging it." in response.content.decode()
+    services.pool_delete(pool=vpc, recursive=True)
+    staff_client.post(CHANGELIST, {"action": "purge", "_selected_action": [vpc.pk]})
+    assert list(Pool.objects.values_list("cidr", flat=True)) == ["10.0.0.0/8"]
+
+
+def test_drag_and_drop_move_goes_through_pool_move(staff_client, organization, make_pool):
+    organization.settings = {"allow_overlapping_roots": True}
+    organization.save()
+    a = make_pool("10.0.0.0/8", name="vrf-a")
+    b = make_pool("10.0.0.0/8", name="vrf-b")
+    vpc = make_pool("10.1.0.0/16", parent=a, name="vpc")
+    far = make_pool("11.0.0.0/8", name="far")
+    response = staff_client.post(
+        f"{CHANGELIST}move/", {"node": vpc.pk, "target": far.pk, "relation": "child"}
+    )
+    assert response.status_code == 400
+    assert "is not inside its parent 11.0.0.0/8" in response.content.decode()
+    response = staff_client.post(
+        f"{CHANGELIST}move/", {"node": vpc.pk, "target": b.pk, "relation": "child"}
+    )
+    assert response.status_code == 200
+    vpc.refresh_from_db()
+    assert vpc.parent_id == b.pk
+    response = staff_client.post(
+        f"{CHANGELIST}move/", {"node": vpc.pk, "target": a.pk, "relation": "sibling"}
+    )
+    vpc.refresh_from_db()
+    assert (response.status_code, vpc.parent_id, vpc.depth) == (200, None, 1)
+
+
+def test_pools_cannot_be_deleted_as_rows(staff_client, root):
+    assert staff_client.post(f"{CHANGELIST}{root.pk}/delete/", {"post": "yes"}).status_code == 403
+    assert Pool.objects.count() == 1
