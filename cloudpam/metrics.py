@@ -28,3 +28,26 @@ def _task_finished(
     if started is not None:
         TASK_SECONDS.labels(task=name).observe(time.monotonic() - started)
     TASKS.labels(task=name, state=state or "UNKNOWN").inc()
+
+
+@signals.worker_ready.connect
+def _serve_worker_metrics(**_kwargs: Any) -> None:
+    """Serve the worker's task metrics on CELERY_METRICS_PORT, when set.
+
+    Web processes expose ``/metrics`` themselves; a worker has no HTTP server,
+    so it gets a small one. Under the prefork pool the task counters live in the
+    child processes; with PROMETHEUS_MULTIPROC_DIR set they are summed here.
+    """
+    import os
+
+    from django.conf import settings
+    from prometheus_client import REGISTRY, CollectorRegistry, multiprocess, start_http_server
+
+    port = settings.CELERY_METRICS_PORT
+    if not port:
+        return
+    registry = REGISTRY
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+    start_http_server(port, addr=settings.CELERY_METRICS_ADDR, registry=registry)

@@ -1,7 +1,9 @@
 import os
+import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -23,8 +25,13 @@ def test_schedules_live_in_the_database(settings):
 @pytest.mark.redis
 def test_real_worker_round_trips_a_task_through_redis(redis_url, tmp_path):
     """Start a real worker process on Redis and get the ping task's answer back."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        metrics_port = probe.getsockname()[1]
     env = {
         **os.environ,
+        "CELERY_METRICS_PORT": str(metrics_port),
+        "CELERY_METRICS_ADDR": "127.0.0.1",
         "REDIS_URL": redis_url,
         "DJANGO_SETTINGS_MODULE": "cloudpam.settings.local",
         "CLOUDPAM_VAR_DIR": str(tmp_path),
@@ -59,6 +66,8 @@ def test_real_worker_round_trips_a_task_through_redis(redis_url, tmp_path):
     try:
         result = client.send_task("cloudpam.ping", queue=queue)
         assert result.get(timeout=60) == "pong"
+        metrics = _scrape(f"http://127.0.0.1:{metrics_port}/")
+        assert 'cloudpam_celery_tasks_total{state="SUCCESS",task="cloudpam.ping"} 1.0' in metrics
     finally:
         worker.terminate()
         try:
@@ -66,5 +75,16 @@ def test_real_worker_round_trips_a_task_through_redis(redis_url, tmp_path):
         except subprocess.TimeoutExpired:
             worker.kill()
         client.close()
-    deadline = time.monotonic()
-    assert deadline
+
+
+def _scrape(url: str) -> str:
+    for _ in range(50):
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 - loopback
+                text = response.read().decode()
+            if "cloudpam.ping" in text:
+                return text
+        except OSError:
+            pass
+        time.sleep(0.2)
+    raise AssertionError(f"no task metrics at {url}")
