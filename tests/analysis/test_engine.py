@@ -1173,7 +1173,12 @@ def test_capacity_expands_into_a_free_buddy_block() -> None:
     capacity = [rec for rec in recs if rec.type == "capacity"]
     assert len(capacity) == 1
     (rec,) = capacity
-    assert rec.change == {"action": "update", "pool": 2, "fields": {"cidr": "10.0.0.0/23"}}
+    assert rec.change == {
+        "action": "update",
+        "pool": 2,
+        "fields": {"cidr": "10.0.0.0/23"},
+        "expect": {"cidr": "10.0.0.0/24"},
+    }
     assert (rec.severity, rec.pool, rec.title) == (
         "warning",
         2,
@@ -1314,14 +1319,31 @@ def test_compliance_fixes_rename_and_inherit_tags() -> None:
         key=lambda item: item[0],
     )
     assert fixes == [
-        (1, {"action": "update", "pool": 1, "fields": {"name": "prod-vpc"}}),
-        (2, {"action": "update", "pool": 2, "fields": {"tags": {"owner": "net", "env": "prod"}}}),
+        (
+            1,
+            {
+                "action": "update",
+                "pool": 1,
+                "fields": {"name": "prod-vpc"},
+                "expect": {"name": "Prod_VPC"},
+            },
+        ),
+        (
+            2,
+            {
+                "action": "update",
+                "pool": 2,
+                "fields": {"tags": {"owner": "net", "env": "prod"}},
+                "expect": {"tags": {}},
+            },
+        ),
         (
             3,
             {
                 "action": "update",
                 "pool": 3,
                 "fields": {"tags": {"cost": "x", "owner": "net", "env": "prod"}},
+                "expect": {"tags": {"cost": "x"}},
             },
         ),
     ]

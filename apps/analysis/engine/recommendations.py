@@ -30,7 +30,9 @@ Changes are data that the pool services apply, each re-checked by the pool invar
 
 * ``{"action": "allocate", "parent": id, "cidr": "10.0.4.0/22", "prefix_length": 22,
   "name": "...", "type": "vpc", "status": "planned"}``: create exactly that block.
-* ``{"action": "update", "pool": id, "fields": {"cidr" | "name" | "tags": ...}}``
+* ``{"action": "update", "pool": id, "fields": {"cidr" | "name" | "tags": ...},
+  "expect": {...}}``: ``expect`` holds the current values of the changed fields, so that
+  a change made meanwhile by someone else is not overwritten.
 * ``{"action": "delete", "pool": id}``
 * ``{"action": "merge", "pools": [ids], "keep": id, "cidr": "10.0.0.0/23"}``
 * ``{"action": "review", "pool": id}``: a capacity warning that no change can settle
@@ -232,6 +234,7 @@ class _Generator:
                 "action": "update",
                 "pool": pool.id,
                 "fields": {"cidr": str(expansion)},
+                "expect": {"cidr": str(pool.cidr)},
             }
             title = f"Expand {pool.label()} to {expansion}"
             rationale = (
@@ -426,7 +429,12 @@ class _Generator:
         hyphenated = re.sub(r"[\s_]+", "-", stripped)
         for candidate in (stripped, stripped.lower(), hyphenated, hyphenated.lower()):
             if candidate and candidate != pool.name and pattern.fullmatch(candidate):
-                return {"action": "update", "pool": pool.id, "fields": {"name": candidate}}
+                return {
+                    "action": "update",
+                    "pool": pool.id,
+                    "fields": {"name": candidate},
+                    "expect": {"name": pool.name},
+                }
         return None
 
     def _inherit_tags(self, pool: PoolData) -> dict[str, Any] | None:
@@ -440,7 +448,12 @@ class _Generator:
         if not missing or len(inherited) < len(missing):
             return None
         tags = {**dict(pool.tags), **inherited}
-        return {"action": "update", "pool": pool.id, "fields": {"tags": tags}}
+        return {
+            "action": "update",
+            "pool": pool.id,
+            "fields": {"tags": tags},
+            "expect": {"tags": dict(pool.tags)},
+        }
 
 
 def _gaps_in_tree(tree: PoolTree, pool_id: int) -> GapAnalysis:
