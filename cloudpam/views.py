@@ -6,14 +6,24 @@ from typing import Any
 
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.mixins import LoginRequiredMixin
+from django.core.exceptions import NON_FIELD_ERRORS
 from django.views.generic import TemplateView
+
+from apps.tenancy.forms import LoginForm
 
 
 class LoginView(auth_views.LoginView):
-    """Sign in with email and password."""
+    """Sign in with email and password (attempts limited per account and IP)."""
 
     template_name = "registration/login.html"
     redirect_authenticated_user = True
+    authentication_form = LoginForm
+
+    def form_invalid(self, form: Any) -> Any:
+        response = super().form_invalid(form)
+        if form.has_error(NON_FIELD_ERRORS, "rate_limited"):
+            response.status_code = 429
+        return response
 
 
 class DashboardView(LoginRequiredMixin, TemplateView):

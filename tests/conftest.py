@@ -12,6 +12,7 @@ import pytest
 from django.core.cache import cache
 from rest_framework.test import APIClient
 
+from apps.tenancy import rls
 from apps.tenancy.choices import Role
 from apps.tenancy.models import Membership, Organization, User
 
@@ -36,6 +37,14 @@ def _clear_cache() -> Iterator[None]:
     cache.clear()
     yield
     cache.clear()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_tenant_state() -> Iterator[None]:
+    """Start every test outside any tenant context, whatever the previous one left."""
+    token = rls._state.set(rls.TenantState())
+    yield
+    rls._state.reset(token)
 
 
 @pytest.fixture
@@ -89,6 +98,61 @@ def client_for(make_member: Callable[..., User]) -> Callable[..., APIClient]:
 @pytest.fixture
 def owner_client(organization: Organization, client_for: Callable[..., APIClient]) -> APIClient:
     return client_for(organization, Role.OWNER)
+
+
+@pytest.fixture
+def token_for(db: None) -> Callable[..., str]:
+    """Return a factory of API tokens: ``token_for(org, role, scopes=None, user=None)``.
+
+    Creates the member (``<role>-<slug>@example.com``) unless ``user`` is given;
+    scopes default to the widest the role allows. The token's ``ApiToken`` row
+    is ``token_for.last``.
+    """
+    from apps.tenancy.roles import ROLE_MAX_SCOPES
+    from apps.tenancy.services import api_token_create
+
+    def make(
+        organization: Organization,
+        role: str = Role.OWNER,
+        scopes: list[str] | None = None,
+        user: User | None = None,
+        **extra: object,
+    ) -> str:
+        if user is None:
+            email = f"{role}-{organization.slug}@example.com"
+            user = User.objects.filter(email=email).first() or User.objects.create_user(
+                email, "correct horse battery staple"
+            )
+        membership, _ = Membership.objects.get_or_create(
+            user=user, organization=organization, defaults={"role": role}
+        )
+        token, value = api_token_create(
+            membership=membership,
+            name=f"{role} test token",
+            scopes=scopes if scopes is not None else sorted(ROLE_MAX_SCOPES[Role(membership.role)]),
+            actor=user,
+            **extra,
+        )
+        make.last = token
+        return value
+
+    return make
+
+
+@pytest.fixture
+def token_client(token_for: Callable[..., str]) -> Callable[..., APIClient]:
+    """Return a factory of API clients authenticated by a bearer token (see ``token_for``)."""
+
+    def make(organization: Organization, role: str = Role.OWNER, **kwargs: object) -> APIClient:
+        value = token_for(organization, role, **kwargs)
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Bearer {value}")
+        client.token_value = value
+        client.token = token_for.last
+        client.user = token_for.last.membership.user
+        return client
+
+    return make
 
 
 @pytest.fixture

@@ -40,11 +40,13 @@ schema = schemathesis.pytest.from_fixture("api_schema")
     suppress_health_check=list(HealthCheck),
     derandomize=True,
 )
-def test_api_never_answers_5xx_and_matches_schema(case, owner_client):
-    session_cookie = owner_client.cookies["sessionid"].value
-    # Fuzz as a signed-in owner: a generated bearer header would only ever test the 401.
-    case.headers = {k: v for k, v in (case.headers or {}).items() if k.lower() != "authorization"}
-    response = case.call(cookies={"sessionid": session_cookie})
+def test_api_never_answers_5xx_and_matches_schema(case, organization, token_for):
+    # Fuzz as the organization's owner with a full-scope token: a generated
+    # bearer header would only ever test the 401.
+    token = token_for(organization, "owner")
+    headers = {k: v for k, v in (case.headers or {}).items() if k.lower() != "authorization"}
+    case.headers = {**headers, "Authorization": f"Bearer {token}"}
+    response = case.call()
     case.validate_response(
         response,
         checks=[

@@ -7,3 +7,15 @@ class TenancyConfig(AppConfig):
     name = "apps.tenancy"
     label = "tenancy"
     verbose_name = "Tenancy and access"
+
+    def ready(self) -> None:
+        from django.db.backends.signals import connection_created
+        from django.db.models.signals import post_migrate, pre_migrate
+
+        from apps.tenancy import rls
+
+        connection_created.connect(rls.on_connection_created, dispatch_uid="tenancy.rls.connect")
+        # Sent once per migrate run for this app: before any migration, and
+        # after all of them, when every app's tables exist.
+        pre_migrate.connect(rls.on_pre_migrate, sender=self, dispatch_uid="tenancy.rls.pre")
+        post_migrate.connect(rls.on_post_migrate, sender=self, dispatch_uid="tenancy.rls.post")

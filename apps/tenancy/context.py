@@ -7,6 +7,7 @@ from typing import Any
 from django.http import HttpRequest
 
 from apps.tenancy.models import Membership
+from apps.tenancy.rls import rls_bypass
 
 SESSION_KEY = "cloudpam_organization_id"
 HEADER = "X-CloudPAM-Organization"
@@ -16,11 +17,23 @@ def memberships_of(user: Any) -> list[Membership]:
     """Return the user's memberships with their organizations, by organization name."""
     if not user or not user.is_authenticated:
         return []
-    return list(
-        Membership.objects.filter(user=user)
-        .select_related("organization")
-        .order_by("organization__name")
-    )
+    # A user's memberships span organizations by design (the switcher lists
+    # them all): the explicit bypass covers this one user-filtered query.
+    with rls_bypass():
+        return list(
+            Membership.objects.filter(user=user)
+            .select_related("organization")
+            .order_by("organization__name")
+        )
+
+
+def request_memberships(request: HttpRequest) -> list[Membership]:
+    """Return the signed-in user's memberships, read once per request."""
+    cached = getattr(request, "_cloudpam_memberships", None)
+    if cached is None:
+        cached = memberships_of(getattr(request, "user", None))
+        request._cloudpam_memberships = cached
+    return cached
 
 
 def session_membership(request: HttpRequest, user: Any) -> Membership | None:
@@ -29,7 +42,7 @@ def session_membership(request: HttpRequest, user: Any) -> Membership | None:
     ``X-CloudPAM-Organization: <slug>`` wins, then the organization chosen in
     the console switcher, then the user's first organization by name.
     """
-    memberships = memberships_of(user)
+    memberships = request_memberships(request)
     if not memberships:
         return None
     wanted_slug = request.headers.get(HEADER)

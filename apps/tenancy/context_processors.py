@@ -4,15 +4,16 @@ from typing import Any
 
 from django.http import HttpRequest
 
-from apps.tenancy.context import memberships_of
+from apps.tenancy.context import request_memberships
 
 
 def organization(request: HttpRequest) -> dict[str, Any]:
+    """Return the active organization, membership and the switcher's organizations."""
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
         return {}
     return {
         "active_organization": getattr(request, "organization", None),
         "active_membership": getattr(request, "membership", None),
-        "organization_choices": [m.organization for m in memberships_of(user)],
+        "organization_choices": [m.organization for m in request_memberships(request)],
     }

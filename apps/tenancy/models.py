@@ -1,4 +1,4 @@
-"""Users, organizations and memberships."""
+"""Users, organizations, memberships and API tokens."""
 
 from __future__ import annotations
 
@@ -11,14 +11,18 @@ from django.db import models
 from django.utils import timezone
 
 from apps.tenancy.choices import Role
+from apps.tenancy.scoping import TenantModel
 
 # Settings every organization starts with; stored values override them key by key.
+# The organization-wide request limit is the quota ``max_api_calls_per_minute``.
 DEFAULT_ORGANIZATION_SETTINGS: dict[str, Any] = {
     "allow_overlapping_roots": False,
     "plans_private_space": True,
     "audit_retention_days": 365,
+    # Requests a minute per user (sessions) and per token, unless the token sets its own.
     "rate_limit_per_minute": 6000,
-    "organization_rate_limit_per_minute": 30000,
+    "token_default_lifetime_days": 90,
+    "token_max_lifetime_days": 365,
     "compliance": {},
 }
 
@@ -140,3 +144,66 @@ class Membership(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} in {self.organization} ({self.role})"
+
+
+class ApiToken(TenantModel):
+    """An API credential of one membership: ``cpam_<prefix>_<secret>``, shown once.
+
+    Only an Argon2id hash of the secret is stored; the prefix identifies the
+    token (and finds it) without revealing anything that authenticates.
+    """
+
+    membership = models.ForeignKey(Membership, on_delete=models.CASCADE, related_name="api_tokens")
+    name = models.CharField(max_length=100)
+    prefix = models.CharField(max_length=16, unique=True)
+    secret_hash = models.CharField(max_length=255)
+    scopes = models.JSONField(default=list)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    rate_limit_per_minute = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="Requests a minute for this token; empty: the organization's setting.",
+    )
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    last_used_ip = models.GenericIPAddressField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    revoked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = "API token"
+        indexes = [models.Index(fields=["organization", "revoked_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.display_prefix})"
+
+    @property
+    def display_prefix(self) -> str:
+        """Return how the token is recognised in lists: its prefix, never the secret."""
+        return f"cpam_{self.prefix}_…"
+
+    def is_expired(self, now: Any = None) -> bool:
+        return self.expires_at is not None and self.expires_at <= (now or timezone.now())
+
+    @property
+    def status(self) -> str:
+        """Return ``revoked``, ``expired`` or ``active``."""
+        if self.revoked_at is not None:
+            return "revoked"
+        if self.is_expired():
+            return "expired"
+        return "active"

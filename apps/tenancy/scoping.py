@@ -22,6 +22,10 @@ class TenantQuerySet(models.QuerySet):
             return self.none()
         return self.filter(organization=organization)
 
+    def for_request(self, request: Any) -> Self:
+        """Return the rows of the request's active organization (none without one)."""
+        return self.for_organization(getattr(request, "organization", None))
+
 
 class TenantManager(models.Manager.from_queryset(TenantQuerySet)):  # type: ignore[misc]
     """The default manager of tenant models."""

@@ -8,4 +8,32 @@ urlpatterns = [
     path(
         "organizations/switch/", views.OrganizationSwitchView.as_view(), name="organization-switch"
     ),
+    path("organization/new/", views.OrganizationCreateView.as_view(), name="organization-create"),
+    path(
+        "organization/settings/",
+        views.OrganizationSettingsView.as_view(),
+        name="organization-settings",
+    ),
+    path("organization/members/", views.MemberListView.as_view(), name="member-list"),
+    path(
+        "organization/members/<int:member_id>/role/",
+        views.MemberRoleView.as_view(),
+        name="member-role",
+    ),
+    path(
+        "organization/members/<int:member_id>/remove/",
+        views.MemberRemoveView.as_view(),
+        name="member-remove",
+    ),
+    path("organization/tokens/", views.ApiTokenListView.as_view(), name="token-list"),
+    path(
+        "organization/tokens/<int:token_id>/revoke/",
+        views.ApiTokenRevokeView.as_view(),
+        name="token-revoke",
+    ),
+    path(
+        "invitations/<uidb64>/<token>/",
+        views.InvitationAcceptView.as_view(),
+        name="invitation-accept",
+    ),
 ]

@@ -1,15 +1,58 @@
-"""Console views of tenancy."""
+"""Console views of tenancy: switcher, organization, members, tokens, invitations."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+from typing import Any
+
 from django.contrib import messages
+from django.contrib.auth import views as auth_views
 from django.contrib.auth.mixins import LoginRequiredMixin
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
-from django.shortcuts import resolve_url
+from django.core.paginator import Paginator
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import redirect, render, resolve_url
+from django.urls import reverse, reverse_lazy
+from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views import View
 
+from apps.tenancy import selectors, services
+from apps.tenancy.choices import Role
 from apps.tenancy.context import SESSION_KEY, memberships_of
+from apps.tenancy.filters import ApiTokenFilterSet, MembershipFilterSet
+from apps.tenancy.forms import (
+    ApiTokenForm,
+    MemberInviteForm,
+    MemberRoleForm,
+    OrganizationForm,
+    OrganizationSettingsForm,
+    QuotaForm,
+)
+from apps.tenancy.mixins import TenantViewMixin
+from apps.tenancy.models import DEFAULT_ORGANIZATION_SETTINGS, DEFAULT_QUOTAS
+from apps.tenancy.quotas import quota_usage
+from cloudpam.exceptions import ApplicationError, NotFound
+
+PAGE_SIZE = 50
+
+
+def _page(request: HttpRequest, queryset: Any) -> Any:
+    return Paginator(queryset, PAGE_SIZE).get_page(request.GET.get("page"))
+
+
+def _show_error(request: HttpRequest, form: Any, exc: ApplicationError) -> None:
+    """Put a service error on the form (by field when it names one the form has)."""
+    placed = False
+    for field, errors in exc.fields.items():
+        if form is not None and field in form.fields:
+            for error in errors:
+                form.add_error(field, error)
+            placed = True
+    if not placed:
+        if form is not None:
+            form.add_error(None, exc.message)
+        else:
+            messages.error(request, exc.message)
 
 
 class OrganizationSwitchView(LoginRequiredMixin, View):
@@ -29,3 +72,304 @@ class OrganizationSwitchView(LoginRequiredMixin, View):
         if not url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
             target = resolve_url("dashboard")
         return HttpResponseRedirect(target)
+
+
+class OrganizationCreateView(LoginRequiredMixin, View):
+    """Create an organization; its creator becomes owner and works in it."""
+
+    template_name = "tenancy/organization_create.html"
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        return render(request, self.template_name, {"form": OrganizationForm()})
+
+    def post(self, request: HttpRequest) -> HttpResponse:
+        form = OrganizationForm(request.POST)
+        if form.is_valid():
+            try:
+                organization = services.organization_create(
+                    name=form.cleaned_data["name"], creator=request.user, request=request
+                )
+            except ApplicationError as exc:
+                _show_error(request, form, exc)
+            else:
+                request.session[SESSION_KEY] = organization.pk
+                messages.success(request, f"Created {organization.name}; you are its owner.")
+                return redirect("tenancy:organization-settings")
+        return render(request, self.template_name, {"form": form}, status=400)
+
+
+class OrganizationSettingsView(TenantViewMixin, View):
+    """The organization page: name, settings, quotas with usage, and deletion."""
+
+    template_name = "tenancy/organization_settings.html"
+    permission = "settings.view"
+    # Each form posts its ``action``; the permission each needs is checked in post().
+    ACTIONS = {
+        "rename": "organization.change",
+        "settings": "settings.change",
+        "quotas": "quotas.change",
+        "delete": "organization.delete",
+    }
+
+    def _context(self, **forms: Any) -> dict[str, Any]:
+        organization = self.request.organization
+        return {
+            "organization": organization,
+            "rename_form": forms.get("rename")
+            or OrganizationForm(initial={"name": organization.name}),
+            "settings_form": forms.get("settings")
+            or OrganizationSettingsForm(initial=organization.effective_settings),
+            "quota_form": forms.get("quotas") or QuotaForm(initial=organization.effective_quotas),
+            "usage": quota_usage(organization=organization),
+            "can": {
+                action: self.allowed(permission) for action, permission in self.ACTIONS.items()
+            },
+            "breadcrumbs": [{"label": organization.name, "url": None}],
+        }
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        return render(request, self.template_name, self._context())
+
+    def post(self, request: HttpRequest) -> HttpResponse:
+        action = request.POST.get("action", "")
+        if action not in self.ACTIONS:
+            raise Http404("Unknown action.")
+        self.require(self.ACTIONS[action])
+        organization = request.organization
+        form: Any
+        if action == "delete":
+            if request.POST.get("confirm_slug") != organization.slug:
+                messages.error(request, "Type the organization's slug to confirm the deletion.")
+                return redirect("tenancy:organization-settings")
+            name = organization.name
+            services.organization_delete(organization=organization)
+            request.session.pop(SESSION_KEY, None)
+            messages.success(request, f"Deleted {name} and everything it held.")
+            return redirect("dashboard")
+        if action == "rename":
+            form = OrganizationForm(request.POST)
+        elif action == "settings":
+            form = OrganizationSettingsForm(request.POST)
+        else:
+            form = QuotaForm(request.POST)
+        if form.is_valid():
+            try:
+                if action == "rename":
+                    services.organization_update(
+                        organization=organization, name=form.cleaned_data["name"]
+                    )
+                elif action == "settings":
+                    services.organization_settings_update(
+                        organization=organization,
+                        settings={k: form.cleaned_data[k] for k in DEFAULT_ORGANIZATION_SETTINGS},
+                    )
+                else:
+                    services.organization_settings_update(
+                        organization=organization,
+                        quotas={k: form.cleaned_data[k] for k in DEFAULT_QUOTAS},
+                    )
+            except ApplicationError as exc:
+                _show_error(request, form, exc)
+            else:
+                messages.success(request, "Saved.")
+                return redirect("tenancy:organization-settings")
+        return render(request, self.template_name, self._context(**{action: form}), status=400)
+
+
+class MemberListView(TenantViewMixin, View):
+    """Members of the active organization: filter, invite, change roles, remove."""
+
+    template_name = "tenancy/membership_list.html"
+    permission = "members.view"
+    method_permissions = {"post": "members.manage"}
+
+    def _context(self, invite_form: Any = None) -> dict[str, Any]:
+        request = self.request
+        filterset = MembershipFilterSet(
+            request.GET, queryset=selectors.membership_list(organization=request.organization)
+        )
+        return {
+            "filterset": filterset,
+            "page": _page(request, filterset.qs),
+            "invite_form": invite_form or MemberInviteForm(),
+            "roles": Role.choices,
+            "can_manage": self.allowed("members.manage"),
+            "can_manage_owners": self.allowed("owners.manage"),
+            "breadcrumbs": [
+                {
+                    "label": request.organization.name,
+                    "url": reverse("tenancy:organization-settings"),
+                },
+                {"label": "Members", "url": None},
+            ],
+        }
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        return render(request, self.template_name, self._context())
+
+    def post(self, request: HttpRequest) -> HttpResponse:
+        form = MemberInviteForm(request.POST)
+        if form.is_valid():
+            if form.cleaned_data["role"] == Role.OWNER:
+                self.require("owners.manage")
+            try:
+                membership = services.membership_invite(
+                    organization=request.organization,
+                    email=form.cleaned_data["email"],
+                    role=form.cleaned_data["role"],
+                    actor=request.user,
+                    request=request,
+                )
+            except ApplicationError as exc:
+                _show_error(request, form, exc)
+            else:
+                messages.success(request, f"Added {membership.user.email} as {membership.role}.")
+                return redirect("tenancy:member-list")
+        return render(request, self.template_name, self._context(invite_form=form), status=400)
+
+
+class MemberRoleView(TenantViewMixin, View):
+    """Change one member's role (owners only for the owner role)."""
+
+    permission = "members.manage"
+
+    def post(self, request: HttpRequest, member_id: int) -> HttpResponse:
+        try:
+            membership = selectors.membership_get(organization=request.organization, pk=member_id)
+        except NotFound as exc:
+            raise Http404(exc.message) from None
+        form = MemberRoleForm(request.POST)
+        if not form.is_valid():
+            messages.error(request, "Choose one of the roles.")
+            return redirect("tenancy:member-list")
+        role = form.cleaned_data["role"]
+        if Role.OWNER in (membership.role, role):
+            self.require("owners.manage")
+        try:
+            services.membership_change_role(
+                membership=membership, role=role, actor=request.user, request=request
+            )
+        except ApplicationError as exc:
+            messages.error(request, exc.message)
+        else:
+            messages.success(request, f"{membership.user.email} is now {role}.")
+        return redirect("tenancy:member-list")
+
+
+class MemberRemoveView(TenantViewMixin, View):
+    """Remove a member from the organization (and revoke their tokens)."""
+
+    permission = "members.manage"
+
+    def post(self, request: HttpRequest, member_id: int) -> HttpResponse:
+        try:
+            membership = selectors.membership_get(organization=request.organization, pk=member_id)
+        except NotFound as exc:
+            raise Http404(exc.message) from None
+        if membership.role == Role.OWNER:
+            self.require("owners.manage")
+        try:
+            services.membership_remove(membership=membership, actor=request.user, request=request)
+        except ApplicationError as exc:
+            messages.error(request, exc.message)
+        else:
+            messages.success(request, f"Removed {membership.user.email}.")
+        return redirect("tenancy:member-list")
+
+
+class ApiTokenListView(TenantViewMixin, View):
+    """API tokens: yours (everyone's for admins), create one (shown once), revoke."""
+
+    template_name = "tenancy/apitoken_list.html"
+    permission = "tokens.view"
+    method_permissions = {"post": "tokens.create"}
+
+    def _context(self, form: Any = None, created: Any = None) -> dict[str, Any]:
+        request = self.request
+        manage = self.allowed("tokens.manage")
+        filterset = ApiTokenFilterSet(
+            request.GET,
+            queryset=selectors.api_token_list(
+                organization=request.organization,
+                membership=None if manage else request.membership,
+            ),
+        )
+        return {
+            "filterset": filterset,
+            "page": _page(request, filterset.qs),
+            "form": form or ApiTokenForm(),
+            "created": created,
+            "show_members": manage,
+            "can_create": self.allowed("tokens.create"),
+            "default_days": request.organization.setting("token_default_lifetime_days"),
+            "breadcrumbs": [
+                {
+                    "label": request.organization.name,
+                    "url": reverse("tenancy:organization-settings"),
+                },
+                {"label": "API tokens", "url": None},
+            ],
+        }
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        return render(request, self.template_name, self._context())
+
+    def post(self, request: HttpRequest) -> HttpResponse:
+        form = ApiTokenForm(request.POST)
+        if form.is_valid():
+            days = form.cleaned_data.get("expires_in_days")
+            try:
+                token, value = services.api_token_create(
+                    membership=request.membership,
+                    name=form.cleaned_data["name"],
+                    scopes=form.cleaned_data["scopes"],
+                    expires_at=timezone.now() + timedelta(days=days) if days else None,
+                    actor=request.user,
+                    request=request,
+                )
+            except ApplicationError as exc:
+                _show_error(request, form, exc)
+            else:
+                # Rendered, not redirected: the value must not travel through the
+                # session or a message, which would store it.
+                response = render(
+                    request,
+                    self.template_name,
+                    self._context(created={"token": token, "value": value}),
+                    status=201,
+                )
+                response["Cache-Control"] = "no-store"
+                return response
+        return render(request, self.template_name, self._context(form=form), status=400)
+
+
+class ApiTokenRevokeView(TenantViewMixin, View):
+    """Revoke a token: your own, or anyone's with ``tokens.manage``."""
+
+    permission = "tokens.create"
+
+    def post(self, request: HttpRequest, token_id: int) -> HttpResponse:
+        try:
+            token = selectors.api_token_get(
+                organization=request.organization,
+                pk=token_id,
+                membership=None if self.allowed("tokens.manage") else request.membership,
+            )
+        except NotFound as exc:
+            raise Http404(exc.message) from None
+        services.api_token_revoke(token=token, actor=request.user, request=request)
+        messages.success(request, f"Revoked the token {token.name}.")
+        return redirect("tenancy:token-list")
+
+
+class InvitationAcceptView(auth_views.PasswordResetConfirmView):
+    """Set a password from an invitation link, then sign in."""
+
+    template_name = "tenancy/invitation_accept.html"
+    success_url = reverse_lazy("login")
+    post_reset_login = False
+
+    def form_valid(self, form: Any) -> HttpResponse:
+        response = super().form_valid(form)
+        messages.success(self.request, "Your password is set. Sign in to continue.")
+        return response

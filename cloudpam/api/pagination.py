@@ -1,4 +1,4 @@
-"""Limit/offset pagination: 50 by default, 1000 at most, parameters checked strictly."""
+"""Limit/offset pagination: 50 by default, 1000 at most."""
 
 from __future__ import annotations
 
@@ -8,42 +8,44 @@ from rest_framework import pagination
 
 from cloudpam.exceptions import ValidationError
 
-# Offsets past this cannot address a row; refusing them keeps them out of SQL.
-MAX_OFFSET = 2**62
 
-
-def _integer(request: Any, name: str, default: int, minimum: int, maximum: int) -> int:
-    raw = request.query_params.get(name)
-    if raw is None:
-        return default
-    if not (raw.isascii() and raw.isdigit()) or not minimum <= int(raw) <= maximum:
-        message = f"Enter a whole number from {minimum} to {maximum}."
+def _parse(raw: str, name: str, minimum: int) -> int:
+    try:
+        value = int(raw)
+    except (TypeError, ValueError):
+        value = None
+    if value is None or value < minimum:
+        message = f"{name} must be a whole number of at least {minimum}."
         raise ValidationError(f"{name}: {message}", fields={name: [message]})
-    return int(raw)
+    return value
 
 
 class LimitOffsetPagination(pagination.LimitOffsetPagination):
     """Answer ``{"count", "next", "previous", "results"}`` pages.
 
-    DRF falls back to the defaults on a malformed ``limit`` or ``offset``; here they are
-    a 400, like every other malformed parameter.
+    A ``limit`` or ``offset`` that is not a number is a 400, not silently the
+    default; a limit above the maximum is lowered to it.
     """
 
     default_limit = 50
     max_limit = 1000
 
     def get_limit(self, request: Any) -> int:
-        return _integer(request, self.limit_query_param, self.default_limit, 1, self.max_limit)
+        raw = request.query_params.get(self.limit_query_param)
+        if raw is None:
+            return self.default_limit
+        return min(_parse(raw, self.limit_query_param, 1), self.max_limit)
 
     def get_offset(self, request: Any) -> int:
-        return _integer(request, self.offset_query_param, 0, 0, MAX_OFFSET)
+        raw = request.query_params.get(self.offset_query_param)
+        if raw is None:
+            return 0
+        return _parse(raw, self.offset_query_param, 0)
 
     def get_schema_operation_parameters(self, view: Any) -> list[dict[str, Any]]:
         parameters = super().get_schema_operation_parameters(view)
-        bounds = {
-            self.limit_query_param: {"minimum": 1, "maximum": self.max_limit},
-            self.offset_query_param: {"minimum": 0, "maximum": MAX_OFFSET},
-        }
+        minimums = {self.limit_query_param: 1, self.offset_query_param: 0}
         for parameter in parameters:
-            parameter["schema"].update(bounds.get(parameter["name"], {}))
+            if parameter["name"] in minimums:
+                parameter["schema"]["minimum"] = minimums[parameter["name"]]
         return parameters

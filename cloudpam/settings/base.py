@@ -98,6 +98,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "apps.tenancy.middleware.ActiveOrganizationMiddleware",
+    "apps.tenancy.middleware.RateLimitHeadersMiddleware",
     "auditlog.middleware.AuditlogMiddleware",
     "cloudpam.middleware.AccessLogMiddleware",
     "django_prometheus.middleware.PrometheusAfterMiddleware",
@@ -209,6 +210,11 @@ REST_FRAMEWORK = {
         "cloudpam.api.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["apps.tenancy.permissions.HasOrganizationPermission"],
+    # Limits come from the organization (settings, quotas) and the token, not from here.
+    "DEFAULT_THROTTLE_CLASSES": [
+        "apps.tenancy.throttling.PrincipalRateThrottle",
+        "apps.tenancy.throttling.OrganizationRateThrottle",
+    ],
     "DEFAULT_PAGINATION_CLASS": "cloudpam.api.pagination.LimitOffsetPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_FILTER_BACKENDS": [
@@ -223,6 +229,25 @@ REST_FRAMEWORK = {
     "COERCE_DECIMAL_TO_STRING": True,
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
+
+# Rate limits (API throttles and sign-in attempts) count in the default cache:
+# Redis when REDIS_URL is set, shared by every process; per process otherwise.
+RATELIMIT_USE_CACHE = "default"
+# A counter that expired between its creation and its increment is not a reason to refuse.
+RATELIMIT_FAIL_OPEN = True
+LOGIN_RATE_LIMIT = env.str("LOGIN_RATE_LIMIT", default="10/m")
+
+# Argon2id costs of API token hashes (argon2-cffi's RFC 9106 low-memory profile by default).
+CLOUDPAM_TOKEN_HASH_PARAMS: dict[str, int] = {}
+
+# Invitations to new members. The console backend prints mail until SMTP is configured.
+EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
+EMAIL_HOST = env.str("EMAIL_HOST", default="localhost")
+EMAIL_PORT = env.int("EMAIL_PORT", default=25)
+EMAIL_HOST_USER = env.str("EMAIL_HOST_USER", default="")
+EMAIL_HOST_PASSWORD = env.str("EMAIL_HOST_PASSWORD", default="")
+EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=False)
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="CloudPAM <cloudpam@localhost>")
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "CloudPAM API",

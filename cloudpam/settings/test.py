@@ -9,6 +9,8 @@ SECRET_KEY = SECRET_KEY or "test-only-secret-key-not-for-production-use-01234567
 DEBUG = False
 # Argon2 stays first in base; tests need the speed of a cheap hasher for fixtures.
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+# Likewise for API token hashes: still Argon2id, at the smallest cost it accepts.
+CLOUDPAM_TOKEN_HASH_PARAMS = {"time_cost": 1, "memory_cost": 8, "parallelism": 1}
 CELERY_TASK_ALWAYS_EAGER = True
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},

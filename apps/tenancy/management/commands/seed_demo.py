@@ -13,6 +13,8 @@ from django.db import transaction
 
 from apps.tenancy.choices import Role
 from apps.tenancy.models import Membership, Organization, User
+from apps.tenancy.rls import tenant_context
+from cloudpam import context
 
 DEMO_SLUG = "demo"
 DEMO_EMAIL = "admin@demo.cloudpam.local"
@@ -40,13 +42,17 @@ class Command(BaseCommand):
             elif not user.check_password(password):
                 user.set_password(password)
                 user.save(update_fields=["password"])
-            Membership.objects.get_or_create(
-                user=user, organization=organization, defaults={"role": Role.OWNER}
-            )
-            for app in DEMO_APPS:
-                name = f"apps.{app}.demo"
-                if find_spec(name) is not None:
-                    import_module(name).seed(organization=organization, user=user)
+            with (
+                tenant_context(organization),
+                context.bound(organization=organization, actor={"system": "seed_demo"}),
+            ):
+                Membership.objects.get_or_create(
+                    user=user, organization=organization, defaults={"role": Role.OWNER}
+                )
+                for app in DEMO_APPS:
+                    name = f"apps.{app}.demo"
+                    if find_spec(name) is not None:
+                        import_module(name).seed(organization=organization, user=user)
 
         verb = "Created" if created else "Found"
         self.stdout.write(f"{verb} the demo organization '{organization.slug}'.")

@@ -1,0 +1,125 @@
+"""Console forms of tenancy."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.conf import settings
+from django.contrib.admin.forms import AdminAuthenticationForm
+from django.contrib.auth.forms import AuthenticationForm
+from django_ratelimit.core import get_usage
+
+from apps.tenancy.choices import Role, TokenScope
+from apps.tenancy.models import DEFAULT_ORGANIZATION_SETTINGS, DEFAULT_QUOTAS
+from apps.tenancy.org_settings import QUOTA_BOUNDS, SETTING_BOUNDS, SETTING_LABELS, setting_kind
+from apps.tenancy.quotas import QUOTA_LABELS
+
+
+def login_attempt_wait(request: Any, username: str) -> int | None:
+    """Count a sign-in attempt; return the seconds to wait when over a limit, else None.
+
+    Attempts are limited per account and per client IP (``LOGIN_RATE_LIMIT``,
+    10 a minute by default) in the shared cache, so that several processes
+    count together.
+    """
+    rate = settings.LOGIN_RATE_LIMIT
+    checks = [("cloudpam.login.ip", "ip")]
+    if username:
+        account = username.strip().lower()
+        checks.append(("cloudpam.login.account", lambda _group, _request: account))
+    waits = []
+    for group, key in checks:
+        usage = get_usage(request, group=group, key=key, rate=rate, increment=True)
+        if usage is not None and usage["should_limit"]:
+            waits.append(max(int(usage["time_left"]), 1))
+    return max(waits) if waits else None
+
+
+class _RateLimitedLogin:
+    """Refuse a sign-in attempt over the limit before any password is checked."""
+
+    rate_limited_message = "Too many sign-in attempts. Try again in %(seconds)s seconds."
+
+    def clean(self) -> dict[str, Any]:
+        request = getattr(self, "request", None)
+        if request is not None:
+            wait = login_attempt_wait(request, self.data.get("username") or "")
+            if wait:
+                raise forms.ValidationError(
+                    self.rate_limited_message, code="rate_limited", params={"seconds": wait}
+                )
+        return super().clean()  # type: ignore[misc]
+
+
+class LoginForm(_RateLimitedLogin, AuthenticationForm):
+    """The console sign-in form, rate limited per account and IP."""
+
+
+class AdminLoginForm(_RateLimitedLogin, AdminAuthenticationForm):
+    """The admin sign-in form, rate limited like the console's."""
+
+
+class OrganizationForm(forms.Form):
+    name = forms.CharField(max_length=255)
+
+
+class MemberInviteForm(forms.Form):
+    email = forms.EmailField(max_length=254)
+    role = forms.ChoiceField(choices=Role.choices, initial=Role.VIEWER)
+
+
+class MemberRoleForm(forms.Form):
+    role = forms.ChoiceField(choices=Role.choices)
+
+
+class ApiTokenForm(forms.Form):
+    name = forms.CharField(max_length=100)
+    scopes = forms.MultipleChoiceField(
+        choices=TokenScope.choices, widget=forms.CheckboxSelectMultiple, initial=["read"]
+    )
+    expires_in_days = forms.IntegerField(
+        min_value=1, max_value=3650, required=False, help_text="Empty: the organization's default."
+    )
+
+
+def _setting_form_field(name: str) -> forms.Field:
+    kind = setting_kind(name)
+    label = SETTING_LABELS.get(name, name.replace("_", " ").capitalize())
+    if kind == "bool":
+        return forms.BooleanField(label=label, required=False)
+    if kind == "int":
+        low, high = SETTING_BOUNDS.get(name, (None, None))
+        return forms.IntegerField(label=label, min_value=low, max_value=high)
+    return forms.JSONField(label=label, required=False)
+
+
+class OrganizationSettingsForm(forms.Form):
+    """Every setting of ``DEFAULT_ORGANIZATION_SETTINGS``, generated from the defaults."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for name in DEFAULT_ORGANIZATION_SETTINGS:
+            self.fields[name] = _setting_form_field(name)
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        for name in DEFAULT_ORGANIZATION_SETTINGS:
+            if setting_kind(name) == "object" and cleaned.get(name) is None:
+                cleaned[name] = {}
+            elif setting_kind(name) == "object" and not isinstance(cleaned.get(name), dict):
+                self.add_error(name, "Must be a JSON object.")
+        return cleaned
+
+
+class QuotaForm(forms.Form):
+    """Every quota of ``DEFAULT_QUOTAS``."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for name in DEFAULT_QUOTAS:
+            self.fields[name] = forms.IntegerField(
+                label=QUOTA_LABELS.get(name, name),
+                min_value=QUOTA_BOUNDS[0],
+                max_value=QUOTA_BOUNDS[1],
+            )

@@ -1,0 +1,141 @@
+"""The admin: organizations, memberships and tokens, limited to the active organization."""
+
+from __future__ import annotations
+
+import pytest
+from django.contrib.auth.models import Permission
+from django.test import Client
+
+from apps.tenancy.models import ApiToken, Membership, Organization, User
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def tokens(organization, other_organization, token_for):  # type: ignore[no-untyped-def]
+    token_for(organization, "owner")
+    token_for(other_organization, "owner")
+    return ApiToken.objects.all()
+
+
+@pytest.fixture
+def staff_client(organization, make_member):  # type: ignore[no-untyped-def]
+    """A staff member of acme with every tenancy admin permission, not a superuser."""
+    staff = make_member(organization, "admin", email="staff@example.com")
+    staff.is_staff = True
+    staff.save()
+    staff.user_permissions.set(Permission.objects.filter(content_type__app_label="tenancy"))
+    client = Client()
+    client.force_login(staff)
+    return client
+
+
+def test_superusers_see_every_organizations_tokens_but_never_a_hash(admin_client, tokens):
+    page = admin_client.get("/admin/tenancy/apitoken/")
+    assert page.status_code == 200
+    html = page.content.decode()
+    for token in tokens:
+        assert f"cpam_{token.prefix}_" in html
+    detail = admin_client.get(f"/admin/tenancy/apitoken/{tokens[0].pk}/change/").content.decode()
+    assert tokens[0].secret_hash not in detail
+    assert "argon2" not in detail
+    assert admin_client.get("/admin/tenancy/apitoken/add/").status_code == 403
+
+
+def test_staff_see_only_their_active_organization(staff_client, tokens, other_organization):
+    html = staff_client.get("/admin/tenancy/apitoken/").content.decode()
+    acme_token = tokens.get(organization__slug="acme")
+    globex_token = tokens.get(organization__slug="globex")
+    assert f"cpam_{acme_token.prefix}_" in html
+    assert f"cpam_{globex_token.prefix}_" not in html
+    assert staff_client.get(f"/admin/tenancy/apitoken/{globex_token.pk}/change/").status_code == 302
+    orgs = staff_client.get("/admin/tenancy/organization/").content.decode()
+    assert "Acme Networks" in orgs
+    assert "Globex" not in orgs
+    members = staff_client.get("/admin/tenancy/membership/").content.decode()
+    assert "staff@example.com" in members
+    assert "owner-globex@example.com" not in members
+    # The organization filter offers only what the rows hold: no other names.
+    assert "Globex" not in staff_client.get("/admin/tenancy/membership/").content.decode()
+    # Users span organizations: superusers only.
+    assert staff_client.get("/admin/tenancy/user/").status_code == 403
+
+
+def test_token_filters_and_the_revoke_action(admin_client, tokens):
+    token = tokens.get(organization__slug="acme")
+    response = admin_client.post(
+        "/admin/tenancy/apitoken/",
+        {"action": "revoke_tokens", "_selected_action": [token.pk]},
+    )
+    assert response.status_code == 302
+    token.refresh_from_db()
+    assert token.revoked_at is not None
+    revoked = admin_client.get("/admin/tenancy/apitoken/?status=revoked").content.decode()
+    assert f"cpam_{token.prefix}_" in revoked
+    active = admin_client.get("/admin/tenancy/apitoken/?status=active").content.decode()
+    assert f"cpam_{token.prefix}_" not in active
+
+
+def test_membership_changes_in_the_admin_keep_the_last_owner(admin_client, organization, user):
+    membership = Membership.objects.get(user=user)
+    response = admin_client.post(
+        f"/admin/tenancy/membership/{membership.pk}/change/", {"role": "viewer"}, follow=True
+    )
+    assert b"is the last owner of Acme Networks" in response.content
+    membership.refresh_from_db()
+    assert membership.role == "owner"
+
+
+def test_adding_a_membership_in_the_admin_goes_through_the_service(admin_client, organization):
+    newcomer = User.objects.create_user("newcomer@example.com", "x")
+    response = admin_client.post(
+        "/admin/tenancy/membership/add/",
+        {"user": newcomer.pk, "organization": organization.pk, "role": "auditor"},
+    )
+    assert response.status_code == 302
+    assert Membership.objects.get(user=newcomer).role == "auditor"
+
+
+def test_organization_settings_are_validated_in_the_admin(admin_client, organization):
+    response = admin_client.post(
+        f"/admin/tenancy/organization/{organization.pk}/change/",
+        {
+            "name": "Acme Networks",
+            "slug": "acme",
+            "settings": '{"audit_retention_days": "forever"}',
+            "quotas": "{}",
+        },
+    )
+    assert response.status_code == 200
+    assert b"A whole number is required." in response.content
+    organization.refresh_from_db()
+    assert organization.settings == {}
+
+
+def test_superuser_admin_requests_bypass_row_level_security_explicitly(
+    admin_client, organization, monkeypatch
+):
+    from apps.tenancy import middleware
+
+    entered = []
+    original = middleware.rls_bypass
+
+    def spy():  # type: ignore[no-untyped-def]
+        entered.append(True)
+        return original()
+
+    monkeypatch.setattr(middleware, "rls_bypass", spy)
+    admin_client.get("/admin/tenancy/apitoken/")
+    assert entered == [True]
+    entered.clear()
+    admin_client.get("/")
+    assert entered == []
+
+
+def test_organizations_are_added_and_deleted_by_superusers_only(staff_client, organization):
+    assert staff_client.get("/admin/tenancy/organization/add/").status_code == 403
+    response = staff_client.post(
+        f"/admin/tenancy/organization/{organization.pk}/delete/", {"post": "yes"}
+    )
+    assert response.status_code == 403
+    assert Organization.objects.filter(pk=organization.pk).exists()
