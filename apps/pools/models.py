@@ -67,6 +67,12 @@ class Pool(MP_Node, TenantModel):
     queries on SQLite and PostgreSQL alike.
     """
 
+    # TenantModel's field without its single-column index: the composite indexes below
+    # start with the organization, and SQLite would otherwise count live pools through
+    # the plain index, reading every row to test deleted_at.
+    organization = models.ForeignKey(
+        "tenancy.Organization", on_delete=models.CASCADE, related_name="+", db_index=False
+    )
     name = models.CharField(max_length=255)
     cidr = models.CharField("CIDR", max_length=CIDR_MAX_LENGTH)
     family = models.PositiveSmallIntegerField(choices=Family.choices, editable=False)
@@ -117,6 +123,10 @@ class Pool(MP_Node, TenantModel):
         indexes = [
             # Treebeard finds the last root or child (the next path) with depth and a path range.
             models.Index(fields=["depth", "path"], name="pools_pool_depth_path"),
+            # Lists that include soft-deleted pools.
+            models.Index(
+                fields=["organization", "family", "first_key"], name="pools_pool_org_addr"
+            ),
             # List pages in address order, their counts, `contains` and `within`.
             models.Index(
                 fields=["organization", "family", "first_key", "prefix_length"],

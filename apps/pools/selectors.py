@@ -15,6 +15,7 @@ from typing import Any
 
 from django.db.models import Count, QuerySet
 
+from apps.pools import allocation
 from apps.pools import cidr as engine
 from apps.pools.choices import AllocationStrategy, PoolStatus, PoolType
 from apps.pools.models import Pool
@@ -312,24 +313,59 @@ def pool_free_blocks(
     return engine.free_blocks_of_length(pool.prefix, children, length, limit)
 
 
+@dataclass(frozen=True, slots=True)
+class ChildLayout:
+    """What allocating in a pool needs to know of its children, from one query."""
+
+    ranges: list[tuple[int, int]]
+    """The ``(first, last)`` address ranges of the live children, in address order."""
+    last_path: str | None
+    """The highest tree path among all children, soft-deleted ones included."""
+
+
+def pool_child_layout(pool: Pool) -> ChildLayout:
+    """Return the live children's address ranges and the last child path of ``pool``."""
+    rows = (
+        Pool.objects.filter(parent=pool)
+        .order_by()
+        .values_list("first_key", "last_key", "path", "deleted_at")
+    )
+    ranges: list[tuple[int, int]] = []
+    last_path: str | None = None
+    for first, last, path, deleted_at in rows:
+        if deleted_at is None:
+            ranges.append((int(first, 16), int(last, 16)))
+        if last_path is None or path > last_path:
+            last_path = path
+    ranges.sort()
+    return ChildLayout(ranges=ranges, last_path=last_path)
+
+
 def free_block_for(
-    pool: Pool, *, prefix_length: Any, strategy: str = AllocationStrategy.FIRST_FIT
+    pool: Pool,
+    *,
+    prefix_length: Any,
+    strategy: str = AllocationStrategy.FIRST_FIT,
+    layout: ChildLayout | None = None,
 ) -> engine.Prefix:
     """Return the block an allocation of ``prefix_length`` in ``pool`` would take now.
 
     Raise ``no_space`` (409) naming the largest free block when no block is free.
-    ``pool_allocate`` calls this under the pool's lock; the console calls it to preview.
+    ``pool_allocate`` calls this under the pool's lock with the children it has read;
+    the console calls it to preview.
     """
     length = _child_prefix_length(pool, prefix_length, "prefix_length")
-    children = live_child_prefixes(pool)
     parent = pool.prefix
+    if layout is None:
+        layout = pool_child_layout(pool)
+    free = allocation.gaps(parent, layout.ranges)
     if strategy == AllocationStrategy.BEST_FIT:
-        block = engine.best_fit(parent, children, length)
+        block = allocation.best_fit_in(parent, free, length)
     else:
-        block = engine.first_fit(parent, children, length)
+        block = allocation.first_fit_in(parent, free, length)
     if block is not None:
         return block
-    largest = engine.largest_free_block(parent, children)
+    largest = allocation.largest_in(parent, free)
     detail = (
         f"the largest free block is {largest}" if largest is not None else "it has no free space"
     )

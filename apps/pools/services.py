@@ -25,12 +25,14 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 from django.db import IntegrityError, transaction
+from django.db.models import F
 from django.utils import timezone
+from treebeard.exceptions import PathOverflow
 
 from apps.pools import cidr as engine
 from apps.pools.choices import AllocationStrategy, PoolSource, PoolStatus, PoolType
 from apps.pools.models import ROOTS_CONSTRAINT, SIBLINGS_CONSTRAINT, Pool
-from apps.pools.selectors import describe_pool, free_block_for
+from apps.pools.selectors import describe_pool, free_block_for, pool_child_layout
 from apps.tenancy.models import Organization
 from cloudpam.exceptions import ApplicationError, Conflict, NotFound, ValidationError
 
@@ -316,21 +318,65 @@ def _is_path_collision(exc: IntegrityError) -> bool:
 # Tree writes
 
 
-def _insert(pool: Pool, parent: Pool | None) -> Pool:
-    """Insert the unsaved ``pool`` under the locked ``parent`` (or as a root)."""
+def _next_child_path(parent: Pool, last_path: str | None) -> str:
+    """Return the tree path of a new last child of ``parent``, as treebeard numbers them."""
+    depth = parent.depth + 1
+    step = 1 if last_path is None else Pool._str2int(last_path[-Pool.steplen :]) + 1
+    if len(Pool._int2str(step)) > Pool.steplen:
+        raise Conflict(f"{describe_pool(parent)} has as many children as a pool can hold.")
+    path = Pool._get_path(parent.path, depth, step)
+    if len(path) > Pool._meta.get_field("path").max_length:
+        raise Conflict(f"{describe_pool(parent)} is as deep as the pool tree can go.")
+    return path
+
+
+def _last_child_path(parent: Pool) -> str | None:
+    """Return the path of the last child of ``parent`` (deleted ones count), or None."""
+    return (
+        Pool.objects.filter(
+            depth=parent.depth + 1, path__range=Pool._get_children_path_interval(parent.path)
+        )
+        .order_by("-path")
+        .values_list("path", flat=True)
+        .first()
+    )
+
+
+_UNKNOWN: Final = object()
+
+
+def _insert(pool: Pool, parent: Pool | None, last_path: Any = _UNKNOWN) -> Pool:
+    """Insert the unsaved ``pool`` under the locked ``parent`` (or as a root).
+
+    A child is appended as treebeard's ``add_child`` would, but without its second lock
+    and last-child query: the parent is already locked here, and an allocation has read
+    the children (``last_path``) anyway. This keeps the critical section of allocations
+    in one parent short.
+    """
+    if parent is not None:
+        if last_path is _UNKNOWN:
+            last_path = _last_child_path(parent)
+        pool.path = _next_child_path(parent, last_path)
+        pool.depth = parent.depth + 1
+        pool.numchild = 0
+        Pool.objects.filter(pk=parent.pk).update(numchild=F("numchild") + 1)
+        parent.numchild += 1
+        try:
+            pool.save(force_insert=True)
+        except IntegrityError as exc:
+            # Only the exclusion constraint can refuse the row here; the action fails.
+            _raise_for_integrity(exc, pool.prefix)
+            raise
+        return pool
     for attempt in range(ROOT_PATH_ATTEMPTS):
         try:
             with transaction.atomic():
-                if parent is not None:
-                    return Pool.objects.add_child(parent, instance=pool)
                 return Pool.objects.add_root(instance=pool)
+        except PathOverflow:
+            raise Conflict("The pool tree holds as many root pools as it can.") from None
         except IntegrityError as exc:
             _raise_for_integrity(exc, pool.prefix)
-            if (
-                parent is not None
-                or not _is_path_collision(exc)
-                or attempt + 1 == ROOT_PATH_ATTEMPTS
-            ):
+            if not _is_path_collision(exc) or attempt + 1 == ROOT_PATH_ATTEMPTS:
                 raise
             pool.pk = None
     raise AssertionError("unreachable")  # pragma: no cover
@@ -407,6 +453,7 @@ def _create_child(
     parent: Pool | None,
     prefix: engine.Prefix,
     user: Any,
+    last_path: Any = _UNKNOWN,
     **fields: Any,
 ) -> Pool:
     """Insert a pool whose place has been checked under the parent's lock."""
@@ -418,7 +465,7 @@ def _create_child(
         **fields,
     )
     pool.set_prefix(prefix)
-    return _insert(pool, parent)
+    return _insert(pool, parent, last_path)
 
 
 @transaction.atomic
@@ -455,9 +502,15 @@ def pool_allocate(
     if locked is None:
         raise NotFound(f"No pool with id {parent.pk} in this organization.")
     _require_live(locked, "allocating from it")
-    block = free_block_for(locked, prefix_length=prefix_length, strategy=strategy)
+    layout = pool_child_layout(locked)
+    block = free_block_for(locked, prefix_length=prefix_length, strategy=strategy, layout=layout)
     return _create_child(
-        organization=organization, parent=locked, prefix=block, user=user, **fields
+        organization=organization,
+        parent=locked,
+        prefix=block,
+        user=user,
+        last_path=layout.last_path,
+        **fields,
     )
 
 

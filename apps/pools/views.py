@@ -173,6 +173,8 @@ class PoolDetailView(PoolConsoleMixin, View):
             page=page,
             children=page.object_list,
             segments=address_map(pool, selectors.pool_child_spans(pool)),
+            first_address=pool.prefix.network_address,
+            last_address=engine.address_to_str(pool.family, pool.prefix.last),
             diagram_width=WIDTH,
             diagram_min_width=MIN_WIDTH,
             free_blocks=free[:FREE_BLOCKS_SHOWN],

@@ -281,3 +281,21 @@ def test_other_organization_pool_is_404_and_login_required(console, other_organi
 
 def test_navigation_links_the_address_plan(console):
     assert 'href="/pools/"' in page(console.get("/"))
+
+
+def test_dashboard_tiles(console, root, make_pool):
+    make_pool("2001:db8::/32", name="v6")
+    services.pool_allocate(parent=root, prefix_length=16, name="a")
+    html = page(console.get("/"))
+    tiles = re.findall(
+        r'<span class="tile-value">(\d+)</span><span class="tile-label">([^<]+)<', html
+    )
+    assert tiles == [("3", "Pools"), ("2", "Address spaces"), ("1", "IPv6 pools")]
+
+
+def test_tiny_utilization_reads_below_a_tenth_of_a_percent(console, make_pool):
+    space = make_pool("2001:db8::/32", name="v6")
+    services.pool_allocate(parent=space, prefix_length=64, name="one")
+    html = page(console.get(f"/pools/{space.pk}/"))
+    assert '<span class="util-pct">&lt;0.1%</span>' in html
+    assert "<span>2001:db8::</span><span>2001:db8:ffff:ffff:ffff:ffff:ffff:ffff</span>" in html

@@ -7,6 +7,7 @@ a name.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from drf_spectacular.types import OpenApiTypes
@@ -81,6 +82,14 @@ def _utilization(serializer: serializers.Serializer, pool: Pool) -> Utilization:
     return found if found is not None else Utilization(total=pool.size, used=0)
 
 
+def _timestamp(value: datetime | None) -> str | None:
+    """Return ``value`` in ISO 8601 UTC as DRF writes it (``...Z``)."""
+    if value is None:
+        return None
+    text = value.astimezone(UTC).isoformat()
+    return text.removesuffix("+00:00") + "Z"
+
+
 class PoolSerializer(serializers.ModelSerializer):
     """A pool as the API answers it."""
 
@@ -114,6 +123,35 @@ class PoolSerializer(serializers.ModelSerializer):
             "deleted_at",
         ]
         read_only_fields = fields
+
+    def to_representation(self, pool: Pool) -> dict[str, Any]:
+        """Return the pool as data, built directly.
+
+        List pages serialize up to 1,000 pools; DRF's generic field machinery would cost
+        more than the queries. The declared fields still describe the schema.
+        """
+        usage = _utilization(self, pool)
+        return {
+            "id": pool.pk,
+            "name": pool.name,
+            "cidr": pool.cidr,
+            "family": pool.family,
+            "prefix_length": pool.prefix_length,
+            "parent": pool.parent_id,
+            "type": pool.type,
+            "status": pool.status,
+            "description": pool.description,
+            "tags": pool.tags,
+            "source": pool.source,
+            "depth": pool.depth,
+            "path": pool.path,
+            "children_count": usage.children,
+            "utilization": usage.as_dict(),
+            "created_by": pool.created_by_id,
+            "created_at": _timestamp(pool.created_at),
+            "updated_at": _timestamp(pool.updated_at),
+            "deleted_at": _timestamp(pool.deleted_at),
+        }
 
     @extend_schema_field(OpenApiTypes.INT)
     def get_children_count(self, pool: Pool) -> int:

@@ -1,0 +1,149 @@
+"""Benchmark concurrent allocation on PostgreSQL: 8 clients, one parent and separate parents.
+
+Run from the repository root with a PostgreSQL server::
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres python bench/bench_allocation_pg.py
+
+It creates (and finally drops) its own database ``cloudpam_bench`` on that server, then has
+8 threads, each with its own connection, call ``pool_allocate`` for /28 blocks: first all
+in one /16 (they queue on the parent's row lock), then each in its own /16 (they should
+not wait on each other). It checks that no two blocks overlap and prints allocations per
+second. Without a PostgreSQL ``DATABASE_URL`` it says so and exits 0. Exits non-zero when
+the throughput target is missed.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+CLIENTS = 8
+PER_CLIENT = 150
+BENCH_DATABASE = "cloudpam_bench"
+# Target from the pools issue: allocations per second with 8 clients on PostgreSQL.
+TARGET_PER_SECOND = 200.0
+
+
+def bench_url(server_url: str) -> str:
+    """Return ``server_url`` pointing at the benchmark database."""
+    parts = urlsplit(server_url)
+    return urlunsplit(parts._replace(path=f"/{BENCH_DATABASE}"))
+
+
+def recreate_database(server_url: str, *, drop_only: bool = False) -> None:
+    """Drop and (unless ``drop_only``) create the benchmark database on the server."""
+    import psycopg
+
+    admin_url = urlunsplit(urlsplit(server_url)._replace(path="/postgres"))
+    with psycopg.connect(admin_url, autocommit=True) as connection:
+        connection.execute(f'DROP DATABASE IF EXISTS "{BENCH_DATABASE}" WITH (FORCE)')
+        if not drop_only:
+            connection.execute(f'CREATE DATABASE "{BENCH_DATABASE}"')
+
+
+def setup_django(url: str) -> None:
+    os.environ["DATABASE_URL"] = url
+    os.environ["CLOUDPAM_VAR_DIR"] = tempfile.mkdtemp(prefix="cloudpam-bench-")
+    os.environ["LOG_LEVEL"] = "WARNING"
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "cloudpam.settings.test")
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+
+
+def run_clients(parents: list[object]) -> tuple[float, list[str]]:
+    """Have CLIENTS threads allocate PER_CLIENT /28s each; return seconds and the blocks.
+
+    Client ``i`` allocates in ``parents[i % len(parents)]``.
+    """
+    from django.db import connection
+
+    from apps.pools import services
+
+    barrier = threading.Barrier(CLIENTS + 1)
+
+    def client(index: int) -> list[str]:
+        parent = parents[index % len(parents)]
+        try:
+            barrier.wait()
+            return [
+                services.pool_allocate(parent=parent, prefix_length=28, name=f"c{index}-{n}").cidr
+                for n in range(PER_CLIENT)
+            ]
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(max_workers=CLIENTS) as executor:
+        futures = [executor.submit(client, index) for index in range(CLIENTS)]
+        barrier.wait()
+        started = time.perf_counter()
+        blocks = [cidr for future in futures for cidr in future.result()]
+        elapsed = time.perf_counter() - started
+    return elapsed, blocks
+
+
+def main() -> int:
+    server_url = os.environ.get("DATABASE_URL", "")
+    if not server_url.startswith(("postgres://", "postgresql://")):
+        print("skipped: set DATABASE_URL to a PostgreSQL server to run the allocation benchmark")
+        return 0
+    recreate_database(server_url)
+    try:
+        setup_django(bench_url(server_url))
+        from django.db import connection
+
+        from apps.pools import cidr as engine
+        from apps.pools import services
+        from apps.pools.models import Pool
+        from apps.tenancy.models import Organization
+
+        organization = Organization.objects.create(name="Bench", slug="bench")
+        root = services.pool_create(organization=organization, name="corp", cidr="10.0.0.0/8")
+        shared = services.pool_create(
+            organization=organization, name="shared", cidr="10.0.0.0/16", parent=root
+        )
+        separate = [
+            services.pool_create(
+                organization=organization, name=f"own-{n}", cidr=f"10.{n + 1}.0.0/16", parent=root
+            )
+            for n in range(CLIENTS)
+        ]
+        connection.close()
+        total = CLIENTS * PER_CLIENT
+        print(f"{CLIENTS} clients x {PER_CLIENT} allocations of a /28 each ({total} per run)")
+        failed = False
+        for label, parents in (("one parent", [shared]), ("separate parents", separate)):
+            elapsed, blocks = run_clients(parents)
+            prefixes = sorted(engine.parse_prefix(cidr) for cidr in blocks)
+            distinct = len(set(prefixes)) == len(prefixes) == total
+            disjoint = all(
+                not a.overlaps(b) for a, b in zip(prefixes, prefixes[1:], strict=False)
+            )
+            rate = total / elapsed
+            met = rate >= TARGET_PER_SECOND and distinct and disjoint
+            failed |= not met
+            print(
+                f"{label:18} {elapsed:6.2f}s  {rate:7.1f} allocations/s  "
+                f"distinct and disjoint: {'yes' if distinct and disjoint else 'NO'}  "
+                f"target >= {TARGET_PER_SECOND:.0f}/s: {'met' if met else 'MISSED'}"
+            )
+        assert Pool.objects.count() == 2 + CLIENTS + 2 * total
+        connection.close()
+    finally:
+        recreate_database(server_url, drop_only=True)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
