@@ -10,7 +10,7 @@ from apps.analysis.models import AnalysisRun, Recommendation
 from apps.pools import services as pool_services
 from apps.pools.models import Pool
 from apps.tenancy.choices import Role
-from tests.analysis.conftest import add_history, age
+from tests.analysis.conftest import add_history, age, become
 
 pytestmark = pytest.mark.django_db
 
@@ -444,3 +444,17 @@ def test_operators_generate_and_apply(client_for, organization, plan):
 def test_anonymous_requests_are_refused(api_client, plan):
     for url in (pool_url(plan["busy"]), "/api/v1/analysis/compliance/", "/api/v1/recommendations/"):
         assert error(api_client.get(url))[:2] == (401, "not_authenticated")
+
+
+@pytest.mark.postgres
+def test_the_api_works_as_the_application_role(owner_client, organization, plan, app_role):
+    """Under row-level security, the request's tenant context lets the analysis through."""
+    become(app_role)
+    body = owner_client.get(pool_url(plan["busy"])).json()
+    assert body["utilization"]["used"] == "224"
+    assert owner_client.get("/api/v1/analysis/compliance/").json()["count"] == 1
+    generated = owner_client.post("/api/v1/recommendations/generate/", {}, format="json")
+    assert generated.json()["created"] >= 1
+    capacity = owner_client.get("/api/v1/recommendations/?type=capacity").json()["results"][0]
+    applied = owner_client.post(f"/api/v1/recommendations/{capacity['id']}/apply/")
+    assert applied.json()["status"] == "applied"

@@ -19,7 +19,10 @@ from django_celery_beat.models import PeriodicTask
 from apps.analysis.choices import RunStatus
 from apps.analysis.models import AnalysisRun, UtilizationSnapshot
 from apps.analysis.tasks import run_analysis, snapshot_organization, snapshot_utilization
+from apps.tenancy.models import Organization
+from apps.tenancy.rls import rls_bypass, tenant_context
 from cloudpam.celery import app
+from tests.analysis.conftest import become
 
 ROOT = Path(__file__).resolve().parents[2]
 SCHEDULE = "analysis: daily utilization snapshots"
@@ -52,8 +55,9 @@ def test_snapshot_tasks_cover_every_organization(organization, other_organizatio
     today = timezone.now().date()
     assert UtilizationSnapshot.objects.filter(day=today).count() == 7
     assert snapshot_organization.delay(organization_id=organization.pk).get() == 6
-    assert snapshot_organization.delay(organization_id=987654).get() == 0
     assert UtilizationSnapshot.objects.filter(day=today).count() == 7
+    with pytest.raises(Organization.DoesNotExist):
+        snapshot_organization.delay(organization_id=987654)
 
 
 @pytest.mark.django_db
@@ -74,6 +78,29 @@ def test_daily_snapshot_is_scheduled_in_the_database():
     migration.create_schedule(django_apps, None)
     migration.create_schedule(django_apps, None)
     assert PeriodicTask.objects.filter(name=SCHEDULE).count() == 1
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db
+def test_tasks_run_in_their_organization_under_row_level_security(
+    organization, other_organization, plan, make_pool, app_role
+):
+    make_pool("10.0.0.0/8", organization=other_organization, name="globex")
+    run = AnalysisRun.objects.create(organization=organization, all_pools=True)
+    foreign = AnalysisRun.objects.create(organization=other_organization, all_pools=True)
+    become(app_role)
+    assert run_analysis.delay(run_id=foreign.pk, organization_id=organization.pk).get() == "missing"
+    assert run_analysis.delay(run_id=run.pk, organization_id=organization.pk).get() == "completed"
+    assert snapshot_utilization.delay().get() == 2
+    with tenant_context(organization):
+        run.refresh_from_db()
+        assert (run.status, run.summary["pools"]) == (RunStatus.COMPLETED, 6)
+        assert UtilizationSnapshot.objects.count() == 6
+    with rls_bypass():
+        assert UtilizationSnapshot.objects.count() == 7
+    # Outside any tenant context the tables show nothing: the wall holds.
+    assert UtilizationSnapshot.objects.count() == 0
+    assert AnalysisRun.objects.count() == 0
 
 
 def _database_url() -> str:
