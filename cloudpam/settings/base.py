@@ -271,6 +271,7 @@ SPECTACULAR_SETTINGS = {
         "RunwayStatusEnum": "apps.analysis.choices.RunwayStatus",
         "RecommendationTypeEnum": "apps.analysis.choices.RecommendationType",
         "RecommendationStatusEnum": "apps.analysis.choices.RecommendationStatus",
+        "TokenStatusEnum": ["active", "revoked", "expired"],
     },
 }
 

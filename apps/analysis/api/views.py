@@ -68,8 +68,8 @@ class PoolAnalysisView(APIView):
         responses=PoolAnalysisSerializer,
     )
     def get(self, request: Request, pk: int) -> Response:
-        query = _query(PoolAnalysisQuerySerializer, request)
         pool = pool_get(organization=request.organization, pk=pk)
+        query = _query(PoolAnalysisQuerySerializer, request)
         data = selectors.pool_analysis(
             organization=request.organization,
             pool=pool,
@@ -207,11 +207,12 @@ class RecommendationViewSet(viewsets.GenericViewSet):
         },
     )
     def apply(self, request: Request, pk: int) -> Response:
+        recommendation = self.get_object()
         reason = check_permission(request, "pools.change")
         if reason:
             raise PermissionDenied(reason)
         recommendation = services.recommendation_apply(
-            recommendation=self.get_object(), user=request.user
+            recommendation=recommendation, user=request.user
         )
         return Response(RecommendationSerializer(recommendation).data)
 
@@ -221,8 +222,9 @@ class RecommendationViewSet(viewsets.GenericViewSet):
         responses={200: RecommendationSerializer},
     )
     def dismiss(self, request: Request, pk: int) -> Response:
+        recommendation = self.get_object()
         body = _body(RecommendationDismissSerializer, request)
         recommendation = services.recommendation_dismiss(
-            recommendation=self.get_object(), reason=body["reason"], user=request.user
+            recommendation=recommendation, reason=body["reason"], user=request.user
         )
         return Response(RecommendationSerializer(recommendation).data)
