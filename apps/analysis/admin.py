@@ -1,8 +1,8 @@
 """Admin of the analysis records: read-only views, limited to the user's organizations.
 
 Snapshots, runs and recommendations are written by the tasks and services only; the admin
-shows them and offers one action, applying recommendations, which goes through the same
-service as the API.
+shows them (the active organization's, every organization's for superusers) and offers one
+action, applying recommendations, which goes through the same service as the API.
 """
 
 from __future__ import annotations
@@ -15,32 +15,12 @@ from django.http import HttpRequest
 
 from apps.analysis import services
 from apps.analysis.models import AnalysisRun, Recommendation, UtilizationSnapshot
-from apps.tenancy.models import Membership
+from apps.tenancy.admin_mixins import TenantAdminMixin
 from cloudpam.exceptions import ApplicationError
 
-ADMIN_ROLES = ("owner", "admin", "operator")
 
-
-def _organization_ids(request: HttpRequest) -> list[int] | None:
-    """Return the ids of the organizations the user may see here; None for superusers."""
-    if request.user.is_superuser:
-        return None
-    return list(
-        Membership.objects.filter(user=request.user, role__in=ADMIN_ROLES).values_list(
-            "organization_id", flat=True
-        )
-    )
-
-
-class ReadOnlyTenantAdmin(admin.ModelAdmin):
-    """Show rows of the user's organizations; nothing is added, edited or deleted here."""
-
-    def get_queryset(self, request: HttpRequest) -> QuerySet:
-        queryset = super().get_queryset(request).select_related("organization")
-        allowed = _organization_ids(request)
-        if allowed is not None:
-            queryset = queryset.filter(organization_id__in=allowed)
-        return queryset
+class ReadOnlyTenantAdmin(TenantAdminMixin, admin.ModelAdmin):
+    """Show rows of the active organization; nothing is added, edited or deleted here."""
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
         return [field.name for field in self.model._meta.fields] + list(self.readonly_fields)

@@ -440,14 +440,18 @@ _SEVERITY_ORDER = Case(
 )
 
 
-def recommendation_list(*, organization: Organization | None) -> QuerySet[Recommendation]:
-    """Return the organization's recommendations ranked: impact, severity, then age."""
+def recommendation_ranking(recommendations: QuerySet[Recommendation]) -> QuerySet[Recommendation]:
+    """Return ``recommendations`` ranked: impact, severity, then age, with their pools."""
     return (
-        Recommendation.objects.for_organization(organization)
-        .select_related("pool")
+        recommendations.select_related("pool")
         .annotate(severity_order=_SEVERITY_ORDER)
         .order_by("-impact", "severity_order", "pk")
     )
+
+
+def recommendation_list(*, organization: Organization | None) -> QuerySet[Recommendation]:
+    """Return the organization's recommendations ranked: impact, severity, then age."""
+    return recommendation_ranking(Recommendation.objects.for_organization(organization))
 
 
 def recommendation_get(*, organization: Organization | None, pk: Any) -> Recommendation:

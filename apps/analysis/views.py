@@ -10,8 +10,6 @@ from datetime import date
 from typing import Any
 
 from django.contrib import messages
-from django.contrib.auth.mixins import LoginRequiredMixin
-from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
@@ -27,7 +25,7 @@ from apps.analysis.forms import ComplianceSettingsForm, DismissForm, FindingFilt
 from apps.analysis.models import Recommendation
 from apps.pools.models import Pool
 from apps.pools.selectors import pool_ancestors, pool_get
-from apps.tenancy.permissions import check_permission
+from apps.tenancy.mixins import TenantViewMixin
 from cloudpam.exceptions import ApplicationError, NotFound
 
 PER_PAGE = 50
@@ -35,26 +33,16 @@ FREE_BLOCKS_SHOWN = 20
 CHART_DAYS = 90
 
 
-class AnalysisConsoleMixin(LoginRequiredMixin):
-    """Require ``analysis.view`` for reads and ``analysis.change`` for writes."""
+class AnalysisConsoleMixin(TenantViewMixin):
+    """Require ``analysis.view`` to read and ``analysis.change`` to write, in the active org."""
 
-    write_permission = "analysis.change"
-
-    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        if not request.user.is_authenticated:
-            return self.handle_no_permission()
-        reading = request.method in {"GET", "HEAD", "OPTIONS"}
-        needed = "analysis.view" if reading else self.write_permission
-        reason = check_permission(request, needed)
-        if reason:
-            raise PermissionDenied(reason)
-        return super().dispatch(request, *args, **kwargs)
+    permission = "analysis.view"
+    method_permissions = {"post": "analysis.change"}
 
     def base_context(self, **extra: Any) -> dict[str, Any]:
         return {
-            "can_change": check_permission(self.request, "analysis.change") is None,
-            "can_apply": check_permission(self.request, "analysis.change") is None
-            and check_permission(self.request, "pools.change") is None,
+            "can_change": self.allowed("analysis.change"),
+            "can_apply": self.allowed("analysis.change") and self.allowed("pools.change"),
             **extra,
         }
 
@@ -206,12 +194,12 @@ class FindingListView(AnalysisConsoleMixin, View):
 class ComplianceSettingsView(AnalysisConsoleMixin, View):
     """The organization's compliance rule settings; changing them needs ``settings.change``."""
 
-    write_permission = "settings.change"
+    method_permissions = {"post": "settings.change"}
 
     def _render(self, form: ComplianceSettingsForm) -> HttpResponse:
         context = self.base_context(
             form=form,
-            can_edit=check_permission(self.request, "settings.change") is None,
+            can_edit=self.allowed("settings.change"),
             breadcrumbs=_crumbs(
                 ("Compliance", reverse("analysis:finding-list")), ("Settings", None)
             ),
@@ -289,9 +277,7 @@ class RecommendationApplyView(AnalysisConsoleMixin, View):
     """Apply one recommendation through the pool services."""
 
     def post(self, request: HttpRequest, pk: int) -> HttpResponse:
-        reason = check_permission(request, "pools.change")
-        if reason:
-            raise PermissionDenied(reason)
+        self.require("pools.change")
         try:
             recommendation = selectors.recommendation_get(organization=request.organization, pk=pk)
             services.recommendation_apply(recommendation=recommendation, user=request.user)

@@ -35,6 +35,7 @@ from apps.analysis.api.serializers import (
 from apps.analysis.filters import ApiRecommendationFilterSet
 from apps.analysis.models import AnalysisRun, Recommendation
 from apps.pools.selectors import pool_get
+from apps.tenancy.api.mixins import TenantScopedMixin
 from apps.tenancy.permissions import check_permission
 from cloudpam.api.pagination import LimitOffsetPagination
 from cloudpam.exceptions import PermissionDenied
@@ -108,15 +109,12 @@ class ComplianceView(APIView):
 
 
 @extend_schema(tags=["analysis"])
-class AnalysisRunViewSet(viewsets.GenericViewSet):
+class AnalysisRunViewSet(TenantScopedMixin, viewsets.GenericViewSet):
     """Background analyses with their progress."""
 
     permission_resource = "analysis"
-    queryset = AnalysisRun.objects.none()
+    queryset = AnalysisRun.objects.order_by("-created_at", "-pk")
     serializer_class = AnalysisRunSerializer
-
-    def get_queryset(self) -> QuerySet:
-        return selectors.analysis_run_list(organization=self.request.organization)
 
     @extend_schema(summary="List analysis runs", description="Newest first.")
     def list(self, request: Request) -> Response:
@@ -146,18 +144,18 @@ class AnalysisRunViewSet(viewsets.GenericViewSet):
 
 
 @extend_schema(tags=["recommendations"])
-class RecommendationViewSet(viewsets.GenericViewSet):
+class RecommendationViewSet(TenantScopedMixin, viewsets.GenericViewSet):
     """Recommended changes to the plan: generate, list, apply, dismiss."""
 
     permission_resource = "analysis"
-    queryset = Recommendation.objects.none()
+    queryset = Recommendation.objects.all()
     serializer_class = RecommendationSerializer
     filter_backends = [DjangoFilterBackend, OrderingFilter]
     filterset_class = ApiRecommendationFilterSet
     ordering_fields = ["impact", "created_at", "updated_at"]
 
     def get_queryset(self) -> QuerySet:
-        return selectors.recommendation_list(organization=self.request.organization)
+        return selectors.recommendation_ranking(super().get_queryset())
 
     def get_object(self) -> Recommendation:
         return selectors.recommendation_get(
