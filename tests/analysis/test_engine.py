@@ -1282,16 +1282,22 @@ def test_consolidation_merges_siblings_that_summarize_into_one_block() -> None:
     assert merge.title == "Merge 3 subnet pools into 10.0.0.0/24"
 
 
-def test_consolidation_skips_groups_with_two_parents() -> None:
+def test_consolidation_skips_groups_with_two_parents_and_active_pools() -> None:
     pools = [
         pool(1, None, "10.0.0.0/16", type="vpc"),
-        pool(2, 1, "10.0.0.0/25", type="subnet"),
+        pool(2, 1, "10.0.0.0/25", type="subnet", status="reserved"),
         pool(3, 2, "10.0.0.0/26", type="subnet"),
-        pool(4, 1, "10.0.0.128/25", type="subnet"),
+        pool(4, 1, "10.0.0.128/25", type="subnet", status="reserved"),
         pool(5, 4, "10.0.0.128/26", type="subnet"),
+        # Active subnets are real networks: two empty neighbours are not merged.
+        pool(6, 1, "10.0.1.0/25", type="subnet"),
+        pool(7, 1, "10.0.1.128/25", type="subnet"),
     ]
     recs = recommend(pools)
     assert [rec for rec in recs if rec.type == "consolidation"] == []
+    pools[5:7] = [replace(candidate, status="planned") for candidate in pools[5:7]]
+    merges = [rec.change for rec in recommend(pools) if rec.type == "consolidation"]
+    assert merges == [{"action": "merge", "pools": [6, 7], "keep": 6, "cidr": "10.0.1.0/24"}]
 
 
 def test_compliance_fixes_rename_and_inherit_tags() -> None:

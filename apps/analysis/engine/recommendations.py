@@ -21,8 +21,10 @@ Types, in the order they are listed among equals:
     (warning); flagged EMPTY_POOL (info); or a non-container pool whose discovered use is 0
     and that is older than EMPTY_POOL's ``min_age_days`` (info). The change deletes it.
 ``consolidation``
-    Two or more live siblings of one type and status, without discovered use, at most one
-    of them with children, whose blocks summarize into a single CIDR (``cidr.summarize``).
+    Two or more live siblings of one type and one status, planned or reserved (active
+    pools are real networks: merging them would renumber them), without discovered use,
+    at most one of them with children, whose blocks summarize into a single CIDR
+    (``cidr.summarize``).
     The change merges them: the others are deleted and the kept one (the one with
     children, else the lowest) takes the summary prefix.
 
@@ -102,6 +104,9 @@ RECOMMENDATION_TYPES: tuple[str, ...] = (
     "consolidation",
 )
 _TYPE_ORDER = {name: index for index, name in enumerate(RECOMMENDATION_TYPES)}
+# Only placeholders are merged: an active pool stands for a real network, and merging it
+# would mean renumbering it.
+_CONSOLIDATED_STATUSES = frozenset({"planned", "reserved"})
 _BASE = {"error": 60, "warning": 35, "info": 10}
 _MAGNITUDE_POINTS = 40
 
@@ -359,7 +364,7 @@ class _Generator:
             analysis = self.analyses.get(pool_id)
             if analysis is not None and analysis.utilization.in_use:
                 continue
-            if pool.status == "deprecated":
+            if pool.status not in _CONSOLIDATED_STATUSES:
                 continue
             buckets.setdefault((pool.family, pool.type, pool.status), []).append(pool)
         result: list[Recommendation] = []
