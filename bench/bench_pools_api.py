@@ -91,15 +91,15 @@ def build_plan() -> dict[str, object]:
         regions = Pool.objects.bulk_create(regions, batch_size=1000)
         batch: list[Pool] = []
         for second, region in enumerate(regions):
-            for third in range(region.numchild):
-                batch.append(
-                    make(
-                        engine.Prefix(4, (10 << 24) | (second << 16) | (third << 8), 24),
-                        f"subnet-{second}-{third}",
-                        region,
-                        Pool._get_path(region.path, 3, third + 1),
-                    )
+            batch.extend(
+                make(
+                    engine.Prefix(4, (10 << 24) | (second << 16) | (third << 8), 24),
+                    f"subnet-{second}-{third}",
+                    region,
+                    Pool._get_path(region.path, 3, third + 1),
                 )
+                for third in range(region.numchild)
+            )
             if len(batch) >= 5000:
                 Pool.objects.bulk_create(batch, batch_size=5000)
                 batch = []

@@ -20,21 +20,8 @@ from treebeard.admin import TreeAdmin
 
 from apps.pools import selectors, services
 from apps.pools.models import Pool
-from apps.tenancy.models import Membership, Organization
+from apps.tenancy.admin_mixins import TenantAdminMixin
 from cloudpam.exceptions import ApplicationError
-
-ADMIN_ROLES = ("owner", "admin", "operator")
-
-
-def _organization_ids(request: HttpRequest) -> list[int] | None:
-    """Return the ids of the organizations the user may manage here; None for superusers."""
-    if request.user.is_superuser:
-        return None
-    return list(
-        Membership.objects.filter(user=request.user, role__in=ADMIN_ROLES).values_list(
-            "organization_id", flat=True
-        )
-    )
 
 
 class PoolAdminForm(forms.ModelForm):
@@ -55,12 +42,6 @@ class PoolAdminForm(forms.ModelForm):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        allowed = _organization_ids(self.request)
-        if "organization" in self.fields:
-            organizations = Organization.objects.all()
-            if allowed is not None:
-                organizations = organizations.filter(pk__in=allowed)
-            self.fields["organization"].queryset = organizations
         if self.instance.pk:
             self.fields["parent_id"].initial = self.instance.parent_id
 
@@ -126,8 +107,8 @@ class DeletedFilter(admin.SimpleListFilter):
 
 
 @admin.register(Pool)
-class PoolAdmin(TreeAdmin):
-    """The pool tree, limited to the user's organizations unless superuser."""
+class PoolAdmin(TenantAdminMixin, TreeAdmin):
+    """The pool tree of the active organization (every organization for superusers)."""
 
     form = PoolAdminForm
     list_display = [
@@ -174,11 +155,7 @@ class PoolAdmin(TreeAdmin):
         return list(self.readonly_fields)
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
-        queryset = super().get_queryset(request).select_related("organization")
-        allowed = _organization_ids(request)
-        if allowed is not None:
-            queryset = queryset.filter(organization_id__in=allowed)
-        return queryset
+        return super().get_queryset(request).select_related("organization")
 
     def has_delete_permission(self, request: HttpRequest, obj: Pool | None = None) -> bool:
         # Rows are never deleted directly: the actions soft-delete, restore and purge.
@@ -248,7 +225,7 @@ class PoolAdmin(TreeAdmin):
         """Handle a drag-and-drop move through ``pool_move``."""
         if not self.has_change_permission(request):
             raise PermissionDenied
-        visible = self._visible(request)
+        visible = self.get_queryset(request)
         try:
             node = visible.get(pk=int(request.POST.get("node", "")))
             target = visible.get(pk=int(request.POST.get("target", "")))
@@ -268,10 +245,3 @@ class PoolAdmin(TreeAdmin):
             request, f"Moved {node.cidr} under {new_parent.cidr if new_parent else 'the roots'}."
         )
         return HttpResponse("OK")
-
-    def _visible(self, request: HttpRequest) -> QuerySet:
-        queryset = Pool.objects.all()
-        allowed = _organization_ids(request)
-        if allowed is not None:
-            queryset = queryset.filter(organization_id__in=allowed)
-        return queryset

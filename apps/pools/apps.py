@@ -2,8 +2,16 @@ from django.apps import AppConfig
 
 
 class PoolsConfig(AppConfig):
-    """Pools."""
+    """The address plan: the pool tree, its invariants, free space and allocation."""
 
     name = "apps.pools"
     label = "pools"
     verbose_name = "Pools"
+
+    def ready(self) -> None:
+        from apps.pools.selectors import pool_count
+        from apps.tenancy.quotas import register_quota_usage
+
+        register_quota_usage(
+            "max_pools", lambda organization: pool_count(organization=organization)
+        )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Self
+from typing import Self
 
 from django.conf import settings
 from django.db import models
@@ -33,25 +33,17 @@ class PoolQuerySet(MP_NodeQuerySet, TenantQuerySet):
         return self.order_by("family", "first_key", "prefix_length", "id")
 
 
-class PoolManager(MP_NodeManager):
-    """Treebeard's tree API plus ``for_organization`` and ``live``.
+class PoolManager(MP_NodeManager.from_queryset(PoolQuerySet)):  # type: ignore[misc]
+    """Treebeard's tree API plus the queryset's ``for_organization``, ``live`` and the rest.
 
     Treebeard insists that the default manager is an ``MP_NodeManager``, and its
-    ``get_queryset`` hard-codes its own queryset class; both are kept here while the
-    queryset also carries the tenant scoping of ``TenantQuerySet``.
+    ``get_queryset`` hard-codes its own queryset class; this one returns a PoolQuerySet,
+    which also carries the tenant scoping of ``TenantQuerySet``.
     """
 
     def get_queryset(self) -> PoolQuerySet:
         """Return pools in path order, as treebeard expects."""
         return PoolQuerySet(self.model, using=self._db).order_by("path")
-
-    def for_organization(self, organization: Any) -> PoolQuerySet:
-        """Return the pools of ``organization`` only (none when it is None)."""
-        return self.get_queryset().for_organization(organization)
-
-    def live(self) -> PoolQuerySet:
-        """Return the pools that are not soft-deleted."""
-        return self.get_queryset().live()
 
 
 class Pool(MP_Node, TenantModel):
@@ -120,6 +112,8 @@ class Pool(MP_Node, TenantModel):
 
     class Meta:
         ordering = ["path"]
+        # Guardian grant of ``pools.purge`` on one pool subtree (see apps.tenancy.permissions).
+        permissions = [("purge_pool", "Can purge soft-deleted pools")]
         indexes = [
             # Treebeard finds the last root or child (the next path) with depth and a path range.
             models.Index(fields=["depth", "path"], name="pools_pool_depth_path"),
@@ -171,6 +165,10 @@ class Pool(MP_Node, TenantModel):
     def size(self) -> int:
         """Return the number of addresses in the pool."""
         return 1 << ((32 if self.family == 4 else 128) - self.prefix_length)
+
+    def get_ancestors(self) -> PoolQuerySet:
+        """Return the ancestors, root first: object grants on them cover this pool."""
+        return Pool.objects.get_ancestors(self)
 
     @property
     def is_deleted(self) -> bool:

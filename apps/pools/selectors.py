@@ -55,6 +55,11 @@ def pool_list(*, organization: Organization | None, include_deleted: bool = Fals
     return pools.in_address_order()
 
 
+def pool_count(*, organization: Organization | None) -> int:
+    """Return how many live pools the organization has (its ``max_pools`` usage)."""
+    return Pool.objects.for_organization(organization).live().order_by().count()
+
+
 def pool_children(*, pool: Pool, include_deleted: bool = False) -> QuerySet:
     """Return the direct children of ``pool`` in address order."""
     children = Pool.objects.filter(parent=pool)

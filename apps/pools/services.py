@@ -21,9 +21,11 @@ the audit trail records each change.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping
 from typing import Any, Final
 
+from django.core.cache import cache
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
@@ -32,8 +34,10 @@ from treebeard.exceptions import PathOverflow
 from apps.pools import cidr as engine
 from apps.pools.choices import AllocationStrategy, PoolSource, PoolStatus, PoolType
 from apps.pools.models import ROOTS_CONSTRAINT, SIBLINGS_CONSTRAINT, Pool
-from apps.pools.selectors import describe_pool, free_block_for, pool_child_layout
+from apps.pools.selectors import describe_pool, free_block_for, pool_child_layout, pool_count
 from apps.tenancy.models import Organization
+from apps.tenancy.quotas import quota_check, quota_limit
+from apps.tenancy.rls import rls_bypass
 from cloudpam.exceptions import ApplicationError, Conflict, NotFound, ValidationError
 
 
@@ -51,6 +55,10 @@ DESCRIPTION_MAX_LENGTH = 10_000
 TAGS_MAX_COUNT = 50
 TAG_KEY_MAX_LENGTH = 128
 TAG_VALUE_MAX_LENGTH = 512
+# The max_pools check trusts a cached count for this long while usage is more than
+# QUOTA_MARGIN (a share of the limit) below the limit.
+QUOTA_COUNT_SECONDS = 60
+QUOTA_MARGIN = 0.01
 # Attempts at a root path: treebeard numbers roots across all organizations, so two
 # organizations adding a root at once can pick the same path; the loser retries.
 ROOT_PATH_ATTEMPTS = 5
@@ -370,7 +378,10 @@ def _insert(pool: Pool, parent: Pool | None, last_path: Any = _UNKNOWN) -> Pool:
         return pool
     for attempt in range(ROOT_PATH_ATTEMPTS):
         try:
-            with transaction.atomic():
+            # Treebeard numbers roots across all organizations, and row-level security
+            # would hide the other organizations' roots from it: the next root path is
+            # found (and the row inserted) with the explicit bypass.
+            with transaction.atomic(), rls_bypass():
                 return Pool.objects.add_root(instance=pool)
         except PathOverflow:
             raise Conflict("The pool tree holds as many root pools as it can.") from None
@@ -389,9 +400,13 @@ def _move(pool: Pool, parent: Pool | None) -> None:
             with transaction.atomic():
                 if parent is not None:
                     Pool.objects.move(pool, parent, "last-child")
-                else:
+                    return
+                # As for a new root: the next root path is global (see _insert).
+                with rls_bypass():
                     Pool.objects.move(pool, Pool.objects.get_last_root_node(), "last-sibling")
                 return
+        except PathOverflow:
+            raise Conflict(f"{describe_pool(pool)} cannot move there: the tree is full.") from None
         except IntegrityError as exc:
             _raise_for_integrity(exc, pool.prefix)
             if (
@@ -401,6 +416,31 @@ def _move(pool: Pool, parent: Pool | None) -> None:
             ):
                 raise
             pool.refresh_from_db(fields=["path", "depth", "numchild"])
+
+
+def _check_quota(organization: Organization, amount: int) -> None:
+    """Refuse (429 ``quota_exceeded``) when ``amount`` more live pools pass ``max_pools``.
+
+    Counting 100,000 pools for every allocation would cost more than the allocation, so
+    far from the limit a count cached for ``QUOTA_COUNT_SECONDS`` (and advanced by each
+    creation it lets through) is trusted; within ``QUOTA_MARGIN`` of the limit (a
+    hundredth of it) the pools are counted every time.
+    The check runs before the parent's lock and no lock covers the organization
+    (creations in different parents must not wait on each other), so concurrent creations
+    can overshoot the limit by at most their number.
+    """
+    limit = quota_limit(organization=organization, name="max_pools")
+    key = f"pools:live-count:{organization.pk}"
+    cached = cache.get(key)
+    if cached is not None and cached + amount + limit * QUOTA_MARGIN <= limit:
+        # Keep the cached count moving with the creations it lets through (deletions are
+        # not subtracted: a count too high only brings the exact count sooner).
+        with contextlib.suppress(ValueError):
+            cache.incr(key, amount)
+        return
+    used = pool_count(organization=organization)
+    quota_check(organization=organization, name="max_pools", amount=amount, used=used)
+    cache.set(key, used + amount, QUOTA_COUNT_SECONDS)
 
 
 def _separate_domain(organization: Organization, parent: Pool | None) -> bool:
@@ -435,6 +475,7 @@ def pool_create(
     }
     prefix = parse_pool_prefix(cidr)
     parent_id = _parent_id(organization, parent)
+    _check_quota(organization, 1)
     if parent_id is None:
         organization = _lock_organization(organization)
         locked_parent = None
@@ -498,6 +539,7 @@ def pool_allocate(
     }
     strategy = _clean_choice(strategy, AllocationStrategy, "strategy")
     organization = parent.organization
+    _check_quota(organization, 1)
     locked = _lock_pools(organization, parent.pk).get(parent.pk)
     if locked is None:
         raise NotFound(f"No pool with id {parent.pk} in this organization.")
@@ -683,6 +725,7 @@ def pool_restore(*, pool: Pool) -> Pool:
         .exclude(pk=target.pk)
         .order_by("pk")
     )
+    _check_quota(organization, 1 + len(batch))
     target.deleted_at = None
     target.separate_routing_domain = _separate_domain(organization, parent)
     try:

@@ -9,8 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import messages
-from django.contrib.auth.mixins import LoginRequiredMixin
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
@@ -19,6 +18,7 @@ from django.views import View
 
 from apps.pools import cidr as engine
 from apps.pools import selectors, services
+from apps.pools.access import pool_permission_denial
 from apps.pools.diagram import MIN_WIDTH, WIDTH, address_map
 from apps.pools.filters import PoolFilterSet
 from apps.pools.forms import (
@@ -29,7 +29,7 @@ from apps.pools.forms import (
     PoolMoveForm,
 )
 from apps.pools.models import Pool
-from apps.tenancy.permissions import check_permission
+from apps.tenancy.mixins import TenantViewMixin
 from cloudpam.exceptions import ApplicationError, NotFound
 
 # Children a tree node loads per request; more come with "show more".
@@ -38,17 +38,14 @@ CHILDREN_PER_PAGE = 50
 FREE_BLOCKS_SHOWN = 20
 
 
-class PoolConsoleMixin(LoginRequiredMixin):
-    """Require a member of an organization with ``pools.view``; writes need ``pools.change``."""
+class PoolConsoleMixin(TenantViewMixin):
+    """Require a member of the active organization with ``pools.view``.
 
-    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        if not request.user.is_authenticated:
-            return self.handle_no_permission()
-        needed = "pools.view" if request.method in {"GET", "HEAD", "OPTIONS"} else "pools.change"
-        reason = check_permission(request, needed)
-        if reason:
-            raise PermissionDenied(reason)
-        return super().dispatch(request, *args, **kwargs)
+    Changes need ``pools.change`` on the pool they touch, by role or by a grant on the
+    pool or an ancestor (``require_on``); a refusal is the 403 page naming it.
+    """
+
+    permission = "pools.view"
 
     def get_pool(self, pk: int) -> Pool:
         try:
@@ -56,8 +53,15 @@ class PoolConsoleMixin(LoginRequiredMixin):
         except NotFound as exc:
             raise Http404(exc.message) from None
 
-    def base_context(self, **extra: Any) -> dict[str, Any]:
-        return {"can_change": check_permission(self.request, "pools.change") is None, **extra}
+    def require_on(self, permission: str, pool: Pool | None) -> None:
+        """Raise PermissionDenied unless the request holds ``permission`` on ``pool``."""
+        reason = pool_permission_denial(self.request, permission, pool)
+        if reason:
+            raise PermissionDenied(reason)
+
+    def base_context(self, pool: Pool | None = None, **extra: Any) -> dict[str, Any]:
+        denial = pool_permission_denial(self.request, "pools.change", pool)
+        return {"can_change": denial is None, "pool": pool, **extra}
 
     def crumbs(self, pool: Pool | None = None, *tail: str) -> list[dict[str, str | None]]:
         crumbs: list[dict[str, str | None]] = [
@@ -219,6 +223,7 @@ class PoolAllocateView(PoolDetailView):
 
     def post(self, request: HttpRequest, pk: int) -> HttpResponse:
         pool = self.get_pool(pk)
+        self.require_on("pools.change", pool)
         form = PoolAllocateForm(request.POST, pool=pool)
         if form.is_valid():
             data = form.cleaned_data
@@ -256,10 +261,12 @@ class PoolCreateView(PoolConsoleMixin, View):
     def get(self, request: HttpRequest) -> HttpResponse:
         initial = {"parent": request.GET.get("parent", "")}
         form = PoolCreateForm(organization=request.organization, initial=initial)
+        self.require_on("pools.change", self._parent(form, initial["parent"]))
         return self._render(form)
 
     def post(self, request: HttpRequest) -> HttpResponse:
         form = PoolCreateForm(request.POST, organization=request.organization)
+        self.require_on("pools.change", self._parent(form, request.POST.get("parent", "")))
         if form.is_valid():
             data = form.cleaned_data
             try:
@@ -281,6 +288,17 @@ class PoolCreateView(PoolConsoleMixin, View):
                 return HttpResponseRedirect(reverse("pools:pool-detail", args=[pool.pk]))
         return self._render(form, status=400)
 
+    @staticmethod
+    def _parent(form: PoolCreateForm, value: str) -> Pool | None:
+        """Return the parent ``value`` names, or None for a root.
+
+        A name that is no pool also gives None: the role decides, and the form reports it.
+        """
+        try:
+            return form.fields["parent"].clean(value)
+        except ValidationError:
+            return None
+
     def _render(self, form: PoolCreateForm, status: int = 200) -> HttpResponse:
         context = self.base_context(
             form=form,
@@ -296,10 +314,12 @@ class PoolEditView(PoolConsoleMixin, View):
 
     def get(self, request: HttpRequest, pk: int) -> HttpResponse:
         pool = self.get_pool(pk)
+        self.require_on("pools.change", pool)
         return self._render(pool, PoolEditForm(initial=PoolEditForm.initial_for(pool)))
 
     def post(self, request: HttpRequest, pk: int) -> HttpResponse:
         pool = self.get_pool(pk)
+        self.require_on("pools.change", pool)
         form = PoolEditForm(request.POST)
         if form.is_valid():
             try:
@@ -327,6 +347,7 @@ class PoolMoveView(PoolConsoleMixin, View):
 
     def get(self, request: HttpRequest, pk: int) -> HttpResponse:
         pool = self.get_pool(pk)
+        self.require_on("pools.change", pool)
         form = PoolMoveForm(
             organization=request.organization, initial=PoolMoveForm.initial_for(pool)
         )
@@ -334,8 +355,10 @@ class PoolMoveView(PoolConsoleMixin, View):
 
     def post(self, request: HttpRequest, pk: int) -> HttpResponse:
         pool = self.get_pool(pk)
+        self.require_on("pools.change", pool)
         form = PoolMoveForm(request.POST, organization=request.organization)
         if form.is_valid():
+            self.require_on("pools.change", form.cleaned_data["parent"])
             try:
                 pool = services.pool_move(pool=pool, parent=form.cleaned_data["parent"])
             except ApplicationError as exc:
@@ -361,10 +384,12 @@ class PoolDeleteView(PoolConsoleMixin, View):
 
     def get(self, request: HttpRequest, pk: int) -> HttpResponse:
         pool = self.get_pool(pk)
+        self.require_on("pools.change", pool)
         return self._render(pool, PoolDeleteForm())
 
     def post(self, request: HttpRequest, pk: int) -> HttpResponse:
         pool = self.get_pool(pk)
+        self.require_on("pools.change", pool)
         form = PoolDeleteForm(request.POST)
         if form.is_valid():
             try:
@@ -395,6 +420,7 @@ class PoolRestoreView(PoolConsoleMixin, View):
 
     def post(self, request: HttpRequest, pk: int) -> HttpResponse:
         pool = self.get_pool(pk)
+        self.require_on("pools.change", pool)
         try:
             services.pool_restore(pool=pool)
         except ApplicationError as exc:

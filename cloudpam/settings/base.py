@@ -259,6 +259,13 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     "SCHEMA_PATH_PREFIX": "/api/v1",
+    # Enums of the same field name in several apps ("status") get explicit names.
+    "ENUM_NAME_OVERRIDES": {
+        "PoolStatusEnum": "apps.pools.choices.PoolStatus",
+        "PoolTypeEnum": "apps.pools.choices.PoolType",
+        "PoolSourceEnum": "apps.pools.choices.PoolSource",
+        "TokenStatusEnum": [("active", "active"), ("revoked", "revoked"), ("expired", "expired")],
+    },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "cloudpam.api.schema.add_error_responses",

@@ -713,3 +713,82 @@ def test_messages_quoting_input_with_percent_signs(owner_client):
     assert response.json()["error"]["fields"] == {
         "within": ["'10%s/8' has an IPv6 zone id ('%'); scoped addresses are not accepted"]
     }
+
+
+# Per-object grants and quotas
+
+
+def test_a_grant_on_a_pool_lets_a_viewer_change_that_subtree_only(
+    client_for, organization, root, make_pool
+):
+    from guardian.shortcuts import assign_perm
+
+    vpc = make_pool("10.0.0.0/16", parent=root, name="vpc")
+    inner = make_pool("10.0.0.0/20", parent=vpc, name="inner")
+    other = make_pool("10.1.0.0/16", parent=root, name="other")
+    viewer = client_for(organization, Role.VIEWER)
+    assign_perm("pools.change_pool", viewer.user, vpc)
+
+    allocated = viewer.post(
+        detail(inner, "allocate/"), {"prefix_length": 24, "name": "a"}, format="json"
+    )
+    assert allocated.status_code == 201
+    created = viewer.post(
+        LIST, {"name": "b", "cidr": "10.0.128.0/24", "parent": vpc.pk}, format="json"
+    )
+    assert created.status_code == 201
+    assert viewer.patch(detail(vpc), {"name": "renamed"}, format="json").status_code == 200
+
+    denied = [
+        viewer.post(detail(other, "allocate/"), {"prefix_length": 24, "name": "x"}, format="json"),
+        viewer.post(LIST, {"name": "x", "cidr": "10.2.0.0/16", "parent": root.pk}, format="json"),
+        viewer.post(LIST, {"name": "x", "cidr": "192.168.0.0/16"}, format="json"),
+        viewer.patch(detail(root), {"name": "x"}, format="json"),
+        viewer.delete(f"{detail(inner)}?purge=true"),
+    ]
+    assert [response.status_code for response in denied] == [403] * 5
+    assert error(denied[0])[2] == "Your role 'viewer' does not have the permission 'pools.change'."
+    # Moving out of the granted subtree needs the grant on the new parent too.
+    response = viewer.patch(
+        detail(inner), {"parent": other.pk, "cidr": "10.1.0.0/20"}, format="json"
+    )
+    assert response.status_code == 403
+    inner.refresh_from_db()
+    assert inner.parent_id == vpc.pk
+
+
+def test_purge_by_grant(client_for, organization, root, make_pool):
+    from guardian.shortcuts import assign_perm
+
+    vpc = make_pool("10.0.0.0/16", parent=root)
+    services.pool_delete(pool=vpc)
+    operator = client_for(organization, Role.OPERATOR)
+    assert operator.delete(f"{detail(vpc)}?purge=true").status_code == 403
+    assign_perm("pools.purge_pool", operator.user, root)
+    assert operator.delete(f"{detail(vpc)}?purge=true").status_code == 204
+
+
+def test_max_pools_quota(owner_client, organization, root, make_pool):
+    organization.quotas = {"max_pools": 3}
+    organization.save()
+    vpc = make_pool("10.0.0.0/16", parent=root)
+    owner_client.post(detail(vpc, "allocate/"), {"prefix_length": 24, "name": "a"}, format="json")
+    for response in (
+        owner_client.post(
+            detail(vpc, "allocate/"), {"prefix_length": 24, "name": "b"}, format="json"
+        ),
+        owner_client.post(LIST, {"name": "c", "cidr": "192.168.0.0/16"}, format="json"),
+    ):
+        assert error(response) == (429, "quota_exceeded", "Quota max_pools (3) reached.")
+    assert Pool.objects.count() == 3
+    services.pool_delete(pool=vpc, recursive=True)
+    make_pool("10.1.0.0/16", parent=root)
+    # Restoring the two deleted pools would make four.
+    assert error(owner_client.post(detail(vpc, "restore/")))[:2] == (429, "quota_exceeded")
+    assert owner_client.get("/api/v1/organizations/acme/settings/").json()["usage"][
+        "max_pools"
+    ] == {
+        "label": "Pools",
+        "limit": 3,
+        "used": 2,
+    }

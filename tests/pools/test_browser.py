@@ -9,6 +9,7 @@ import os
 import re
 
 import pytest
+from django.db import connections
 
 from apps.pools.models import Pool
 
@@ -45,13 +46,26 @@ def browser_page():
         page = browser.new_page()
         page.set_default_timeout(15_000)
         yield page
+        # No request may still be running in the live server when its database goes.
+        page.wait_for_load_state("networkidle")
+        page.close()
         browser.close()
 
 
 def test_create_a_root_pool_allocate_a_child_and_see_it_in_the_tree(
     live_server, browser_page, user
 ):
-    page = browser_page
+    try:
+        drive(live_server, browser_page, user)
+    finally:
+        # Playwright's sync API runs the test in a greenlet with its own context, so the
+        # ORM calls here opened a connection of their own: close it, or PostgreSQL
+        # refuses to drop the test database.
+        connections.close_all()
+
+
+def drive(live_server, page, user) -> None:  # type: ignore[no-untyped-def]
+    """Sign in, create a root pool, allocate a child through the form, find it in the tree."""
     page.goto(f"{live_server.url}/login/")
     page.fill("#id_username", user.email)
     page.fill("#id_password", PASSWORD)

@@ -221,3 +221,38 @@ def test_roots_of_two_organizations_created_at_once_both_succeed(organization, o
         paths = {a.result(timeout=30), b.result(timeout=30)}
     assert len(paths) == 2
     assert Pool.objects.filter(depth=1).count() == 2
+
+
+@pytest.mark.django_db
+def test_roots_and_allocations_under_row_level_security(organization, other_organization):
+    """As an ordinary role, each organization sees only its own rows; root paths stay global."""
+    import uuid
+
+    from apps.tenancy.rls import tenant_context
+
+    role = f"cloudpam_pools_probe_{uuid.uuid4().hex[:12]}"
+    quoted = connection.ops.quote_name(role)
+    with connection.cursor() as cursor:
+        cursor.execute(f"CREATE ROLE {quoted} NOLOGIN NOSUPERUSER NOBYPASSRLS")
+        cursor.execute(f"GRANT USAGE ON SCHEMA public TO {quoted}")
+        cursor.execute(
+            f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {quoted}"
+        )
+        cursor.execute(f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {quoted}")
+        cursor.execute(f"SET LOCAL ROLE {quoted}")
+    with tenant_context(organization):
+        acme = services.pool_create(organization=organization, name="a", cidr="10.0.0.0/8")
+        services.pool_allocate(parent=acme, prefix_length=16, name="a1")
+    with tenant_context(other_organization):
+        # Row-level security hides acme's root; its path must not be reused.
+        globex = services.pool_create(organization=other_organization, name="g", cidr="10.0.0.0/8")
+        child = services.pool_allocate(parent=globex, prefix_length=16, name="g1")
+        assert child.cidr == "10.0.0.0/16"
+        assert list(Pool.objects.values_list("name", flat=True).order_by("name")) == ["g", "g1"]
+        with pytest.raises(Conflict) as caught:
+            services.pool_create(organization=other_organization, name="x", cidr="10.1.0.0/16")
+        assert caught.value.code == "overlap"
+        moved = services.pool_update(pool=child, parent=None, cidr="172.16.0.0/16")
+        assert moved.depth == 1
+    assert acme.path != globex.path
+    assert len({acme.path, globex.path, moved.path}) == 3

@@ -487,3 +487,38 @@ def test_allocate_refuses_a_bad_strategy(organization, root):
     assert caught.value.fields == {
         "strategy": ["'worst_fit' is not a valid strategy; choose one of first_fit, best_fit."]
     }
+
+
+def test_max_pools_counts_near_the_limit_and_trusts_a_cached_count_far_from_it(
+    organization, root, monkeypatch
+):
+    from django.core.cache import cache
+
+    from cloudpam.exceptions import QuotaExceeded
+
+    counted: list[int] = []
+    real_count = services.pool_count
+
+    def counting(**kwargs):
+        counted.append(1)
+        return real_count(**kwargs)
+
+    monkeypatch.setattr(services, "pool_count", counting)
+    organization.quotas = {"max_pools": 1000}
+    organization.save()
+    root = Pool.objects.get(pk=root.pk)  # with the organization as it is now
+    cache.clear()
+    for _ in range(5):
+        services.pool_allocate(parent=root, prefix_length=16, name="x")
+    assert len(counted) == 1
+    assert cache.get(f"pools:live-count:{organization.pk}") == 6
+    # Near the limit, every creation counts.
+    cache.set(f"pools:live-count:{organization.pk}", 995)
+    services.pool_allocate(parent=root, prefix_length=16, name="x")
+    assert len(counted) == 2
+    organization.quotas = {"max_pools": 7}
+    organization.save()
+    with pytest.raises(QuotaExceeded) as caught:
+        services.pool_create(organization=organization, name="y", cidr="192.168.0.0/16")
+    assert caught.value.message == "Quota max_pools (7) reached."
+    assert len(counted) == 3

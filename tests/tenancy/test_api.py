@@ -258,7 +258,7 @@ def test_settings_answer_effective_values_and_usage(organization, client_for):
     assert body["settings"]["rate_limit_per_minute"] == 6000
     assert body["settings"]["token_max_lifetime_days"] == 365
     assert body["quotas"]["max_api_calls_per_minute"] == 30000
-    assert body["usage"]["max_pools"] == {"label": "Pools", "limit": 200000, "used": None}
+    assert body["usage"]["max_pools"] == {"label": "Pools", "limit": 200000, "used": 0}
 
 
 def test_changing_settings_and_quotas(organization, client_for):

@@ -17,6 +17,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.pools import selectors, services
+from apps.pools.access import pool_permission_denial
 from apps.pools.api.serializers import (
     AddressLookupSerializer,
     FreeBlockSerializer,
@@ -34,8 +35,9 @@ from apps.pools.api.serializers import (
 )
 from apps.pools.filters import ApiPoolFilterSet
 from apps.pools.models import Pool
+from apps.tenancy.api.mixins import TenantScopedMixin
 from apps.tenancy.permissions import check_permission
-from cloudpam.exceptions import PermissionDenied
+from cloudpam.exceptions import NotFound, PermissionDenied
 
 # Default number of maximal free blocks ``available`` lists without ``prefix_length``.
 AVAILABLE_DEFAULT_LIMIT = 1_000
@@ -48,6 +50,13 @@ def _pool_data(pools: list[Pool]) -> list[dict[str, Any]]:
     return PoolSerializer(pools, many=True, context=context).data
 
 
+def require(request: Request, permission: str, pool: Pool | None) -> None:
+    """Raise 403 unless the request holds ``permission`` on ``pool`` (by role or grant)."""
+    reason = pool_permission_denial(request, permission, pool)
+    if reason:
+        raise PermissionDenied(reason)
+
+
 def _query(serializer_class: type, request: Request) -> dict[str, Any]:
     serializer = serializer_class(data=request.query_params)
     serializer.is_valid(raise_exception=True)
@@ -55,20 +64,52 @@ def _query(serializer_class: type, request: Request) -> dict[str, Any]:
 
 
 @extend_schema(tags=["pools"])
-class PoolViewSet(viewsets.GenericViewSet):
-    """Pools of the active organization: the address plan."""
+class PoolViewSet(TenantScopedMixin, viewsets.GenericViewSet):
+    """Pools of the active organization: the address plan.
+
+    Per-object grants count (``object_grants``): an operator grant on one pool lets a
+    viewer change that subtree only. Every pool a call acts on is checked, including
+    the parent a pool is created or moved under.
+    """
 
     permission_resource = "pools"
-    queryset = Pool.objects.none()
+    object_grants = True
+    queryset = Pool.objects.all()
     serializer_class = PoolSerializer
     filter_backends = [DjangoFilterBackend]
     filterset_class = ApiPoolFilterSet
 
-    def get_queryset(self) -> QuerySet:
-        return Pool.objects.for_organization(self.request.organization)
-
     def get_object(self) -> Pool:
-        return selectors.pool_get(organization=self.request.organization, pk=self.kwargs["pk"])
+        pool = selectors.pool_get(organization=self.request.organization, pk=self.kwargs["pk"])
+        self.check_object_permissions(self.request, pool)
+        return pool
+
+    def _require_create(self, body: Any) -> None:
+        """Refuse a creation before reading the body when neither role nor grant allows it.
+
+        A member whose role lacks ``pools.change`` may still create under a pool they
+        hold a grant on; anything else is a 403, whatever the body holds.
+        """
+        if check_permission(self.request, "pools.change") is None:
+            return
+        parent_id = body.get("parent") if isinstance(body, dict) else None
+        parent = None
+        if isinstance(parent_id, int) and not isinstance(parent_id, bool):
+            parent = Pool.objects.for_request(self.request).filter(pk=parent_id).first()
+        if parent is None:
+            require(self.request, "pools.change", None)
+        require(self.request, "pools.change", parent)
+
+    def _parent(self, parent_id: int | None) -> Pool | None:
+        """Return the parent a pool goes under, after checking ``pools.change`` on it."""
+        parent = None
+        if parent_id is not None:
+            try:
+                parent = selectors.pool_get(organization=self.request.organization, pk=parent_id)
+            except NotFound as exc:
+                raise NotFound(exc.message, fields={"parent": [exc.message]}) from None
+        require(self.request, "pools.change", parent)
+        return parent
 
     def _page(self, queryset: QuerySet) -> Response:
         pools = self.paginate_queryset(self.filter_queryset(queryset))
@@ -87,11 +128,12 @@ class PoolViewSet(viewsets.GenericViewSet):
         responses={201: PoolSerializer},
     )
     def create(self, request: Request) -> Response:
+        self._require_create(request.data)
         serializer = PoolCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        pool = services.pool_create(
-            organization=request.organization, user=request.user, **serializer.validated_data
-        )
+        data = dict(serializer.validated_data)
+        data["parent"] = self._parent(data.get("parent"))
+        pool = services.pool_create(organization=request.organization, user=request.user, **data)
         return Response(_pool_data([pool])[0], status=status.HTTP_201_CREATED)
 
     @extend_schema(summary="Read a pool (soft-deleted ones too)")
@@ -111,7 +153,10 @@ class PoolViewSet(viewsets.GenericViewSet):
         pool = self.get_object()
         serializer = PoolUpdateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        pool = services.pool_update(pool=pool, **serializer.validated_data)
+        data = dict(serializer.validated_data)
+        if "parent" in data and data["parent"] != pool.parent_id:
+            data["parent"] = self._parent(data["parent"])
+        pool = services.pool_update(pool=pool, **data)
         return Response(_pool_data([pool])[0])
 
     @extend_schema(
@@ -127,9 +172,7 @@ class PoolViewSet(viewsets.GenericViewSet):
         query = _query(PoolDeleteQuerySerializer, request)
         pool = self.get_object()
         if query["purge"]:
-            reason = check_permission(request, "pools.purge")
-            if reason:
-                raise PermissionDenied(reason)
+            require(request, "pools.purge", pool)
             services.pool_purge(pool=pool)
         else:
             services.pool_delete(pool=pool, recursive=query["recursive"])
