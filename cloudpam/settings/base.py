@@ -265,21 +265,15 @@ SPECTACULAR_SETTINGS = {
         "PoolTypeEnum": "apps.pools.choices.PoolType",
         "PoolSourceEnum": "apps.pools.choices.PoolSource",
         "TokenStatusEnum": [("active", "active"), ("revoked", "revoked"), ("expired", "expired")],
+        "AnalysisRunStatusEnum": "apps.analysis.choices.RunStatus",
+        "RunwayStatusEnum": "apps.analysis.choices.RunwayStatus",
+        "RecommendationTypeEnum": "apps.analysis.choices.RecommendationType",
+        "RecommendationStatusEnum": "apps.analysis.choices.RecommendationStatus",
     },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "cloudpam.api.schema.add_error_responses",
     ],
-    # Several models have a "status" or "type" field with choices of their own.
-    "ENUM_NAME_OVERRIDES": {
-        "PoolTypeEnum": "apps.pools.choices.PoolType",
-        "PoolStatusEnum": "apps.pools.choices.PoolStatus",
-        "AnalysisRunStatusEnum": "apps.analysis.choices.RunStatus",
-        "RunwayStatusEnum": "apps.analysis.choices.RunwayStatus",
-        "RecommendationTypeEnum": "apps.analysis.choices.RecommendationType",
-        "RecommendationStatusEnum": "apps.analysis.choices.RecommendationStatus",
-        "TokenStatusEnum": ["active", "revoked", "expired"],
-    },
 }
 
 CELERY_BROKER_URL = REDIS_URL or "memory://"
