@@ -21,7 +21,7 @@ def _pool(world: World) -> Any:
         lambda: pool_create(
             organization=world.organization,
             name=f"analysed {world.marker}",
-            cidr="10.99.0.0/16",
+            cidr="172.20.0.0/16",
             type="vpc",
         ),
     )
