@@ -18,22 +18,22 @@ urlpatterns = [
         name="compliance-settings",
     ),
     path(
-        "analysis/recommendations/",
+        "recommendations/",
         views.RecommendationListView.as_view(),
         name="recommendation-list",
     ),
     path(
-        "analysis/recommendations/generate/",
+        "recommendations/generate/",
         views.RecommendationGenerateView.as_view(),
         name="recommendation-generate",
     ),
     path(
-        "analysis/recommendations/<int:pk>/apply/",
+        "recommendations/<int:pk>/apply/",
         views.RecommendationApplyView.as_view(),
         name="recommendation-apply",
     ),
     path(
-        "analysis/recommendations/<int:pk>/dismiss/",
+        "recommendations/<int:pk>/dismiss/",
         views.RecommendationDismissView.as_view(),
         name="recommendation-dismiss",
     ),

@@ -485,3 +485,19 @@ def test_runway_comes_from_the_snapshots(organization, plan):
     assert runway["exhaustion_date"] == (timezone.now().date() + timedelta(days=8)).isoformat()
     assert runway["latest"] == {"date": timezone.now().date().isoformat(), "used": "224"}
     assert [p["months"] for p in runway["projections"]] == [3, 6, 12]
+
+
+def test_a_run_that_crashes_is_marked_failed_and_the_error_raised(organization, plan, monkeypatch):
+    def crash(**kwargs):
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr("apps.analysis.selectors.organization_analysis", crash)
+    run = services.analysis_run_create(organization=organization, all_pools=True)
+    with pytest.raises(RuntimeError, match="disk on fire"):
+        services.analysis_run_execute(run=run)
+    run.refresh_from_db()
+    assert (run.status, run.progress, run.message) == (
+        RunStatus.FAILED,
+        1,
+        "The analysis failed unexpectedly; see the worker log.",
+    )

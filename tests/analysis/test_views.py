@@ -42,7 +42,7 @@ def messages_of(response) -> list[str]:
 def test_navigation_links_to_the_analysis_pages(console):
     html = page(console.get("/"))
     assert 'href="/analysis/"' in html
-    assert 'href="/analysis/recommendations/"' in html
+    assert 'href="/recommendations/"' in html
 
 
 def test_dashboard_shows_pressure_findings_advice_and_runs(console, organization, plan, make_pool):
@@ -189,34 +189,34 @@ def test_operators_read_but_do_not_change_compliance_settings(organization, make
 def test_recommendations_page_generate_apply_and_dismiss(console, organization, plan, make_pool):
     age(plan["idle"], 40)
     response = console.post(
-        "/analysis/recommendations/generate/", {"next": "https://evil.example/"}
+        "/recommendations/generate/", {"next": "https://evil.example/"}
     )
-    assert response["Location"] == "/analysis/recommendations/"
-    html = page(console.get("/analysis/recommendations/"))
+    assert response["Location"] == "/recommendations/"
+    html = page(console.get("/recommendations/"))
     assert "Expand &#x27;busy&#x27; (10.0.0.0/24) to 10.0.0.0/23" in html
     assert "Reclaim &#x27;idle&#x27; (10.0.8.0/24)" in html
 
     capacity = Recommendation.objects.get(type="capacity")
     response = console.post(
-        f"/analysis/recommendations/{capacity.pk}/apply/",
-        {"next": "/analysis/recommendations/?type=capacity"},
+        f"/recommendations/{capacity.pk}/apply/",
+        {"next": "/recommendations/?type=capacity"},
         follow=True,
     )
-    assert response.redirect_chain[-1][0] == "/analysis/recommendations/?type=capacity"
+    assert response.redirect_chain[-1][0] == "/recommendations/?type=capacity"
     assert messages_of(response) == ["Applied: Expand 'busy' (10.0.0.0/24) to 10.0.0.0/23."]
     plan["busy"].refresh_from_db()
     assert plan["busy"].cidr == "10.0.0.0/23"
 
-    response = console.post(f"/analysis/recommendations/{capacity.pk}/apply/", follow=True)
+    response = console.post(f"/recommendations/{capacity.pk}/apply/", follow=True)
     assert messages_of(response) == [
         "This recommendation is applied; only a pending one can be applied or dismissed."
     ]
 
     reclaim = Recommendation.objects.get(type="reclaim")
-    response = console.post(f"/analysis/recommendations/{reclaim.pk}/dismiss/", {}, follow=True)
+    response = console.post(f"/recommendations/{reclaim.pk}/dismiss/", {}, follow=True)
     assert messages_of(response) == ["Say why the recommendation is dismissed."]
     response = console.post(
-        f"/analysis/recommendations/{reclaim.pk}/dismiss/", {"reason": "Kept for DR"}, follow=True
+        f"/recommendations/{reclaim.pk}/dismiss/", {"reason": "Kept for DR"}, follow=True
     )
     assert messages_of(response) == ["Dismissed: Reclaim 'idle' (10.0.8.0/24)."]
     reclaim.refresh_from_db()
@@ -224,9 +224,9 @@ def test_recommendations_page_generate_apply_and_dismiss(console, organization, 
         RecommendationStatus.DISMISSED,
         "Kept for DR",
     )
-    html = page(console.get("/analysis/recommendations/?status=dismissed"))
+    html = page(console.get("/recommendations/?status=dismissed"))
     assert "Dismissed: Kept for DR" in html
-    assert console.post("/analysis/recommendations/987654/apply/").status_code == 404
+    assert console.post("/recommendations/987654/apply/").status_code == 404
 
 
 def test_recommendations_page_shows_errors_of_an_impossible_apply(
@@ -237,7 +237,7 @@ def test_recommendations_page_shows_errors_of_an_impossible_apply(
     allocation = Recommendation.objects.get(type="allocation")
     make_pool("10.0.9.0/24", parent=plan["region"], name="taken")
     count = Pool.objects.count()
-    response = console.post(f"/analysis/recommendations/{allocation.pk}/apply/", follow=True)
+    response = console.post(f"/recommendations/{allocation.pk}/apply/", follow=True)
     assert messages_of(response) == [
         '10.0.9.0/24 is no longer free in 10.0.0.0/16 "region"; '
         "generate recommendations again for another block."
@@ -247,19 +247,19 @@ def test_recommendations_page_shows_errors_of_an_impossible_apply(
 
 def test_viewers_see_recommendations_without_actions(viewer_console, organization, plan):
     services.recommendation_generate(organization=organization)
-    html = page(viewer_console.get("/analysis/recommendations/"))
+    html = page(viewer_console.get("/recommendations/"))
     assert "Expand" in html
     assert "Apply</button>" not in html
     assert "Generate for the whole plan" not in html
     capacity = Recommendation.objects.get(type="capacity")
-    assert viewer_console.post(f"/analysis/recommendations/{capacity.pk}/apply/").status_code == 403
+    assert viewer_console.post(f"/recommendations/{capacity.pk}/apply/").status_code == 403
 
 
 def test_recommendations_page_filters(console, organization, plan):
     services.recommendation_generate(organization=organization)
-    html = page(console.get("/analysis/recommendations/?type=nope"))
+    html = page(console.get("/recommendations/?type=nope"))
     assert "Select a valid choice" in html
-    html = page(console.get("/analysis/recommendations/?status=applied"))
+    html = page(console.get("/recommendations/?status=applied"))
     assert "No recommendation matches these filters." in html
 
 
