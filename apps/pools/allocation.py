@@ -49,6 +49,30 @@ def best_fit_in(parent: Prefix, free: list[tuple[int, int]], prefix_length: int)
     return None if best is None else Prefix(parent.family, best.first, prefix_length)
 
 
+def free_blocks_in(parent: Prefix, free: list[tuple[int, int]]) -> list[Prefix]:
+    """Return the maximal free blocks of the ``free`` ranges, in address order."""
+    return [
+        block for first, last in free for block in range_to_prefixes(parent.family, first, last)
+    ]
+
+
+def blocks_of_length_in(
+    parent: Prefix, free: list[tuple[int, int]], prefix_length: int, limit: int
+) -> list[Prefix]:
+    """Return the first ``limit`` aligned blocks of ``prefix_length`` in the ``free`` ranges."""
+    shift = _BITS[parent.family] - prefix_length
+    size = 1 << shift
+    found: list[Prefix] = []
+    for first, last in free:
+        start = ((first + size - 1) >> shift) << shift
+        while start + size - 1 <= last and len(found) < limit:
+            found.append(Prefix(parent.family, start, prefix_length))
+            start += size
+        if len(found) >= limit:
+            break
+    return found
+
+
 def largest_in(parent: Prefix, free: list[tuple[int, int]]) -> Prefix | None:
     """Return the largest maximal free block, the lowest address among equals."""
     largest: Prefix | None = None

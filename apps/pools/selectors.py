@@ -77,17 +77,6 @@ def pool_ancestors(pool: Pool) -> list[Pool]:
     return list(Pool.objects.filter(path__in=paths).order_by("depth"))
 
 
-def live_child_prefixes(pool: Pool) -> list[engine.Prefix]:
-    """Return the prefixes of the live children of ``pool``."""
-    rows = (
-        Pool.objects.live()
-        .filter(parent=pool)
-        .order_by()
-        .values_list("family", "first_key", "prefix_length")
-    )
-    return [engine.Prefix(family, int(key, 16), length) for family, key, length in rows]
-
-
 @dataclass(frozen=True, slots=True)
 class ChildSpan:
     """What the pool page's picture needs of a live child."""
@@ -311,11 +300,14 @@ def pool_free_blocks(
     With ``prefix_length``, return instead the first ``limit`` free aligned blocks of
     exactly that length.
     """
-    children = live_child_prefixes(pool)
+    parent = pool.prefix
     if prefix_length is None:
-        return engine.free_blocks(pool.prefix, children)
+        return allocation.free_blocks_in(
+            parent, allocation.gaps(parent, pool_child_layout(pool).ranges)
+        )
     length = _child_prefix_length(pool, prefix_length, "prefix_length")
-    return engine.free_blocks_of_length(pool.prefix, children, length, limit)
+    free = allocation.gaps(parent, pool_child_layout(pool).ranges)
+    return allocation.blocks_of_length_in(parent, free, length, limit)
 
 
 @dataclass(frozen=True, slots=True)

@@ -111,7 +111,7 @@ class PoolTreeChildrenView(PoolConsoleMixin, View):
     def get(self, request: HttpRequest, pk: int) -> HttpResponse:
         pool = self.get_pool(pk)
         try:
-            offset = max(int(request.GET.get("offset", "0")), 0)
+            offset = min(max(int(request.GET.get("offset", "0")), 0), 10**9)
         except ValueError:
             offset = 0
         children = selectors.pool_children(pool=pool)
@@ -126,13 +126,19 @@ class PoolTreeChildrenView(PoolConsoleMixin, View):
 
 
 class PoolListView(PoolConsoleMixin, View):
-    """A flat, filtered and paginated list of pools."""
+    """A flat, filtered and paginated list of pools; ``?deleted=only`` lists the deleted."""
 
     def get(self, request: HttpRequest) -> HttpResponse:
+        only_deleted = request.GET.get("deleted") == "only"
+        data = request.GET.copy()
+        if only_deleted:
+            data["include_deleted"] = "true"
         filterset = PoolFilterSet(
-            request.GET, queryset=Pool.objects.for_organization(request.organization)
+            data, queryset=Pool.objects.for_organization(request.organization)
         )
         queryset = filterset.qs if filterset.is_valid() else Pool.objects.none()
+        if only_deleted:
+            queryset = queryset.filter(deleted_at__isnull=False)
         page = Paginator(queryset, CHILDREN_PER_PAGE).get_page(request.GET.get("page"))
         _with_utilization(list(page.object_list))
         params = request.GET.copy()
@@ -142,7 +148,8 @@ class PoolListView(PoolConsoleMixin, View):
             page=page,
             pools=page.object_list,
             querystring=params.urlencode(),
-            breadcrumbs=self.crumbs(None, "All pools"),
+            only_deleted=only_deleted,
+            breadcrumbs=self.crumbs(None, "Deleted pools" if only_deleted else "All pools"),
         )
         return render(request, "pools/pool_list.html", context)
 

@@ -42,6 +42,11 @@ def test_helpers_agree_with_the_engine(case):
     )
     assert allocation.best_fit_in(parent, free, wanted) == engine.best_fit(parent, children, wanted)
     assert allocation.largest_in(parent, free) == engine.largest_free_block(parent, children)
+    assert allocation.free_blocks_in(parent, free) == engine.free_blocks(parent, children)
+    for limit in (1, 3):
+        assert allocation.blocks_of_length_in(
+            parent, free, wanted, limit
+        ) == engine.free_blocks_of_length(parent, children, wanted, limit)
 
 
 def test_helpers_import_no_django():

@@ -299,3 +299,13 @@ def test_tiny_utilization_reads_below_a_tenth_of_a_percent(console, make_pool):
     html = page(console.get(f"/pools/{space.pk}/"))
     assert '<span class="util-pct">&lt;0.1%</span>' in html
     assert "<span>2001:db8::</span><span>2001:db8:ffff:ffff:ffff:ffff:ffff:ffff</span>" in html
+
+
+def test_deleted_pools_list(console, root, make_pool):
+    gone = make_pool("10.9.0.0/16", parent=root, name="gone")
+    services.pool_delete(pool=gone)
+    html = page(console.get("/pools/list/", {"deleted": "only"}))
+    assert "10.9.0.0/16" in html
+    assert "10.0.0.0/8</a>" not in html
+    assert "<h1>Deleted pools</h1>" in html
+    assert "10.9.0.0/16" not in page(console.get("/pools/list/"))
