@@ -2,9 +2,11 @@
 
 Each service is one atomic action. Before reading what it will check, it locks, in one
 consistent order: the organization row when root pools are involved (so root changes are
-serialized per organization only), then the pools it reads and writes, by primary key. An
-allocation therefore locks its parent alone: allocations in different parents never wait
-on each other, and allocations in one parent never hand out overlapping blocks.
+serialized per organization only), then the pools it reads and writes, by primary key,
+then, for a move or a recursive delete, the rest of the subtree (a pool gains children
+only under its own lock, so a locked subtree cannot grow). An allocation therefore locks
+its parent alone: allocations in different parents never wait on each other, and
+allocations in one parent never hand out overlapping blocks.
 
 The rules:
 
