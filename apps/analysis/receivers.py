@@ -1,9 +1,11 @@
 """Signal receivers of the analysis app: they only observe, to keep the cache fresh.
 
 A saved or deleted pool, or a changed organization (its compliance settings), makes the
-organization's cached analysis results stale. The version is bumped at once, for reads
-later in the same transaction, and again on commit, so that a result computed from the
-old data by a concurrent request before the commit cannot outlive it.
+organization's cached analysis results stale. For pools the version is bumped at once, for
+reads later in the same transaction, and again on commit, so that a result computed from
+the old data by a concurrent request before the commit cannot outlive it. An organization
+row changes rarely; its receiver bumps at once only, and the analysis' own settings
+service bumps again on commit.
 """
 
 from __future__ import annotations
@@ -36,4 +38,4 @@ def pool_changed(sender: type[Pool], instance: Pool, **kwargs: Any) -> None:
 @receiver(post_save, sender=Organization, dispatch_uid="analysis.organization_saved")
 def organization_changed(sender: type[Organization], instance: Organization, **kwargs: Any) -> None:
     """Invalidate the analysis cache when an organization's settings may have changed."""
-    _bump(instance.pk)
+    bump_organization_version(instance.pk)

@@ -464,6 +464,8 @@ def compliance_settings_update(*, organization: Organization, compliance: Any) -
     locked = Organization.objects.select_for_update().get(pk=organization.pk)
     locked.settings = {**(locked.settings or {}), "compliance": compliance}
     locked.save(update_fields=["settings"])
-    bump_organization_version(locked.pk)
+    # The receiver has bumped the version already; again after the commit, so that a
+    # request that read the old settings meanwhile cannot keep them cached.
+    transaction.on_commit(lambda: bump_organization_version(locked.pk))
     organization.settings = locked.settings
     return locked

@@ -83,13 +83,19 @@ def test_run_create_validates_the_request(organization, other_organization, plan
 
 
 def test_run_create_queues_and_execute_completes_with_progress(
-    organization, plan, user, django_capture_on_commit_callbacks
+    organization, plan, user, django_capture_on_commit_callbacks, monkeypatch
 ):
+    sent: list[dict] = []
+    monkeypatch.setattr("apps.analysis.tasks.run_analysis.delay", lambda **kw: sent.append(kw))
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         run = services.analysis_run_create(
             organization=organization, pools=[plan["busy"].pk, plan["busy"].pk], user=user
         )
-    assert len(callbacks) == 1
+        assert sent == []
+    for callback in callbacks:
+        callback()
+    # The task is sent once the transaction commits, with ids only.
+    assert sent == [{"run_id": run.pk, "organization_id": organization.pk}]
     assert (run.status, run.progress, run.pools, run.all_pools, run.created_by) == (
         RunStatus.QUEUED,
         0,

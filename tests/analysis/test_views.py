@@ -188,9 +188,7 @@ def test_operators_read_but_do_not_change_compliance_settings(organization, make
 
 def test_recommendations_page_generate_apply_and_dismiss(console, organization, plan, make_pool):
     age(plan["idle"], 40)
-    response = console.post(
-        "/recommendations/generate/", {"next": "https://evil.example/"}
-    )
+    response = console.post("/recommendations/generate/", {"next": "https://evil.example/"})
     assert response["Location"] == "/recommendations/"
     html = page(console.get("/recommendations/"))
     assert "Expand &#x27;busy&#x27; (10.0.0.0/24) to 10.0.0.0/23" in html
@@ -261,12 +259,3 @@ def test_recommendations_page_filters(console, organization, plan):
     assert "Select a valid choice" in html
     html = page(console.get("/recommendations/?status=applied"))
     assert "No recommendation matches these filters." in html
-
-
-def test_dashboard_tiles(console, organization, plan, make_pool):
-    make_pool("127.0.0.0/16", name="lo", type="vpc")
-    services.recommendation_generate(organization=organization)
-    html = page(console.get("/"))
-    assert "compliance errors" in html
-    assert 'href="/analysis/compliance/?severity=error"' in html
-    assert "pending recommendations" in html
