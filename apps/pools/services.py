@@ -2,9 +2,11 @@
 
 Each service is one atomic action. Before reading what it will check, it locks, in one
 consistent order: the organization row when root pools are involved (so root changes are
-serialized per organization only), then the pools it reads and writes, by primary key. An
-allocation therefore locks its parent alone: allocations in different parents never wait
-on each other, and allocations in one parent never hand out overlapping blocks.
+serialized per organization only), then the pools it reads and writes, by primary key,
+then, for a move or a recursive delete, the rest of the subtree (a pool gains children
+only under its own lock, so a locked subtree cannot grow). An allocation therefore locks
+its parent alone: allocations in different parents never wait on each other, and
+allocations in one parent never hand out overlapping blocks.
 
 The rules:
 
@@ -164,6 +166,25 @@ def _lock_pools(organization: Organization, *pks: int | None) -> dict[int, Pool]
         .order_by("pk")
     )
     return {pool.pk: pool for pool in rows}
+
+
+def _lock_subtree(pool: Pool, *, live_only: bool) -> list[Pool]:
+    """Lock the subtree of the locked ``pool`` (it included) and return it, by depth.
+
+    A creation under a pool of the subtree that committed while the first query waited
+    for its locks is not in that query's snapshot; the query is repeated until it finds
+    nothing new, and from then on every parent in the subtree is locked, so nothing more
+    can be added under it.
+    """
+    locked: dict[int, Pool] = {pool.pk: pool}
+    while True:
+        rows = Pool.objects.select_for_update().filter(path__startswith=pool.path)
+        if live_only:
+            rows = rows.filter(deleted_at__isnull=True)
+        found = list(rows.exclude(pk__in=list(locked)).order_by("pk"))
+        if not found:
+            return sorted(locked.values(), key=lambda member: (member.depth, member.pk))
+        locked.update((member.pk, member) for member in found)
 
 
 def _parent_id(organization: Organization, parent: Pool | int | None) -> int | None:
@@ -623,6 +644,9 @@ def pool_update(
         if prefix is not None and prefix != target.prefix:
             _check_children_inside(target, prefix)
         if moving:
+            # Paths of the whole subtree are rewritten: no pool in it may gain a child
+            # (whose path would be computed from the old one) until this commits.
+            _lock_subtree(target, live_only=False)
             _move(target, new_parent)
             target.parent = new_parent
         if prefix is not None:
@@ -663,10 +687,9 @@ def pool_delete(*, pool: Pool, recursive: bool = False) -> int:
         raise NotFound(f"No pool with id {pool.pk} in this organization.")
     if locked.deleted_at is not None:
         return 0
-    subtree = (
-        Pool.objects.live().select_for_update().filter(path__startswith=locked.path).order_by("pk")
-    )
-    if not recursive:
+    if recursive:
+        subtree = _lock_subtree(locked, live_only=True)
+    else:
         live_children = Pool.objects.live().filter(parent=locked).count()
         if live_children:
             noun = "child" if live_children == 1 else "children"
@@ -675,15 +698,13 @@ def pool_delete(*, pool: Pool, recursive: bool = False) -> int:
                 "or delete recursively.",
                 fields={"recursive": ["Pass recursive=true to delete the whole subtree."]},
             )
-        subtree = subtree.filter(pk=locked.pk)
+        subtree = [locked]
     now = timezone.now()
-    count = 0
     for member in subtree:
         member.deleted_at = now
         member.save(update_fields=["deleted_at", "updated_at"])
-        count += 1
     pool.deleted_at = now
-    return count
+    return len(subtree)
 
 
 @transaction.atomic

@@ -256,3 +256,86 @@ def test_roots_and_allocations_under_row_level_security(organization, other_orga
         assert moved.depth == 1
     assert acme.path != globex.path
     assert len({acme.path, globex.path, moved.path}) == 3
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_child_added_while_a_recursive_delete_waits_goes_with_the_subtree(organization):
+    root = services.pool_create(organization=organization, name="corp", cidr="10.0.0.0/8")
+    vpc = services.pool_create(
+        organization=organization, name="vpc", cidr="10.0.0.0/16", parent=root
+    )
+    subnet = services.pool_create(
+        organization=organization, name="s", cidr="10.0.0.0/24", parent=vpc
+    )
+    locked, add = threading.Event(), threading.Event()
+
+    def add_a_child_late() -> None:
+        try:
+            with transaction.atomic():
+                Pool.objects.select_for_update().get(pk=subnet.pk)
+                locked.set()
+                add.wait(timeout=30)
+                services.pool_create(
+                    organization=organization, name="late", cidr="10.0.0.0/28", parent=subnet
+                )
+        finally:
+            connection.close()
+
+    def delete_the_vpc() -> int:
+        try:
+            return services.pool_delete(pool=vpc, recursive=True)
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(max_workers=2) as executor:
+        adder = executor.submit(add_a_child_late)
+        assert locked.wait(timeout=30)
+        deleter = executor.submit(delete_the_vpc)
+        time.sleep(0.5)  # the delete now waits for the subnet's lock
+        add.set()
+        adder.result(timeout=30)
+        assert deleter.result(timeout=30) == 3
+    assert not Pool.objects.live().filter(path__startswith=vpc.path).exists()
+    assert Pool.objects.get(name="late").deleted_at == Pool.objects.get(pk=vpc.pk).deleted_at
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_child_added_while_a_move_waits_moves_with_the_subtree(organization):
+    organization.settings = {"allow_overlapping_roots": True}
+    organization.save()
+    a = services.pool_create(organization=organization, name="a", cidr="10.0.0.0/8")
+    b = services.pool_create(organization=organization, name="b", cidr="10.0.0.0/8")
+    vpc = services.pool_create(organization=organization, name="vpc", cidr="10.0.0.0/16", parent=a)
+    subnet = services.pool_create(
+        organization=organization, name="s", cidr="10.0.0.0/24", parent=vpc
+    )
+    locked, add = threading.Event(), threading.Event()
+
+    def add_a_child_late() -> None:
+        try:
+            with transaction.atomic():
+                Pool.objects.select_for_update().get(pk=subnet.pk)
+                locked.set()
+                add.wait(timeout=30)
+                services.pool_allocate(parent=subnet, prefix_length=28, name="late")
+        finally:
+            connection.close()
+
+    def move_the_vpc() -> None:
+        try:
+            services.pool_move(pool=vpc, parent=b)
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(max_workers=2) as executor:
+        adder = executor.submit(add_a_child_late)
+        assert locked.wait(timeout=30)
+        mover = executor.submit(move_the_vpc)
+        time.sleep(0.5)
+        add.set()
+        adder.result(timeout=30)
+        mover.result(timeout=30)
+    late = Pool.objects.get(name="late")
+    assert late.path.startswith(Pool.objects.get(pk=vpc.pk).path)
+    assert late.path.startswith(b.path)
+    assert Pool.objects.find_problems() == ([], [], [], [], [])
