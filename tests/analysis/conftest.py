@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
 import pytest
-from django.db import connection
 from django.utils import timezone
 
 from apps.analysis.models import UtilizationSnapshot
@@ -64,28 +62,3 @@ def add_history(pool: Pool, values: list[int], *, total: int | None = None) -> N
             day=today - timedelta(days=offset),
             defaults={"total": str(size), "used": str(used), "percent": used * 100 / size},
         )
-
-
-@pytest.fixture
-def app_role(db: None) -> str:
-    """An ordinary role with the application's privileges, for this test only.
-
-    CI connects as the superuser, which row-level security never binds; the role is
-    created inside the test's transaction and goes with it.
-    """
-    name = f"cloudpam_analysis_probe_{uuid.uuid4().hex[:12]}"
-    quoted = connection.ops.quote_name(name)
-    with connection.cursor() as cursor:
-        cursor.execute(f"CREATE ROLE {quoted} NOLOGIN NOSUPERUSER NOBYPASSRLS")
-        cursor.execute(f"GRANT USAGE ON SCHEMA public TO {quoted}")
-        cursor.execute(
-            f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {quoted}"
-        )
-        cursor.execute(f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {quoted}")
-    return name
-
-
-def become(role: str) -> None:
-    """Act as ``role`` for the rest of the test's transaction."""
-    with connection.cursor() as cursor:
-        cursor.execute(f"SET LOCAL ROLE {connection.ops.quote_name(role)}")

@@ -10,7 +10,8 @@ from apps.analysis.models import AnalysisRun, Recommendation
 from apps.pools import services as pool_services
 from apps.pools.models import Pool
 from apps.tenancy.choices import Role
-from tests.analysis.conftest import add_history, age, become
+from tests.analysis.conftest import add_history, age
+from tests.rls import become
 
 pytestmark = pytest.mark.django_db
 

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import importlib
-import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 from urllib.parse import quote
@@ -22,7 +19,8 @@ from apps.analysis.tasks import run_analysis, snapshot_organization, snapshot_ut
 from apps.tenancy.models import Organization
 from apps.tenancy.rls import rls_bypass, tenant_context
 from cloudpam.celery import app
-from tests.analysis.conftest import become
+from tests.celery_worker import running_worker
+from tests.rls import become
 
 ROOT = Path(__file__).resolve().parents[2]
 SCHEDULE = "analysis: daily utilization snapshots"
@@ -134,65 +132,24 @@ def test_real_worker_runs_an_analysis_and_reports_progress(redis_url, tmp_path, 
             "CREATE TRIGGER test_log_progress AFTER UPDATE OF progress ON analysis_analysisrun "
             "FOR EACH ROW EXECUTE FUNCTION test_log_progress()"
         )
-    env = {
-        **os.environ,
-        "REDIS_URL": redis_url,
-        "DATABASE_URL": _database_url(),
-        "DJANGO_SETTINGS_MODULE": "cloudpam.settings.local",
-        "CLOUDPAM_VAR_DIR": str(tmp_path),
-    }
-    queue = f"ci-analysis-{os.getpid()}"
-    worker = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "cloudpam",
-            "worker",
-            "-Q",
-            queue,
-            "--pool",
-            "solo",
-            "--concurrency",
-            "1",
-            "-l",
-            "warning",
-            "--without-heartbeat",
-            "--without-gossip",
-            "--without-mingle",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    # Not the current app: shared tasks of later tests must keep running in-process.
-    client = app.__class__(
-        "cloudpam-test-client", broker=redis_url, backend=redis_url, set_as_current=False
-    )
+    env = {"DATABASE_URL": _database_url()}
     try:
-        result = client.send_task(
-            "analysis.run",
-            kwargs={"run_id": run.pk, "organization_id": organization.pk},
-            queue=queue,
-        )
-        seen = []
-        deadline = time.monotonic() + 90
-        while not result.ready() and time.monotonic() < deadline:
-            seen.append(AnalysisRun.objects.values_list("status", flat=True).get(pk=run.pk))
-            time.sleep(0.05)
-        assert result.get(timeout=5) == "completed"
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT progress FROM test_run_progress ORDER BY id")
-            written = [row[0] for row in cursor.fetchall()]
+        with running_worker(redis_url, tmp_path, label="analysis", env=env) as (client, queue):
+            result = client.send_task(
+                "analysis.run",
+                kwargs={"run_id": run.pk, "organization_id": organization.pk},
+                queue=queue,
+            )
+            seen = []
+            deadline = time.monotonic() + 90
+            while not result.ready() and time.monotonic() < deadline:
+                seen.append(AnalysisRun.objects.values_list("status", flat=True).get(pk=run.pk))
+                time.sleep(0.05)
+            assert result.get(timeout=5) == "completed"
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT progress FROM test_run_progress ORDER BY id")
+                written = [row[0] for row in cursor.fetchall()]
     finally:
-        worker.terminate()
-        try:
-            worker.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            worker.kill()
-        client.close()
         with connection.cursor() as cursor:
             cursor.execute("DROP TRIGGER IF EXISTS test_log_progress ON analysis_analysisrun")
             cursor.execute("DROP FUNCTION IF EXISTS test_log_progress()")
