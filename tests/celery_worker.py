@@ -33,26 +33,11 @@ def running_worker(
         "CLOUDPAM_VAR_DIR": str(var_dir),
         **(env or {}),
     }
+    command = [sys.executable, "-m", "celery", "-A", "cloudpam", "worker", "-Q", queue]
+    command += ["--pool", "solo", "--concurrency", "1", "-l", "warning"]
+    command += ["--without-heartbeat", "--without-gossip", "--without-mingle"]
     worker = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "cloudpam",
-            "worker",
-            "-Q",
-            queue,
-            "--pool",
-            "solo",
-            "--concurrency",
-            "1",
-            "-l",
-            "warning",
-            "--without-heartbeat",
-            "--without-gossip",
-            "--without-mingle",
-        ],  # fmt: skip
+        command,
         cwd=ROOT,
         env=worker_env,
         stdout=subprocess.PIPE,
