@@ -162,7 +162,7 @@ def audit_event_record(
         except Exception:  # A broken __str__ must not lose the event.
             object_repr = f"{object_type} {object_pk}"
 
-    with across_organizations():
+    with across_organizations(organization_id):
         event = _append(
             organization_id=organization_id,
             action=action,
@@ -352,7 +352,7 @@ def audit_record_model_change(
         return None
     if key in SIGNALLED_MODELS and _already_recorded(instance, name):
         return None  # tenancy's signal, sent before the change, recorded it already
-    with across_organizations():
+    with across_organizations(getattr(instance, "organization_id", None)):
         organization_ids = organization_ids_for(instance)
     events = [
         audit_event_record(
