@@ -243,7 +243,7 @@ def pool_tree(
     if root is not None:
         if root.deleted_at is not None:
             raise Conflict(f"Pool {describe_pool(root)} is deleted.")
-        pools = pools.filter(path__startswith=root.path)
+        pools = pools.in_subtree(root.path)
         top = root.depth
     else:
         top = 1

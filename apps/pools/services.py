@@ -178,7 +178,7 @@ def _lock_subtree(pool: Pool, *, live_only: bool) -> list[Pool]:
     """
     locked: dict[int, Pool] = {pool.pk: pool}
     while True:
-        rows = Pool.objects.select_for_update().filter(path__startswith=pool.path)
+        rows = Pool.objects.select_for_update().in_subtree(pool.path)
         if live_only:
             rows = rows.filter(deleted_at__isnull=True)
         found = list(rows.exclude(pk__in=list(locked)).order_by("pk"))
@@ -742,7 +742,8 @@ def pool_restore(*, pool: Pool) -> Pool:
 
     batch = list(
         Pool.objects.select_for_update()
-        .filter(path__startswith=target.path, deleted_at=target.deleted_at)
+        .in_subtree(target.path)
+        .filter(deleted_at=target.deleted_at)
         .exclude(pk=target.pk)
         .order_by("pk")
     )
@@ -774,7 +775,7 @@ def pool_purge(*, pool: Pool) -> int:
         raise NotFound(f"No pool with id {pool.pk} in this organization.")
     if locked.deleted_at is None:
         raise Conflict(f"{describe_pool(locked)} is live; delete it before purging it.")
-    live = Pool.objects.live().filter(path__startswith=locked.path).exclude(pk=locked.pk).first()
+    live = Pool.objects.live().in_subtree(locked.path).exclude(pk=locked.pk).first()
     if live is not None:
         raise Conflict(f"{describe_pool(live)} under {describe_pool(locked)} is live.")
     count, _by_model = locked.delete()
