@@ -8,14 +8,18 @@ from rest_framework import pagination
 
 from cloudpam.exceptions import ValidationError
 
+# Beyond any table's size, and well inside PostgreSQL's bigint OFFSET.
+MAX_OFFSET = 1_000_000_000
 
-def _parse(raw: str, name: str, minimum: int) -> int:
+
+def _parse(raw: str, name: str, minimum: int, maximum: int | None = None) -> int:
     try:
         value = int(raw)
     except (TypeError, ValueError):
         value = None
-    if value is None or value < minimum:
-        message = f"{name} must be a whole number of at least {minimum}."
+    if value is None or value < minimum or (maximum is not None and value > maximum):
+        bound = f" and at most {maximum}" if maximum is not None else ""
+        message = f"{name} must be a whole number of at least {minimum}{bound}."
         raise ValidationError(f"{name}: {message}", fields={name: [message]})
     return value
 
@@ -40,7 +44,7 @@ class LimitOffsetPagination(pagination.LimitOffsetPagination):
         raw = request.query_params.get(self.offset_query_param)
         if raw is None:
             return 0
-        return _parse(raw, self.offset_query_param, 0)
+        return _parse(raw, self.offset_query_param, 0, MAX_OFFSET)
 
     def get_schema_operation_parameters(self, view: Any) -> list[dict[str, Any]]:
         parameters = super().get_schema_operation_parameters(view)
@@ -48,4 +52,6 @@ class LimitOffsetPagination(pagination.LimitOffsetPagination):
         for parameter in parameters:
             if parameter["name"] in minimums:
                 parameter["schema"]["minimum"] = minimums[parameter["name"]]
+            if parameter["name"] == self.offset_query_param:
+                parameter["schema"]["maximum"] = MAX_OFFSET
         return parameters

@@ -93,3 +93,10 @@ def test_unexpected_exception_is_a_500_in_the_schema(api_client):
     api_client.raise_request_exception = False
     response = api_client.get("/api/v1/_test/boom/")
     assert_error(response, 500, "server_error")
+
+
+@pytest.mark.parametrize("query", ["offset=abc", "offset=-1", "offset=1000000001", "limit=0"])
+def test_out_of_range_pagination_is_400(owner_client, query):
+    response = owner_client.get(f"/api/v1/tokens/?{query}")
+    body = assert_error(response, 400, "validation_error")
+    assert set(body["error"]["fields"]) <= {"limit", "offset"}

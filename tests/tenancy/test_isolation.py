@@ -57,7 +57,7 @@ def test_another_organizations_token_sees_nothing(route: Route):
     response = _call(_client_for(b), route, path)
 
     assert response.status_code < 500, response.content
-    assert a.marker not in response.content.decode(), f"{route.id} leaked {a.marker}"
+    assert a.marker not in response.getvalue().decode(), f"{route.id} leaked {a.marker}"
     if route.identifies_objects:
         assert response.status_code == 404, (route.id, response.status_code, response.content)
         assert response.json()["error"]["code"] == "not_found"

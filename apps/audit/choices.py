@@ -1,0 +1,45 @@
+from django.db import models
+
+
+class AuditAction(models.TextChoices):
+    """What an audit event records.
+
+    The first five come from model changes; a soft delete (``deleted_at`` set)
+    is a ``delete``, clearing it a ``restore``, and removing a soft-deleted row
+    for good a ``purge``. The others are access events and the audit trail's
+    own housekeeping.
+    """
+
+    CREATE = "create", "Create"
+    UPDATE = "update", "Update"
+    DELETE = "delete", "Delete"
+    RESTORE = "restore", "Restore"
+    PURGE = "purge", "Purge"
+    LOGIN = "login", "Login"
+    LOGOUT = "logout", "Logout"
+    LOGIN_FAILED = "login_failed", "Failed login"
+    TOKEN_CREATED = "token_created", "Token created"
+    TOKEN_FIRST_USED = "token_first_used", "Token used for the first time"
+    TOKEN_REVOKED = "token_revoked", "Token revoked"
+    MEMBER_ADDED = "member_added", "Member added"
+    ROLE_CHANGED = "role_changed", "Role changed"
+    MEMBER_REMOVED = "member_removed", "Member removed"
+    SSO_PROVISIONED = "sso_provisioned", "SSO provisioning"
+    RETENTION = "retention", "Retention"
+
+
+class ActorType(models.TextChoices):
+    """Who acted: a person, an API token, the system (a task or command), or nobody known."""
+
+    USER = "user", "User"
+    TOKEN = "token", "API token"
+    SYSTEM = "system", "System"
+    ANONYMOUS = "anonymous", "Anonymous"
+
+
+class ExportFormat(models.TextChoices):
+    """The formats of ``/api/v1/audit/events/export/``."""
+
+    CSV = "csv", "CSV"
+    JSONL = "jsonl", "JSON lines"
+    PDF = "pdf", "PDF summary"

@@ -1,0 +1,82 @@
+"""
+Which models the audit trail covers, and how each field is recorded.
+
+Every model in the app registry is audited unless ``UNAUDITED_MODELS`` names
+it with a reason; a test walks the registry so that a new model cannot be
+forgotten. Secrets are never stored: a field whose name looks sensitive is
+recorded as changed, with its values replaced by ``REDACTED``.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from auditlog.registry import auditlog
+from django.apps import apps
+from django.db import models
+
+REDACTED = "[redacted]"
+
+# Field names whose values never enter an event (only the fact that they changed).
+SENSITIVE_FIELD = re.compile(
+    r"password|secret|credential|private_key|api_key|hash|totp|otp_|recovery_code", re.IGNORECASE
+)
+
+# Models not audited, each with the reason.
+UNAUDITED_MODELS: dict[str, str] = {
+    "audit.auditevent": "the audit trail itself: append-only, never changed",
+    "audit.auditchain": "the head of each hash chain, moved by every event",
+    "auditlog.logentry": (
+        "django-auditlog's default table, unused: AUDITLOG_LOGENTRY_MODEL is audit.AuditEvent"
+    ),
+    "admin.logentry": "the admin's own change messages; the change itself is audited",
+    "sessions.session": (
+        "session keys are credentials; sign-in and sign-out are audited as login/logout"
+    ),
+    "contenttypes.contenttype": "framework metadata written by migrations",
+    "auth.permission": "framework metadata written by migrations; grants are audited on users",
+    "django_celery_beat.periodictasks": "the scheduler's change marker, touched on every save",
+}
+
+# Fields whose changes are noise, by model: bookkeeping of the row's own use.
+IGNORED_FIELDS: dict[str, list[str]] = {
+    "tenancy.user": ["last_login"],
+    "tenancy.apitoken": ["last_used_at", "last_used_ip", "last_used_from"],
+    "django_celery_beat.periodictask": ["last_run_at", "total_run_count", "date_changed"],
+}
+
+
+def model_key(model: type[models.Model] | models.Model) -> str:
+    """Return ``app_label.model_name`` of a model class or instance."""
+    return model._meta.label_lower
+
+
+def audited_models() -> list[type[models.Model]]:
+    """Return the models of the app registry that the audit trail covers."""
+    return [model for model in apps.get_models() if model_key(model) not in UNAUDITED_MODELS]
+
+
+def m2m_fields(model: type[models.Model]) -> list[models.ManyToManyField]:
+    """Return the many-to-many fields declared on ``model``."""
+    return [field for field in model._meta.many_to_many if isinstance(field, models.Field)]
+
+
+def register_models() -> None:
+    """Register every audited model with django-auditlog (idempotent)."""
+    for model in audited_models():
+        if auditlog.contains(model):
+            continue
+        auditlog.register(model, exclude_fields=list(IGNORED_FIELDS.get(model_key(model), [])))
+
+
+def redact(changes: dict[str, Any]) -> dict[str, Any]:
+    """Return ``changes`` with the values of sensitive fields replaced by ``REDACTED``."""
+    return {
+        field: (
+            [None if value in (None, "") else REDACTED for value in values]
+            if SENSITIVE_FIELD.search(field)
+            else values
+        )
+        for field, values in changes.items()
+    }

@@ -1,0 +1,615 @@
+"""
+Writes of the audit trail: record an event, apply retention.
+
+``audit_event_record`` is the only writer of ``AuditEvent``: it takes the
+chain head of the event's organization under a row lock, so concurrent
+writers queue instead of forking the chain, and it is always the last lock a
+transaction takes (the domain service locked its own rows before saving).
+
+Events are written in the transaction of the change they record, without a
+savepoint of their own: a change that cannot be audited is not made.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from functools import partial
+from typing import Any
+
+from auditlog.diff import model_instance_diff
+from auditlog.models import AbstractLogEntry
+from django.contrib.contenttypes.models import ContentType
+from django.core.exceptions import FieldDoesNotExist
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import connection, models, transaction
+from django.utils import timezone
+from django.utils.encoding import smart_str
+
+from apps.audit.choices import AuditAction
+from apps.audit.context import (
+    Actor,
+    RequestMeta,
+    actor_from,
+    current_actor,
+    get_request_id,
+    get_request_meta,
+)
+from apps.audit.documents import event_document, instance_values, iso_timestamp
+from apps.audit.models import AuditChain, AuditEvent
+from apps.audit.registration import model_key, redact
+from apps.audit.scoping import across_organizations
+from apps.tenancy.models import DEFAULT_ORGANIZATION_SETTINGS, Membership, Organization, User
+from cloudpam.context import get_organization
+from cloudpam.net import client_ip
+
+audit_logger = logging.getLogger("cloudpam.audit")
+
+MAX_REPR_LENGTH = 1000
+MAX_IDENTITY_LENGTH = 254
+
+# Models whose changes tenancy also signals (before or after saving): the first record wins.
+SIGNALLED_MODELS = frozenset({"tenancy.membership", "tenancy.apitoken"})
+
+_MODEL_ACTIONS = {
+    AbstractLogEntry.Action.CREATE: AuditAction.CREATE,
+    AbstractLogEntry.Action.UPDATE: AuditAction.UPDATE,
+    AbstractLogEntry.Action.DELETE: AuditAction.DELETE,
+}
+
+
+def _strip_nul(value: Any) -> Any:
+    """Return ``value`` without NUL characters, which PostgreSQL text and jsonb refuse."""
+    if isinstance(value, str):
+        return value.replace("\x00", "")
+    if isinstance(value, list):
+        return [_strip_nul(item) for item in value]
+    if isinstance(value, dict):
+        return {_strip_nul(key): _strip_nul(item) for key, item in value.items()}
+    return value
+
+
+def _json_ready(value: Any) -> Any:
+    """Return ``value`` exactly as it will come back from a JSON column."""
+    if value is None:
+        return None
+    return _strip_nul(json.loads(json.dumps(value, cls=DjangoJSONEncoder)))
+
+
+def _text(value: Any, limit: int) -> str:
+    return _strip_nul(smart_str(value))[:limit] if value is not None else ""
+
+
+def _lock_chain(organization_id: int | None) -> AuditChain:
+    """Return the head of the chain of ``organization_id``, locked until the transaction ends."""
+    key = organization_id if organization_id is not None else AuditChain.GLOBAL
+    chain = AuditChain.objects.select_for_update().filter(pk=key).first()
+    if chain is None:
+        # ON CONFLICT DO NOTHING: a concurrent first writer wins, the other waits on its row.
+        AuditChain.objects.bulk_create([AuditChain(pk=key)], ignore_conflicts=True)
+        chain = AuditChain.objects.select_for_update().get(pk=key)
+    return chain
+
+
+def _cached_organization(instance: models.Model | None) -> Organization | None:
+    """Return the organization already loaded on ``instance``, without a query."""
+    if instance is None:
+        return None
+    try:
+        field = instance._meta.get_field("organization")
+    except FieldDoesNotExist:
+        return None
+    if not field.is_relation or not field.is_cached(instance):
+        return None
+    return field.get_cached_value(instance, default=None)
+
+
+def _organization_slug(organization_id: int | None, *hints: Any) -> str | None:
+    """Return the slug of an organization, from an object at hand when one matches."""
+    if organization_id is None:
+        return None
+    for hint in hints:
+        if isinstance(hint, Organization) and hint.pk == organization_id:
+            return hint.slug
+    return Organization.objects.filter(pk=organization_id).values_list("slug", flat=True).first()
+
+
+def _ship(document: dict[str, Any]) -> None:
+    """Write one event as a JSON line on the ``cloudpam.audit`` logger."""
+    audit_logger.info(
+        "audit %s %s %s",
+        document["action"],
+        document["object_type"] or "-",
+        document["object_id"] or "-",
+        extra=document,
+    )
+
+
+@transaction.atomic(savepoint=False)
+def audit_event_record(
+    *,
+    action: str,
+    organization_id: int | None,
+    instance: models.Model | None = None,
+    changes: dict[str, Any] | None = None,
+    details: dict[str, Any] | None = None,
+    actor: Actor | None = None,
+    request_meta: RequestMeta | None = None,
+    organization_hint: Organization | None = None,
+) -> AuditEvent:
+    """Append one event to the chain of ``organization_id`` (the global chain for None).
+
+    The actor, request id, client address and user agent default to the
+    current request, task or command. The JSON log line is written once the
+    transaction commits, so a rolled-back change leaves no line behind.
+    """
+    actor = actor or current_actor()
+    meta = request_meta or get_request_meta()
+    content_type = None
+    object_type = object_pk = object_repr = ""
+    object_id = None
+    if instance is not None:
+        content_type = ContentType.objects.get_for_model(instance)
+        object_id = instance.pk if isinstance(instance.pk, int) else None
+        object_type = instance._meta.model_name or ""
+        object_pk = _text(instance.pk, 255)
+        try:
+            object_repr = _text(instance, MAX_REPR_LENGTH)
+        except Exception:  # A broken __str__ must not lose the event.
+            object_repr = f"{object_type} {object_pk}"
+
+    with across_organizations():
+        event = _append(
+            organization_id=organization_id,
+            action=action,
+            content_type=content_type,
+            object_type=object_type,
+            object_pk=object_pk,
+            object_id=object_id,
+            object_repr=object_repr,
+            changes=changes,
+            details=details,
+            actor=actor,
+            meta=meta,
+        )
+    slug = _organization_slug(
+        organization_id,
+        organization_hint,
+        instance,
+        _cached_organization(instance),
+        get_organization(),
+    )
+    transaction.on_commit(partial(_ship, event_document(instance_values(event), slug)))
+    return event
+
+
+def _append(
+    *,
+    organization_id: int | None,
+    action: str,
+    content_type: ContentType | None,
+    object_type: str,
+    object_pk: str,
+    object_id: int | None,
+    object_repr: str,
+    changes: dict[str, Any] | None,
+    details: dict[str, Any] | None,
+    actor: Actor,
+    meta: RequestMeta,
+) -> AuditEvent:
+    """Take the next place in the chain, hash the event and store it."""
+    chain = _lock_chain(organization_id)
+    event = AuditEvent(
+        organization_id=organization_id,
+        sequence=chain.last_sequence + 1,
+        prev_hash=chain.last_hash,
+        timestamp=timezone.now(),
+        action=action,
+        content_type=content_type,
+        object_type=object_type,
+        object_pk=object_pk,
+        object_id=object_id,
+        object_repr=object_repr,
+        changes=_json_ready(changes or {}),
+        additional_data=_json_ready(details) if details else None,
+        actor_id=actor.user_id,
+        actor_email=_text(actor.email, MAX_IDENTITY_LENGTH) if actor.email else None,
+        actor_token_id=actor.token_id,
+        actor_token_name=_text(actor.token_name, 255),
+        actor_system=_text(actor.system, 255),
+        cid=get_request_id(),
+        remote_addr=meta.ip,
+        user_agent=_text(meta.user_agent, 512),
+    )
+    event.hash = event.compute_hash()
+    # bulk_create sends no pre_save signal: nothing may change the event after it is hashed.
+    AuditEvent.objects.bulk_create([event])
+    AuditChain.objects.filter(pk=chain.pk).update(
+        last_sequence=event.sequence, last_hash=event.hash, updated_at=event.timestamp
+    )
+    return event
+
+
+def organization_ids_for(instance: models.Model) -> list[int | None]:
+    """Return the organizations whose chains record a change of ``instance``.
+
+    A row of an organization goes to that organization; a user, who belongs to
+    no single organization, to each organization of which it is a member (so
+    each organization's auditors see it), or to the global chain.
+    """
+    if isinstance(instance, Organization):
+        return [instance.pk]
+    if hasattr(instance, "organization_id"):
+        return [instance.organization_id]
+    membership_id = getattr(instance, "membership_id", None)
+    if membership_id is not None:
+        organization_id = (
+            Membership.objects.filter(pk=membership_id)
+            .values_list("organization_id", flat=True)
+            .first()
+        )
+        return [organization_id]
+    if isinstance(instance, User):
+        return user_organization_ids(instance.pk)
+    target = getattr(instance, "content_object", None)
+    if isinstance(target, models.Model) and not hasattr(target, "content_object"):
+        return organization_ids_for(target)
+    return [None]
+
+
+def user_organization_ids(user_id: int | None) -> list[int | None]:
+    """Return the organizations of a user's memberships, or the global chain."""
+    if user_id is None:
+        return [None]
+    ids = (
+        Membership.objects.filter(user_id=user_id)
+        .order_by("organization_id")
+        .values_list("organization_id", flat=True)
+    )
+    return list(ids) or [None]
+
+
+def _iso_datetime(value: Any) -> Any:
+    """Return django-auditlog's naive UTC datetime text as ISO 8601 with a ``Z``."""
+    if not isinstance(value, str):
+        return value
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return value
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return iso_timestamp(parsed)
+
+
+def _field_changes(instance: models.Model, changes: dict[str, Any]) -> dict[str, Any]:
+    """Return the changes of the row's own fields, timestamps in ISO 8601, secrets redacted.
+
+    django-auditlog also lists reverse relations when a row is created or
+    deleted; they are not the row's data.
+    """
+    fields = {field.name: field for field in instance._meta.concrete_fields}
+    many_to_many = {field.name for field in instance._meta.many_to_many}
+    result: dict[str, Any] = {}
+    for name, values in changes.items():
+        field = fields.get(name)
+        if field is None and name not in many_to_many:
+            continue
+        if isinstance(field, models.DateTimeField):
+            values = [_iso_datetime(value) for value in values]
+        result[name] = list(values)
+    return redact(result)
+
+
+def _model_action(key: str, action: int, changes: dict[str, Any]) -> str | None:
+    """Return the audit action of a model change, in SPEC.md's vocabulary."""
+    name = _MODEL_ACTIONS.get(action)
+    if name is None:
+        return None  # django-auditlog's "access" events are not part of the trail.
+    if "deleted_at" in changes:
+        before, after = changes["deleted_at"]
+        if name == AuditAction.UPDATE and before is None and after is not None:
+            return AuditAction.DELETE
+        if name == AuditAction.UPDATE and before is not None and after is None:
+            return AuditAction.RESTORE
+        if name == AuditAction.DELETE and before is not None:
+            return AuditAction.PURGE
+    if key == "tenancy.membership":
+        if name == AuditAction.CREATE:
+            return AuditAction.MEMBER_ADDED
+        if name == AuditAction.DELETE:
+            return AuditAction.MEMBER_REMOVED
+        if "role" in changes:
+            return AuditAction.ROLE_CHANGED
+    if key == "tenancy.apitoken":
+        if name == AuditAction.CREATE:
+            return AuditAction.TOKEN_CREATED
+        revoked = changes.get("revoked_at")
+        if revoked and revoked[0] is None and revoked[1] is not None:
+            return AuditAction.TOKEN_REVOKED
+    return name
+
+
+@transaction.atomic(savepoint=False)
+def audit_record_model_change(
+    *, instance: models.Model, action: int, changes: dict[str, Any]
+) -> AuditEvent | None:
+    """Record a create, update or delete of ``instance`` (from django-auditlog's receivers).
+
+    ``changes`` is ``{field: [before, after]}``; sensitive fields are redacted.
+    Returns the first event written, or None when the change is not recorded.
+    """
+    key = model_key(instance)
+    name = _model_action(key, action, changes)
+    if name is None:
+        return None
+    changes = _field_changes(instance, changes)
+    if not changes and name == AuditAction.UPDATE:
+        return None
+    if key in SIGNALLED_MODELS and _already_recorded(instance, name):
+        return None  # tenancy's signal, sent before the change, recorded it already
+    with across_organizations():
+        organization_ids = organization_ids_for(instance)
+    events = [
+        audit_event_record(
+            action=name, organization_id=organization_id, instance=instance, changes=changes
+        )
+        for organization_id in organization_ids
+    ]
+    return events[0] if events else None
+
+
+def request_meta_of(request: Any | None) -> RequestMeta:
+    """Return where ``request`` came from (the current request's when None)."""
+    if request is None or not hasattr(request, "META"):
+        return get_request_meta()
+    return RequestMeta(
+        ip=client_ip(request), user_agent=request.headers.get("User-Agent", "")[:512]
+    )
+
+
+@transaction.atomic(savepoint=False)
+def audit_user_event_record(
+    *,
+    action: str,
+    user: User | None,
+    actor: Actor,
+    instance: models.Model | None = None,
+    request: Any | None = None,
+    details: dict[str, Any] | None = None,
+) -> list[AuditEvent]:
+    """Record an access event about ``user`` in each of the user's organizations.
+
+    Without a known user (a failed login for an unknown email) the event goes
+    to the global chain.
+    """
+    meta = request_meta_of(request)
+    with across_organizations():
+        organization_ids = user_organization_ids(getattr(user, "pk", None))
+    return [
+        audit_event_record(
+            action=action,
+            organization_id=organization_id,
+            instance=instance,
+            details=details,
+            actor=actor,
+            request_meta=meta,
+        )
+        for organization_id in organization_ids
+    ]
+
+
+def audit_login_failed_record(*, identity: str, request: Any | None) -> list[AuditEvent]:
+    """Record a failed sign-in for ``identity`` (the attempted email, never the password)."""
+    identity = _text(identity, MAX_IDENTITY_LENGTH).strip()
+    user = User.objects.filter(email__iexact=identity).first() if identity else None
+    return audit_user_event_record(
+        action=AuditAction.LOGIN_FAILED,
+        user=user,
+        actor=Actor(email=identity or None),
+        instance=user,
+        request=request,
+    )
+
+
+def audit_token_event_record(
+    *, action: str, token: Any, actor: Any | None, request: Any | None
+) -> AuditEvent | None:
+    """Record a token event unless the token's own change already recorded it.
+
+    ``token_created`` and ``token_revoked`` are also what the token row's
+    create and revoke map to, so a signal sent after saving the token does not
+    record the same change twice.
+    """
+    # A first use changes nothing the row's own audit records (last use is ignored).
+    if action != AuditAction.TOKEN_FIRST_USED and _already_recorded(token, action):
+        return None
+    with across_organizations():
+        organization_ids = organization_ids_for(token)
+    if actor is not None:
+        who = actor_from(user=actor)
+    else:
+        # The token acts: the request bound it already (with its user) when it authenticated.
+        bound = current_actor()
+        who = bound if bound.token_id == token.pk else actor_from(token=token)
+    meta = request_meta_of(request)
+    events = [
+        audit_event_record(
+            action=action,
+            organization_id=organization_id,
+            instance=token,
+            actor=who,
+            request_meta=meta,
+            details={"token_name": getattr(token, "name", None)},
+        )
+        for organization_id in organization_ids
+    ]
+    return events[0] if events else None
+
+
+def audit_membership_event_record(
+    *,
+    membership: Membership,
+    action: str,
+    old_role: str | None,
+    new_role: str | None,
+    actor: Any | None,
+    request: Any | None,
+) -> AuditEvent | None:
+    """Record a membership change unless the membership's own change already recorded it."""
+    name = {
+        "added": AuditAction.MEMBER_ADDED,
+        "role_changed": AuditAction.ROLE_CHANGED,
+        "removed": AuditAction.MEMBER_REMOVED,
+    }.get(action)
+    if name is None or _already_recorded(membership, name):
+        return None
+    # The same before and after as the row's own change would record.
+    if name == AuditAction.MEMBER_ADDED:
+        changes = model_instance_diff(None, membership, use_json_for_changes=True) or {}
+    elif name == AuditAction.MEMBER_REMOVED:
+        changes = model_instance_diff(membership, None, use_json_for_changes=True) or {}
+    else:
+        changes = {"role": [old_role, new_role]}
+    return audit_event_record(
+        action=name,
+        organization_id=membership.organization_id,
+        instance=membership,
+        changes=_field_changes(membership, changes),
+        actor=actor_from(user=actor) if actor is not None else None,
+        request_meta=request_meta_of(request),
+    )
+
+
+def _already_recorded(instance: Any, action: str) -> bool:
+    """Return whether the current request already recorded ``action`` on ``instance``.
+
+    A deleted row has lost its primary key; any such event on a row of its type
+    and organization in this request then counts.
+    """
+    if not isinstance(instance, models.Model):
+        return False
+    request_id = get_request_id()
+    if request_id is None:
+        return False
+    events = AuditEvent.objects.filter(
+        cid=request_id, action=action, content_type=ContentType.objects.get_for_model(instance)
+    )
+    if instance.pk is not None:
+        events = events.filter(object_pk=str(instance.pk))
+    else:
+        events = events.filter(organization_id=getattr(instance, "organization_id", None))
+    with across_organizations():
+        return events.exists()
+
+
+@dataclass(frozen=True)
+class RetentionResult:
+    """What one retention run did to one chain."""
+
+    organization_id: int | None
+    removed: int
+    anchor_sequence: int
+    anchor_hash: str
+    cutoff: datetime | None
+    event: AuditEvent
+
+
+def retention_days(organization: Organization | None) -> int | None:
+    """Return how many days the events of ``organization`` are kept, None when unreadable."""
+    value = (
+        organization.setting("audit_retention_days")
+        if organization is not None
+        else DEFAULT_ORGANIZATION_SETTINGS["audit_retention_days"]
+    )
+    if isinstance(value, bool):
+        return None
+    try:
+        days = int(value)
+    except (TypeError, ValueError):
+        return None
+    return days if days >= 1 else None
+
+
+@contextmanager
+def _retention_path() -> Iterator[None]:
+    """Let this transaction delete audit events past PostgreSQL's append-only trigger."""
+    if connection.vendor != "postgresql":
+        yield
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL cloudpam.audit_retention = 'on'")
+    try:
+        yield
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL cloudpam.audit_retention = 'off'")
+
+
+def audit_retention_apply(
+    *, organization_id: int | None, now: datetime | None = None
+) -> RetentionResult:
+    """Remove the events of one chain older than its retention, and record that it ran.
+
+    Events go by position in the chain, never leaving a hole: every event up
+    to the last one older than the cutoff is removed. The chain is then
+    anchored at the last removed event, so ``verify_audit_chain`` checks the
+    first kept event against it, and a ``retention`` event records the count
+    and the anchor. An unreadable retention setting removes nothing.
+    """
+    with across_organizations(), transaction.atomic():
+        return _retention_apply(organization_id=organization_id, now=now)
+
+
+def _retention_apply(*, organization_id: int | None, now: datetime | None) -> RetentionResult:
+    organization = (
+        Organization.objects.filter(pk=organization_id).first()
+        if organization_id is not None
+        else None
+    )
+    days = retention_days(organization)
+    now = now or timezone.now()
+    chain = _lock_chain(organization_id)
+    cutoff = now - timedelta(days=days) if days is not None else None
+    removed = 0
+    anchor_sequence, anchor_hash = chain.anchor_sequence, chain.anchor_hash
+    events = AuditEvent.objects.filter(organization_id=organization_id)
+    boundary = (
+        events.filter(timestamp__lt=cutoff).order_by("-sequence").values("sequence", "hash").first()
+        if cutoff is not None
+        else None
+    )
+    if boundary is not None:
+        with _retention_path():
+            removed, _ = events.filter(sequence__lte=boundary["sequence"]).delete()
+        anchor_sequence, anchor_hash = boundary["sequence"], boundary["hash"]
+        AuditChain.objects.filter(pk=chain.pk).update(
+            anchor_sequence=anchor_sequence, anchor_hash=anchor_hash
+        )
+    details: dict[str, Any] = {
+        "removed": removed,
+        "retention_days": days,
+        "cutoff": cutoff,
+        "anchor_sequence": anchor_sequence,
+        "anchor_hash": anchor_hash,
+    }
+    if days is None:
+        details["skipped"] = "The organization's audit_retention_days is not a whole number >= 1."
+    event = audit_event_record(
+        action=AuditAction.RETENTION,
+        organization_id=organization_id,
+        details=details,
+        organization_hint=organization,
+    )
+    return RetentionResult(
+        organization_id=organization_id,
+        removed=removed,
+        anchor_sequence=anchor_sequence,
+        anchor_hash=anchor_hash,
+        cutoff=cutoff,
+        event=event,
+    )
