@@ -184,3 +184,11 @@ def redis_url() -> str:
     if not url:
         pytest.skip("needs a real Redis: set REDIS_URL (done by .ci/run)")
     return url
+
+
+@pytest.fixture
+def app_role(db: None) -> str:
+    """An ordinary PostgreSQL role with the application's privileges, for this test only."""
+    from tests.rls import create_app_role
+
+    return create_app_role()

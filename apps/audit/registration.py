@@ -37,6 +37,10 @@ UNAUDITED_MODELS: dict[str, str] = {
     "contenttypes.contenttype": "framework metadata written by migrations",
     "auth.permission": "framework metadata written by migrations; grants are audited on users",
     "django_celery_beat.periodictasks": "the scheduler's change marker, touched on every save",
+    "analysis.utilizationsnapshot": (
+        "daily measurements written in bulk by the snapshot task, never edited; the pool "
+        "changes they measure are audited"
+    ),
 }
 
 # Fields whose changes are noise, by model: bookkeeping of the row's own use.

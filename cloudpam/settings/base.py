@@ -269,6 +269,10 @@ SPECTACULAR_SETTINGS = {
         "TokenStatusEnum": [("active", "active"), ("revoked", "revoked"), ("expired", "expired")],
         "AuditActorTypeEnum": "apps.audit.choices.ActorType",
         "AuditActionEnum": "apps.audit.choices.AuditAction",
+        "AnalysisRunStatusEnum": "apps.analysis.choices.RunStatus",
+        "RunwayStatusEnum": "apps.analysis.choices.RunwayStatus",
+        "RecommendationTypeEnum": "apps.analysis.choices.RecommendationType",
+        "RecommendationStatusEnum": "apps.analysis.choices.RecommendationStatus",
     },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",

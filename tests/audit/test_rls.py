@@ -6,12 +6,10 @@ tests switch to an ordinary role inside the test's transaction, as tenancy's do.
 
 from __future__ import annotations
 
-import uuid
 from datetime import timedelta
 
 import pytest
 from django.core.management import call_command
-from django.db import connection
 from django.test import Client
 from django.utils import timezone
 
@@ -20,30 +18,11 @@ from apps.audit.tasks import audit_retention
 from apps.tenancy.choices import Role
 from apps.tenancy.models import Membership
 from apps.tenancy.rls import rls_bypass, table_protection
+from tests.rls import become
 
 pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
 
 PASSWORD = "correct horse battery staple"
-
-
-@pytest.fixture
-def app_role(db: None) -> str:
-    """An ordinary role with the application's privileges, for this test only."""
-    name = f"cloudpam_audit_probe_{uuid.uuid4().hex[:12]}"
-    quoted = connection.ops.quote_name(name)
-    with connection.cursor() as cursor:
-        cursor.execute(f"CREATE ROLE {quoted} NOLOGIN NOSUPERUSER NOBYPASSRLS")
-        cursor.execute(f"GRANT USAGE ON SCHEMA public TO {quoted}")
-        cursor.execute(
-            f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {quoted}"
-        )
-        cursor.execute(f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {quoted}")
-    return name
-
-
-def become(role: str) -> None:
-    with connection.cursor() as cursor:
-        cursor.execute(f"SET LOCAL ROLE {connection.ops.quote_name(role)}")
 
 
 def all_events(**filters):

@@ -1,17 +1,11 @@
-import os
 import socket
-import subprocess
-import sys
 import time
 import urllib.request
-from pathlib import Path
 
 import pytest
 
-from cloudpam.celery import app
 from cloudpam.tasks import ping
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.celery_worker import running_worker
 
 
 def test_ping_runs_in_process_without_redis():
@@ -28,53 +22,12 @@ def test_real_worker_round_trips_a_task_through_redis(redis_url, tmp_path):
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         metrics_port = probe.getsockname()[1]
-    env = {
-        **os.environ,
-        "CELERY_METRICS_PORT": str(metrics_port),
-        "CELERY_METRICS_ADDR": "127.0.0.1",
-        "REDIS_URL": redis_url,
-        "DJANGO_SETTINGS_MODULE": "cloudpam.settings.local",
-        "CLOUDPAM_VAR_DIR": str(tmp_path),
-    }
-    queue = f"ci-{os.getpid()}"
-    worker = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "cloudpam",
-            "worker",
-            "-Q",
-            queue,
-            "--pool",
-            "solo",
-            "--concurrency",
-            "1",
-            "-l",
-            "warning",
-            "--without-heartbeat",
-            "--without-gossip",
-            "--without-mingle",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    client = app.__class__("cloudpam-test-client", broker=redis_url, backend=redis_url)
-    try:
+    env = {"CELERY_METRICS_PORT": str(metrics_port), "CELERY_METRICS_ADDR": "127.0.0.1"}
+    with running_worker(redis_url, tmp_path, label="ping", env=env) as (client, queue):
         result = client.send_task("cloudpam.ping", queue=queue)
         assert result.get(timeout=60) == "pong"
         metrics = _scrape(f"http://127.0.0.1:{metrics_port}/")
         assert 'cloudpam_celery_tasks_total{state="SUCCESS",task="cloudpam.ping"} 1.0' in metrics
-    finally:
-        worker.terminate()
-        try:
-            worker.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            worker.kill()
-        client.close()
 
 
 def _scrape(url: str) -> str:

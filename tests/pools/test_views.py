@@ -290,7 +290,8 @@ def test_dashboard_tiles(console, root, make_pool):
     tiles = re.findall(
         r'<span class="tile-value">(\d+)</span><span class="tile-label">([^<]+)<', html
     )
-    assert tiles == [("3", "Pools"), ("2", "Address spaces"), ("1", "IPv6 pools")]
+    # Other apps add their own tiles after these.
+    assert tiles[:3] == [("3", "Pools"), ("2", "Address spaces"), ("1", "IPv6 pools")]
 
 
 def test_tiny_utilization_reads_below_a_tenth_of_a_percent(console, make_pool):

@@ -7,8 +7,6 @@ transaction (rolled back with it) and ``SET LOCAL ROLE`` to it.
 
 from __future__ import annotations
 
-import uuid
-
 import pytest
 from celery import shared_task
 from django.core.management import call_command
@@ -19,6 +17,7 @@ from apps.tenancy.models import ApiToken, Membership
 from apps.tenancy.rls import current_state, rls_bypass, tenant_context
 from apps.tenancy.tasks import MaintenanceTask, TenantTask, current_organization
 from cloudpam import context
+from tests.rls import become
 
 pytestmark = pytest.mark.django_db
 
@@ -35,26 +34,6 @@ def two_tenants(organization, other_organization, token_for) -> dict:
     token_for(organization, "owner")
     token_for(other_organization, "owner")
     return {"acme": organization, "globex": other_organization}
-
-
-@pytest.fixture
-def app_role(db: None) -> str:
-    """An ordinary role with the application's privileges, for this test only."""
-    name = f"cloudpam_rls_probe_{uuid.uuid4().hex[:12]}"
-    quoted = connection.ops.quote_name(name)
-    with connection.cursor() as cursor:
-        cursor.execute(f"CREATE ROLE {quoted} NOLOGIN NOSUPERUSER NOBYPASSRLS")
-        cursor.execute(f"GRANT USAGE ON SCHEMA public TO {quoted}")
-        cursor.execute(
-            f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {quoted}"
-        )
-        cursor.execute(f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {quoted}")
-    return name
-
-
-def become(role: str) -> None:
-    with connection.cursor() as cursor:
-        cursor.execute(f"SET LOCAL ROLE {connection.ops.quote_name(role)}")
 
 
 def raw_organization_ids(table: str) -> set[int]:
@@ -121,19 +100,13 @@ def test_writes_into_another_organization_are_refused(two_tenants, app_role):
 
 
 @pytest.mark.postgres
-def test_the_api_works_as_the_application_role(organization, other_organization, token_client):
+def test_the_api_works_as_the_application_role(
+    organization, other_organization, token_client, app_role
+):
     """Token lookup (bypass), scoping (context) and the response, all as an ordinary role."""
     client = token_client(organization, "owner")
     token_client(other_organization, "owner")
-    role = f"cloudpam_rls_probe_{uuid.uuid4().hex[:12]}"
-    quoted = connection.ops.quote_name(role)
-    with connection.cursor() as cursor:
-        cursor.execute(f"CREATE ROLE {quoted} NOLOGIN")
-        cursor.execute(
-            f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {quoted}"
-        )
-        cursor.execute(f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {quoted}")
-    become(role)
+    become(app_role)
     response = client.get("/api/v1/tokens/")
     assert response.status_code == 200
     assert [t["member"] for t in response.json()["results"]] == ["owner-acme@example.com"]
