@@ -4,16 +4,18 @@ Run from the repository root with a PostgreSQL server::
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres python bench/bench_allocation_pg.py
 
-It creates (and finally drops) its own database ``cloudpam_bench`` on that server, then has
-8 threads, each with its own connection, call ``pool_allocate`` for /28 blocks: first all
-in one /16 (they queue on the parent's row lock), then each in its own /16 (they should
-not wait on each other). It checks that no two blocks overlap and prints allocations per
-second. Without a PostgreSQL ``DATABASE_URL`` it says so and exits 0. Exits non-zero when
-the throughput target is missed.
+It creates (and finally drops) its own database ``cloudpam_bench_<pid>`` on that server,
+then has 8 threads, each with its own connection, call ``pool_allocate`` for /28 blocks:
+first all in one /16 (they queue on the parent's row lock), then each in its own /16 (they
+should not wait on each other); then both again with the audit trail switched off, to show
+its share. It checks that no two blocks overlap and prints allocations per second. Without
+a PostgreSQL ``DATABASE_URL`` it says so and exits 0. Exits non-zero when the throughput
+target is missed (with the audit trail on).
 """
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import sys
@@ -28,7 +30,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 CLIENTS = 8
 PER_CLIENT = 150
-BENCH_DATABASE = "cloudpam_bench"
+# Its own database, named per run so that two runs on one server cannot drop each other's.
+BENCH_DATABASE = f"cloudpam_bench_{os.getpid()}"
 # Target from the pools issue: allocations per second with 8 clients on PostgreSQL.
 TARGET_PER_SECOND = 200.0
 
@@ -61,16 +64,22 @@ def setup_django(url: str) -> None:
     from django.core.management import call_command
 
     call_command("migrate", verbosity=0)
+    import logging
+
+    # The audit trail logs each event (every allocation here) as a JSON line at INFO.
+    logging.getLogger("cloudpam.audit").setLevel(logging.WARNING)
 
 
-def run_clients(parents: list[object]) -> tuple[float, list[str]]:
+def run_clients(parents: list[object], *, audited: bool = True) -> tuple[float, list[str]]:
     """Have CLIENTS threads allocate PER_CLIENT /28s each; return seconds and the blocks.
 
     Client ``i`` allocates in ``parents[i % len(parents)]``, inside the organization's
     tenant context as a request would be (row-level security applies to ordinary roles).
     Threads, not processes: on a small machine eight client processes plus eight database
-    backends measure the scheduler more than the allocation.
+    backends measure the scheduler more than the allocation. With ``audited=False`` the
+    audit trail is switched off, to show what it costs.
     """
+    from auditlog.context import disable_auditlog
     from django.db import connection
 
     from apps.pools import services
@@ -81,7 +90,10 @@ def run_clients(parents: list[object]) -> tuple[float, list[str]]:
     def client(index: int) -> list[str]:
         parent = parents[index % len(parents)]
         try:
-            with tenant_context(parent.organization_id):
+            with (
+                tenant_context(parent.organization_id),
+                contextlib.nullcontext() if audited else disable_auditlog(),
+            ):
                 barrier.wait()
                 return [
                     services.pool_allocate(
@@ -118,33 +130,45 @@ def main() -> int:
 
         organization = Organization.objects.create(name="Bench", slug="bench")
         root = services.pool_create(organization=organization, name="corp", cidr="10.0.0.0/8")
-        shared = services.pool_create(
-            organization=organization, name="shared", cidr="10.0.0.0/16", parent=root
-        )
-        separate = [
-            services.pool_create(
-                organization=organization, name=f"own-{n}", cidr=f"10.{n + 1}.0.0/16", parent=root
-            )
-            for n in range(CLIENTS)
+        second_octets = iter(range(256))
+
+        def fresh_parents(count: int) -> list[Pool]:
+            """Return ``count`` new empty /16s, so that every run starts alike."""
+            return [
+                services.pool_create(
+                    organization=organization,
+                    name=f"parent-{octet}",
+                    cidr=f"10.{octet}.0.0/16",
+                    parent=root,
+                )
+                for octet in itertools.islice(second_octets, count)
+            ]
+
+        runs = [
+            ("one parent", fresh_parents(1), True),
+            ("separate parents", fresh_parents(CLIENTS), True),
+            ("one parent, no audit", fresh_parents(1), False),
+            ("separate, no audit", fresh_parents(CLIENTS), False),
         ]
         connection.close()
         total = CLIENTS * PER_CLIENT
         print(f"{CLIENTS} clients x {PER_CLIENT} allocations of a /28 each ({total} per run)")
         failed = False
-        for label, parents in (("one parent", [shared]), ("separate parents", separate)):
-            elapsed, blocks = run_clients(parents)
+        for label, parents, audited in runs:
+            elapsed, blocks = run_clients(parents, audited=audited)
             prefixes = sorted(engine.parse_prefix(cidr) for cidr in blocks)
             distinct = len(set(prefixes)) == len(prefixes) == total
             disjoint = all(not a.overlaps(b) for a, b in itertools.pairwise(prefixes))
             rate = total / elapsed
             met = rate >= TARGET_PER_SECOND and distinct and disjoint
-            failed |= not met
+            if audited:
+                failed |= not met
             print(
-                f"{label:18} {elapsed:6.2f}s  {rate:7.1f} allocations/s  "
+                f"{label:22} {elapsed:6.2f}s  {rate:7.1f} allocations/s  "
                 f"distinct and disjoint: {'yes' if distinct and disjoint else 'NO'}  "
                 f"target >= {TARGET_PER_SECOND:.0f}/s: {'met' if met else 'MISSED'}"
             )
-        assert Pool.objects.count() == 2 + CLIENTS + 2 * total
+        assert Pool.objects.count() == 1 + 2 * (1 + CLIENTS) + len(runs) * total
         connection.close()
     finally:
         recreate_database(server_url, drop_only=True)

@@ -221,7 +221,7 @@ class PoolFilterSet(django_filters.FilterSet):
         path = Pool.objects.filter(pk=int(value)).values_list("path", flat=True).first()
         if path is None:
             return queryset.none()
-        return queryset.filter(path__startswith=path)
+        return queryset.in_subtree(path)
 
     def filter_q(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
         text = value.strip()

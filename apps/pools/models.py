@@ -15,6 +15,9 @@ from apps.tenancy.scoping import TenantModel, TenantQuerySet
 # Canonical text of the longest prefix: eight full IPv6 groups and "/128".
 CIDR_MAX_LENGTH = 43
 
+# The length of treebeard's path column.
+PATH_MAX_LENGTH = 255
+
 # Names of the PostgreSQL exclusion constraints (migration 0002); the services recognise
 # them in IntegrityError messages.
 SIBLINGS_CONSTRAINT = "pools_pool_live_siblings_disjoint"
@@ -27,6 +30,15 @@ class PoolQuerySet(MP_NodeQuerySet, TenantQuerySet):
     def live(self) -> Self:
         """Return the pools that are not soft-deleted."""
         return self.filter(deleted_at__isnull=True)
+
+    def in_subtree(self, path: str) -> Self:
+        """Return the pools at ``path`` and below it.
+
+        A range on the indexed path rather than ``startswith``: SQLite cannot use an index
+        for ``LIKE``, and treebeard's alphabet (0-9A-Z) orders as the database does, so
+        every descendant's path lies between ``path`` and ``path`` padded with "Z".
+        """
+        return self.filter(path__range=(path, path.ljust(PATH_MAX_LENGTH, "Z")))
 
     def in_address_order(self) -> Self:
         """Return the pools ordered by family, first address, then larger blocks first."""
@@ -117,6 +129,12 @@ class Pool(MP_Node, TenantModel):
         indexes = [
             # Treebeard finds the last root or child (the next path) with depth and a path range.
             models.Index(fields=["depth", "path"], name="pools_pool_depth_path"),
+            # The tree of an organization, a few levels deep.
+            models.Index(
+                fields=["organization", "depth", "path"],
+                condition=models.Q(deleted_at__isnull=True),
+                name="pools_pool_org_depth_live",
+            ),
             # Lists that include soft-deleted pools.
             models.Index(
                 fields=["organization", "family", "first_key"], name="pools_pool_org_addr"

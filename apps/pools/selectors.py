@@ -243,7 +243,7 @@ def pool_tree(
     if root is not None:
         if root.deleted_at is not None:
             raise Conflict(f"Pool {describe_pool(root)} is deleted.")
-        pools = pools.filter(path__startswith=root.path)
+        pools = pools.in_subtree(root.path)
         top = root.depth
     else:
         top = 1
@@ -426,11 +426,14 @@ def pool_lookup_address(
 ) -> tuple[engine.Prefix, list[Pool]]:
     """Return where an address or prefix lives: the live pools containing it, deepest first."""
     prefix = parse_lookup(text)
-    pools = list(
+    # Sorted here, not in SQL: an ORDER BY on depth would steer SQLite's planner to the
+    # (organization, depth) index and a scan of every pool instead of ~33 index probes.
+    pools = sorted(
         Pool.objects.for_organization(organization)
         .live()
         .filter(**containing_filter(prefix))
-        .order_by("-depth", "-prefix_length", "pk")
+        .order_by(),
+        key=lambda pool: (-pool.depth, -pool.prefix_length, pool.pk),
     )
     return prefix, pools
 
