@@ -27,6 +27,10 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from cloudpam.context import system_actor
+
+BENCH_ACTOR = system_actor("bench")
+
 
 CLIENTS = 8
 PER_CLIENT = 150
@@ -97,7 +101,7 @@ def run_clients(parents: list[object], *, audited: bool = True) -> tuple[float, 
                 barrier.wait()
                 return [
                     services.pool_allocate(
-                        parent=parent, prefix_length=28, name=f"c{index}-{n}"
+                        actor=BENCH_ACTOR, parent=parent, prefix_length=28, name=f"c{index}-{n}"
                     ).cidr
                     for n in range(PER_CLIENT)
                 ]
@@ -129,13 +133,16 @@ def main() -> int:
         from apps.tenancy.models import Organization
 
         organization = Organization.objects.create(name="Bench", slug="bench")
-        root = services.pool_create(organization=organization, name="corp", cidr="10.0.0.0/8")
+        root = services.pool_create(
+            actor=BENCH_ACTOR, organization=organization, name="corp", cidr="10.0.0.0/8"
+        )
         second_octets = iter(range(256))
 
         def fresh_parents(count: int) -> list[Pool]:
             """Return ``count`` new empty /16s, so that every run starts alike."""
             return [
                 services.pool_create(
+                    actor=BENCH_ACTOR,
                     organization=organization,
                     name=f"parent-{octet}",
                     cidr=f"10.{octet}.0.0/16",

@@ -17,7 +17,8 @@ An app adds its factories in ``tests/<app>/isolation.py``::
 
     def pool_id(world: World) -> int:
         return world.remember("pool", lambda: pool_create(
-            organization=world.organization, name=f"pool {world.marker}", cidr="10.0.0.0/16"
+            actor=TEST_ACTOR, organization=world.organization, name=f"pool {world.marker}",
+            cidr="10.0.0.0/16",
         )).pk
 
     PATH_FACTORIES = {"pool_id": pool_id}

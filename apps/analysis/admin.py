@@ -16,6 +16,7 @@ from django.http import HttpRequest
 from apps.analysis import services
 from apps.analysis.models import AnalysisRun, Recommendation, UtilizationSnapshot
 from apps.tenancy.admin_mixins import TenantAdminMixin
+from cloudpam.context import actor_of
 from cloudpam.exceptions import ApplicationError
 
 
@@ -81,7 +82,9 @@ class RecommendationAdmin(ReadOnlyTenantAdmin):
         applied = 0
         for recommendation in queryset.order_by("-impact", "pk"):
             try:
-                services.recommendation_apply(recommendation=recommendation, user=request.user)
+                services.recommendation_apply(
+                    recommendation=recommendation, actor=actor_of(request)
+                )
             except ApplicationError as exc:
                 self.message_user(request, f"{recommendation}: {exc.message}", messages.ERROR)
             else:

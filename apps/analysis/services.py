@@ -22,10 +22,13 @@ from apps.analysis.cache import bump_organization_version
 from apps.analysis.choices import RecommendationStatus, RunStatus
 from apps.analysis.models import AnalysisRun, Recommendation, UtilizationSnapshot
 from apps.pools import services as pool_services
+from apps.pools.changes import PoolCreate, PoolDelete, PoolUpdate
 from apps.pools.choices import PoolSource
 from apps.pools.models import Pool
 from apps.pools.selectors import free_block_for, pool_utilization_map
+from apps.pools.services import ChangesApplied, ChangesRejected
 from apps.tenancy.models import Organization
+from cloudpam.context import Actor
 from cloudpam.exceptions import ApplicationError, Conflict, NotFound, ValidationError
 
 logger = logging.getLogger("apps.analysis")
@@ -325,34 +328,19 @@ def _change_pool(organization: Organization, pool_id: Any) -> Pool:
     return pool
 
 
-def _apply_allocate(organization: Organization, change: Mapping[str, Any], user: Any) -> dict:
+def _apply_allocate(organization: Organization, change: Mapping[str, Any]) -> list:
     parent = _change_pool(organization, change.get("parent"))
-    try:
-        # A savepoint, so that the no_space check below can still read after a failure.
-        with transaction.atomic():
-            pool = pool_services.pool_create(
-                organization=organization,
-                parent=parent,
-                cidr=change["cidr"],
-                name=change["name"],
-                type=change.get("type", "custom"),
-                status=change.get("status", "planned"),
-                source=PoolSource.RECOMMENDATION,
-                user=user,
-            )
-    except Conflict as exc:
-        if exc.code != "overlap":
-            raise
-        # Say no_space when no block of the size is left at all: the advice cannot be
-        # followed anywhere in the parent, not just at the place it named.
-        free_block_for(parent, prefix_length=change["prefix_length"])
-        raise Conflict(
-            f'{change["cidr"]} is no longer free in {parent.cidr} "{parent.name}"; '
-            "generate recommendations again for another block.",
-            code="overlap",
-            fields=exc.fields,
-        ) from exc
-    return {"pool": pool.pk, "cidr": pool.cidr}
+    return [
+        PoolCreate(
+            ref="allocate",
+            parent=parent.pk,
+            cidr=change["cidr"],
+            name=change["name"],
+            type=change.get("type", "custom"),
+            status=change.get("status", "planned"),
+            source=PoolSource.RECOMMENDATION,
+        )
+    ]
 
 
 def _check_expected(pool: Pool, expect: Mapping[str, Any]) -> None:
@@ -366,7 +354,7 @@ def _check_expected(pool: Pool, expect: Mapping[str, Any]) -> None:
             )
 
 
-def _apply_update(organization: Organization, change: Mapping[str, Any], user: Any) -> dict:
+def _apply_update(organization: Organization, change: Mapping[str, Any]) -> list:
     pool = _change_pool(organization, change.get("pool"))
     fields = {
         key: value
@@ -374,29 +362,55 @@ def _apply_update(organization: Organization, change: Mapping[str, Any], user: A
         if key in {"cidr", "name", "tags"}
     }
     _check_expected(pool, change.get("expect", {}))
-    pool = pool_services.pool_update(pool=pool, **fields)
-    return {"pool": pool.pk, "cidr": pool.cidr}
+    return [PoolUpdate(ref="update", pool=pool.pk, fields=fields)]
 
 
-def _apply_delete(organization: Organization, change: Mapping[str, Any], user: Any) -> dict:
+def _apply_delete(organization: Organization, change: Mapping[str, Any]) -> list:
     pool = _change_pool(organization, change.get("pool"))
-    pool_services.pool_delete(pool=pool, recursive=False)
-    return {"pool": pool.pk, "deleted": True}
+    return [PoolDelete(ref="delete", pool=pool.pk)]
 
 
-def _apply_merge(organization: Organization, change: Mapping[str, Any], user: Any) -> dict:
+def _apply_merge(organization: Organization, change: Mapping[str, Any]) -> list:
     ids = change.get("pools", [])
     keep = _change_pool(organization, change.get("keep"))
     others = [_change_pool(organization, pool_id) for pool_id in ids if pool_id != change["keep"]]
     if any(other.parent_id != keep.parent_id for other in others):
         raise Conflict("The pools to merge are no longer siblings; generate recommendations again.")
-    for other in others:
-        pool_services.pool_delete(pool=other, recursive=False)
-    pool = pool_services.pool_update(pool=keep, cidr=change["cidr"])
-    return {"pool": pool.pk, "cidr": pool.cidr, "deleted": [other.pk for other in others]}
+    return [
+        *(PoolDelete(ref=f"delete-{other.pk}", pool=other.pk) for other in others),
+        PoolUpdate(ref="merge", pool=keep.pk, fields={"cidr": change["cidr"]}),
+    ]
 
 
-_APPLIERS: Mapping[str, Callable[[Organization, Mapping[str, Any], Any], dict]] = {
+def _result(action: str, applied: ChangesApplied) -> dict[str, Any]:
+    """Return what the applied change did, as the recommendation records it."""
+    if action == "delete":
+        return {"pool": applied.pools["delete"].pk, "deleted": True}
+    if action == "merge":
+        deleted = [pool.pk for ref, pool in applied.pools.items() if ref.startswith("delete-")]
+        pool = applied.pools["merge"]
+        return {"pool": pool.pk, "cidr": pool.cidr, "deleted": deleted}
+    pool = applied.pools[action]
+    return {"pool": pool.pk, "cidr": pool.cidr}
+
+
+def _no_longer_free(organization: Organization, change: Mapping[str, Any], exc: Exception) -> None:
+    """Say ``no_space`` when no block of the advised size is left in the parent at all.
+
+    The advice then cannot be followed anywhere in the parent, not just at the place it
+    named; otherwise the advised block was taken meanwhile (``overlap``).
+    """
+    parent = _change_pool(organization, change.get("parent"))
+    free_block_for(parent, prefix_length=change["prefix_length"])
+    raise Conflict(
+        f'{change["cidr"]} is no longer free in {parent.cidr} "{parent.name}"; '
+        "generate recommendations again for another block.",
+        code="overlap",
+        fields=getattr(exc, "fields", None),
+    ) from exc
+
+
+_APPLIERS: Mapping[str, Callable[[Organization, Mapping[str, Any]], list]] = {
     "allocate": _apply_allocate,
     "update": _apply_update,
     "delete": _apply_delete,
@@ -405,12 +419,13 @@ _APPLIERS: Mapping[str, Callable[[Organization, Mapping[str, Any], Any], dict]] 
 
 
 @transaction.atomic
-def recommendation_apply(*, recommendation: Recommendation, user: Any = None) -> Recommendation:
-    """Carry out a pending recommendation's change through the pool services.
+def recommendation_apply(*, recommendation: Recommendation, actor: Actor) -> Recommendation:
+    """Carry out a pending recommendation's change through the pool services' batch path.
 
-    A change that is no longer possible answers its 409 (``overlap``, ``no_space``,
-    ``conflict``) and nothing is written; a review has nothing to apply (409
-    ``not_applicable``).
+    The change is one batch (a merge deletes and resizes in one), checked with the
+    actor's permissions inside the pool services. A change that is no longer possible
+    answers its 409 (``overlap``, ``no_space``, ``conflict``) and nothing is written; a
+    review has nothing to apply (409 ``not_applicable``).
     """
     locked = _lock_recommendation(recommendation)
     organization = Organization.objects.get(pk=locked.organization_id)
@@ -421,18 +436,32 @@ def recommendation_apply(*, recommendation: Recommendation, user: Any = None) ->
             "This recommendation has no automatic change; dismiss it once it is handled.",
             code="not_applicable",
         )
-    result = applier(organization, locked.change, user)
+    changes = applier(organization, locked.change)
+    try:
+        # A savepoint, so that the no_space check can still read after a failure.
+        with transaction.atomic():
+            applied = pool_services.pool_changes_apply(
+                organization=organization,
+                actor=actor,
+                changes=changes,
+                details={"recommendation": locked.pk},
+            )
+    except ChangesRejected as exc:
+        cause = exc.first_cause()
+        if action == "allocate" and exc.errors[0].code == "overlap":
+            _no_longer_free(organization, locked.change, cause or exc)
+        raise (cause or exc) from None
     locked.status = RecommendationStatus.APPLIED
     locked.applied_at = timezone.now()
-    locked.applied_by = user if getattr(user, "is_authenticated", False) else None
-    locked.result = result
+    locked.applied_by_id = actor.user_id
+    locked.result = _result(action, applied)
     locked.save()
     return locked
 
 
 @transaction.atomic
 def recommendation_dismiss(
-    *, recommendation: Recommendation, reason: Any, user: Any = None
+    *, recommendation: Recommendation, reason: Any, actor: Actor
 ) -> Recommendation:
     """Set a pending recommendation aside, with the reason; it is not offered again."""
     if not isinstance(reason, str) or not reason.strip():
@@ -446,7 +475,7 @@ def recommendation_dismiss(
     locked.status = RecommendationStatus.DISMISSED
     locked.dismiss_reason = reason
     locked.dismissed_at = timezone.now()
-    locked.dismissed_by = user if getattr(user, "is_authenticated", False) else None
+    locked.dismissed_by_id = actor.user_id
     locked.save()
     return locked
 

@@ -26,6 +26,7 @@ from apps.analysis.models import Recommendation
 from apps.pools.models import Pool
 from apps.pools.selectors import pool_ancestors, pool_get
 from apps.tenancy.mixins import TenantViewMixin
+from cloudpam.context import actor_of
 from cloudpam.exceptions import ApplicationError, NotFound
 
 PER_PAGE = 50
@@ -280,7 +281,7 @@ class RecommendationApplyView(AnalysisConsoleMixin, View):
         self.require("pools.change")
         try:
             recommendation = selectors.recommendation_get(organization=request.organization, pk=pk)
-            services.recommendation_apply(recommendation=recommendation, user=request.user)
+            services.recommendation_apply(recommendation=recommendation, actor=actor_of(request))
         except NotFound as exc:
             raise Http404(exc.message) from None
         except ApplicationError as exc:
@@ -303,7 +304,7 @@ class RecommendationDismissView(AnalysisConsoleMixin, View):
                 services.recommendation_dismiss(
                     recommendation=recommendation,
                     reason=form.cleaned_data["reason"],
-                    user=request.user,
+                    actor=actor_of(request),
                 )
                 messages.success(request, f"Dismissed: {recommendation.title}.")
         except NotFound as exc:

@@ -4,10 +4,11 @@ from django.db import models
 class AuditAction(models.TextChoices):
     """What an audit event records.
 
-    The first five come from model changes; a soft delete (``deleted_at`` set)
+    The first eight come from model changes; a soft delete (``deleted_at`` set)
     is a ``delete``, clearing it a ``restore``, and removing a soft-deleted row
-    for good a ``purge``. The others are access events and the audit trail's
-    own housekeeping.
+    for good a ``purge``. A service names the change it makes where it is more
+    than a create or update (``allocate``, ``move``, ``resize``). The others
+    are access events and the audit trail's own housekeeping.
     """
 
     CREATE = "create", "Create"
@@ -15,6 +16,9 @@ class AuditAction(models.TextChoices):
     DELETE = "delete", "Delete"
     RESTORE = "restore", "Restore"
     PURGE = "purge", "Purge"
+    ALLOCATE = "allocate", "Allocate"
+    MOVE = "move", "Move"
+    RESIZE = "resize", "Resize"
     LOGIN = "login", "Login"
     LOGOUT = "logout", "Logout"
     LOGIN_FAILED = "login_failed", "Failed login"

@@ -13,10 +13,20 @@ import contextvars
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from apps.audit.choices import ActorType
 from cloudpam import context
+from cloudpam.context import Actor, actor_from
+
+__all__ = [
+    "Actor",
+    "RequestMeta",
+    "actor_from",
+    "current_actor",
+    "get_request_id",
+    "get_request_meta",
+    "request_meta_var",
+]
 
 
 @dataclass(frozen=True)
@@ -25,27 +35,6 @@ class RequestMeta:
 
     ip: str | None = None
     user_agent: str = ""
-
-
-@dataclass(frozen=True)
-class Actor:
-    """Who caused an event: a user, possibly through an API token, or a system task."""
-
-    user_id: int | None = None
-    email: str | None = None
-    token_id: int | None = None
-    token_name: str = ""
-    system: str = ""
-
-    @property
-    def type(self) -> str:
-        if self.token_id is not None:
-            return ActorType.TOKEN
-        if self.user_id is not None:
-            return ActorType.USER
-        if self.system:
-            return ActorType.SYSTEM
-        return ActorType.ANONYMOUS
 
 
 request_meta_var: contextvars.ContextVar[RequestMeta | None] = contextvars.ContextVar(
@@ -75,24 +64,6 @@ def get_request_id() -> str | None:
     if request_id is None and _command_name() is not None:
         return _COMMAND_RUN_ID
     return request_id
-
-
-def actor_from(*, user: Any | None = None, token: Any | None = None, system: str = "") -> Actor:
-    """Return the actor for a user, an API token and/or a system task name."""
-    if user is not None and not getattr(user, "is_authenticated", False):
-        user = None
-    if user is None and token is not None:
-        # A token belongs to a user directly or through its membership.
-        user = getattr(token, "user", None) or getattr(
-            getattr(token, "membership", None), "user", None
-        )
-    return Actor(
-        user_id=getattr(user, "pk", None),
-        email=getattr(user, "email", None),
-        token_id=getattr(token, "pk", None),
-        token_name=str(getattr(token, "name", "") or "") if token is not None else "",
-        system=system,
-    )
 
 
 def current_actor() -> Actor:

@@ -44,7 +44,7 @@ from apps.audit.models import AuditChain, AuditEvent
 from apps.audit.registration import model_key, redact
 from apps.audit.scoping import across_organizations
 from apps.tenancy.models import DEFAULT_ORGANIZATION_SETTINGS, Membership, Organization, User
-from cloudpam.context import get_organization
+from cloudpam.context import get_operation, get_organization
 from cloudpam.net import client_ip
 
 audit_logger = logging.getLogger("cloudpam.audit")
@@ -352,11 +352,25 @@ def audit_record_model_change(
         return None
     if key in SIGNALLED_MODELS and _already_recorded(instance, name):
         return None  # tenancy's signal, sent before the change, recorded it already
+    operation = get_operation()
+    actor = details = None
+    if operation is not None:
+        # The service under way names the change and its actor; the bound context of
+        # the request or task is only the fallback for changes made outside services.
+        actor = operation.actor
+        details = dict(operation.details) or None
+        if name in (AuditAction.CREATE, AuditAction.UPDATE) and operation.names(key, instance.pk):
+            name = operation.action
     with across_organizations(getattr(instance, "organization_id", None)):
         organization_ids = organization_ids_for(instance)
     events = [
         audit_event_record(
-            action=name, organization_id=organization_id, instance=instance, changes=changes
+            action=name,
+            organization_id=organization_id,
+            instance=instance,
+            changes=changes,
+            details=details,
+            actor=actor,
         )
         for organization_id in organization_ids
     ]

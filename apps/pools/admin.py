@@ -21,6 +21,7 @@ from treebeard.admin import TreeAdmin
 from apps.pools import selectors, services
 from apps.pools.models import Pool
 from apps.tenancy.admin_mixins import TenantAdminMixin
+from cloudpam.context import actor_of
 from cloudpam.exceptions import ApplicationError
 
 
@@ -54,7 +55,7 @@ class PoolAdminForm(forms.ModelForm):
             if self.instance.pk is None:
                 self.instance = services.pool_create(
                     organization=data["organization"],
-                    user=self.request.user,
+                    actor=actor_of(self.request),
                     name=data["name"],
                     cidr=data["cidr"],
                     parent=parent,
@@ -66,6 +67,7 @@ class PoolAdminForm(forms.ModelForm):
             else:
                 self.instance = services.pool_update(
                     pool=Pool.objects.get(pk=self.instance.pk),
+                    actor=actor_of(self.request),
                     parent=parent,
                     name=data["name"],
                     cidr=data["cidr"],
@@ -204,7 +206,7 @@ class PoolAdmin(TenantAdminMixin, TreeAdmin):
         self._run(
             request,
             queryset,
-            lambda pool: services.pool_delete(pool=pool, recursive=True),
+            lambda pool: services.pool_delete(pool=pool, recursive=True, actor=actor_of(request)),
             "Deleted",
         )
 
@@ -213,13 +215,18 @@ class PoolAdmin(TenantAdminMixin, TreeAdmin):
         self._run(
             request,
             queryset.order_by("depth"),
-            lambda pool: services.pool_restore(pool=pool),
+            lambda pool: services.pool_restore(pool=pool, actor=actor_of(request)),
             "Restored",
         )
 
     @admin.action(description="Purge selected deleted pools for good")
     def purge(self, request: HttpRequest, queryset: QuerySet) -> None:
-        self._run(request, queryset, lambda pool: services.pool_purge(pool=pool), "Purged")
+        self._run(
+            request,
+            queryset,
+            lambda pool: services.pool_purge(pool=pool, actor=actor_of(request)),
+            "Purged",
+        )
 
     def move_node(self, request: HttpRequest) -> HttpResponse:
         """Handle a drag-and-drop move through ``pool_move``."""
@@ -237,7 +244,7 @@ class PoolAdmin(TenantAdminMixin, TreeAdmin):
             return HttpResponseBadRequest("Invalid form data provided")
         new_parent = target if relation == "child" else target.parent
         try:
-            services.pool_move(pool=node, parent=new_parent)
+            services.pool_move(pool=node, parent=new_parent, actor=actor_of(request))
         except ApplicationError as exc:
             messages.error(request, exc.message)
             return HttpResponseBadRequest(exc.message)

@@ -1,8 +1,8 @@
 """The demo organization's address plan (``make run``): regions, environments, VPCs, subnets.
 
-Everything is created through the services, so the demo obeys the same rules as real
-data. Seeding again finds the pools already there and adds only what is missing; a branch
-that a user has since changed in a conflicting way is skipped and logged.
+Everything is created through the pool services' batch path, so the demo obeys the same
+rules as real data. Seeding again finds the pools already there and adds only what is
+missing; a branch that a user has since changed in a conflicting way is skipped and logged.
 """
 
 from __future__ import annotations
@@ -11,9 +11,10 @@ import logging
 from typing import Any
 
 from apps.pools import services
+from apps.pools.changes import PoolCreate
 from apps.pools.choices import PoolSource, PoolStatus, PoolType
 from apps.pools.models import Pool
-from cloudpam.exceptions import ApplicationError
+from cloudpam.context import system_actor
 
 logger = logging.getLogger(__name__)
 
@@ -282,33 +283,58 @@ PLAN: list[Node] = [
 ]
 
 
-def _ensure(organization: Any, user: Any, parent: Pool | None, node: Node) -> None:
+def _missing(
+    organization: Any, parent: Pool | None, parent_ref: int | str | None, node: Node
+) -> list[PoolCreate]:
+    """Return the creates that add ``node`` and its subtree where they are missing."""
     cidr, name, kind, status, tags, children = node
-    existing = (
-        Pool.objects.for_organization(organization).live().filter(parent=parent, cidr=cidr).first()
-    )
-    if existing is None:
-        try:
-            existing = services.pool_create(
-                organization=organization,
-                user=user,
-                parent=parent,
-                cidr=cidr,
-                name=name,
-                type=kind,
-                status=status,
-                tags=tags,
-                source=PoolSource.TEMPLATE,
-                description="Demo address plan.",
-            )
-        except ApplicationError as exc:
-            logger.warning("demo pool %s skipped: %s", cidr, exc.message)
-            return
+    existing = None
+    if parent is not None or parent_ref is None:
+        existing = (
+            Pool.objects.for_organization(organization)
+            .live()
+            .filter(parent=parent, cidr=cidr)
+            .first()
+        )
+    if existing is not None:
+        changes: list[PoolCreate] = []
+        for child in children:
+            changes += _missing(organization, existing, existing.pk, child)
+        return changes
+    ref = f"{parent_ref or 'root'}/{cidr}"
+    changes = [
+        PoolCreate(
+            ref=ref,
+            parent=parent_ref,
+            cidr=cidr,
+            name=name,
+            type=kind,
+            status=status,
+            tags=tags,
+            source=PoolSource.TEMPLATE,
+            description="Demo address plan.",
+        )
+    ]
     for child in children:
-        _ensure(organization, user, existing, child)
+        changes += _missing(organization, None, ref, child)
+    return changes
 
 
 def seed(*, organization: Any, user: Any) -> None:
-    """Create the demo address plan in ``organization``, adding only what is missing."""
-    for node in PLAN:
-        _ensure(organization, user, None, node)
+    """Create the demo address plan in ``organization``, adding only what is missing.
+
+    The missing pools go in as one batch. A branch that a user has since changed in a
+    conflicting way is left out, with its subtree, and logged.
+    """
+    changes = [change for node in PLAN for change in _missing(organization, None, None, node)]
+    actor = system_actor("seed_demo")
+    while changes:
+        try:
+            services.pool_changes_apply(organization=organization, actor=actor, changes=changes)
+        except services.ChangesRejected as exc:
+            failed = {error.ref for error in exc.errors}
+            for error in exc.errors:
+                logger.warning("demo pool %s skipped: %s", error.ref, error.message)
+            changes = [change for change in changes if change.ref not in failed]
+        else:
+            return

@@ -18,13 +18,19 @@ The rules:
 4. Deleting a pool with live children needs ``recursive``; a restore re-checks the rules.
 
 Writes go through ``save()`` (never ``QuerySet.update()`` for what a user can see) so that
-the audit trail records each change.
+the audit trail records each change. Every service takes its actor explicitly and names
+its operation (``allocate``, ``move``, ``resize``, ...) for the audit events it causes.
+
+Bulk writers use ``pool_changes_apply``: the batch is checked as a whole (``changes``),
+its permissions and quota checked once, every stored pool it names locked once in
+primary-key order, then each change is made here, as the single services make it.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any, Final
 
 from django.core.cache import cache
@@ -33,14 +39,24 @@ from django.db.models import F
 from django.utils import timezone
 from treebeard.exceptions import PathOverflow
 
+from apps.pools import changes as batch
 from apps.pools import cidr as engine
 from apps.pools.choices import AllocationStrategy, PoolSource, PoolStatus, PoolType
 from apps.pools.models import ROOTS_CONSTRAINT, SIBLINGS_CONSTRAINT, Pool
 from apps.pools.selectors import describe_pool, free_block_for, pool_child_layout, pool_count
 from apps.tenancy.models import Organization
+from apps.tenancy.permissions import actor_permission_denial
 from apps.tenancy.quotas import quota_check, quota_limit
 from apps.tenancy.rls import rls_bypass
-from cloudpam.exceptions import ApplicationError, Conflict, NotFound, ValidationError
+from cloudpam.context import Actor, operation
+from cloudpam.exceptions import (
+    ApplicationError,
+    Conflict,
+    NotFound,
+    ValidationError,
+)
+
+POOL_LABEL: Final = "pools.pool"
 
 
 class _Unset:
@@ -504,9 +520,38 @@ def pool_create(
     description: str = "",
     tags: Mapping[str, str] | None = None,
     source: str = PoolSource.MANUAL,
-    user: Any = None,
+    actor: Actor,
 ) -> Pool:
     """Create a pool at ``cidr`` under ``parent`` (a root when None) after rules 1 and 2."""
+    _check_quota(organization, 1)
+    with operation("create", actor=actor):
+        return _pool_create(
+            organization=organization,
+            name=name,
+            cidr=cidr,
+            parent=parent,
+            type=type,
+            status=status,
+            description=description,
+            tags=tags,
+            source=source,
+            actor=actor,
+        )
+
+
+def _pool_create(
+    *,
+    organization: Organization,
+    name: str,
+    cidr: str | engine.Prefix,
+    parent: Pool | int | None,
+    type: str,
+    status: str,
+    description: str,
+    tags: Mapping[str, str] | None,
+    source: str,
+    actor: Actor,
+) -> Pool:
     fields = {
         "name": _clean_name(name),
         "type": _clean_choice(type, PoolType, "type"),
@@ -517,7 +562,6 @@ def pool_create(
     }
     prefix = parse_pool_prefix(cidr)
     parent_id = _parent_id(organization, parent)
-    _check_quota(organization, 1)
     if parent_id is None:
         organization = _lock_organization(organization)
         locked_parent = None
@@ -526,7 +570,7 @@ def pool_create(
         _require_live(locked_parent, "adding pools to it")
     _check_place(organization, prefix, locked_parent)
     return _create_child(
-        organization=organization, parent=locked_parent, prefix=prefix, user=user, **fields
+        organization=organization, parent=locked_parent, prefix=prefix, actor=actor, **fields
     )
 
 
@@ -535,7 +579,7 @@ def _create_child(
     organization: Organization,
     parent: Pool | None,
     prefix: engine.Prefix,
-    user: Any,
+    actor: Actor,
     last_path: Any = _UNKNOWN,
     counted: bool = False,
     **fields: Any,
@@ -545,7 +589,7 @@ def _create_child(
         organization=organization,
         parent=parent,
         separate_routing_domain=_separate_domain(organization, parent),
-        created_by=user if getattr(user, "is_authenticated", False) else None,
+        created_by_id=actor.user_id,
         **fields,
     )
     pool.set_prefix(prefix)
@@ -564,7 +608,7 @@ def pool_allocate(
     description: str = "",
     tags: Mapping[str, str] | None = None,
     source: str = PoolSource.MANUAL,
-    user: Any = None,
+    actor: Actor,
 ) -> Pool:
     """Carve the next free block of ``prefix_length`` out of ``parent`` as a new child.
 
@@ -572,6 +616,35 @@ def pool_allocate(
     concurrent allocations in one parent queue up and never take overlapping blocks.
     Raise ``no_space`` (409) naming the largest free block when none is large enough.
     """
+    _check_quota(parent.organization, 1)
+    with operation("allocate", actor=actor):
+        return _pool_allocate(
+            parent=parent,
+            prefix_length=prefix_length,
+            name=name,
+            type=type,
+            status=status,
+            strategy=strategy,
+            description=description,
+            tags=tags,
+            source=source,
+            actor=actor,
+        )
+
+
+def _pool_allocate(
+    *,
+    parent: Pool,
+    prefix_length: int,
+    name: str,
+    type: str,
+    status: str,
+    strategy: str,
+    description: str,
+    tags: Mapping[str, str] | None,
+    source: str,
+    actor: Actor,
+) -> Pool:
     fields = {
         "name": _clean_name(name),
         "type": _clean_choice(type, PoolType, "type"),
@@ -582,7 +655,6 @@ def pool_allocate(
     }
     strategy = _clean_choice(strategy, AllocationStrategy, "strategy")
     organization = parent.organization
-    _check_quota(organization, 1)
     locked = _lock_parent_counting_child(organization, parent.pk)
     if locked is None:
         raise NotFound(f"No pool with id {parent.pk} in this organization.")
@@ -593,7 +665,7 @@ def pool_allocate(
         organization=organization,
         parent=locked,
         prefix=block,
-        user=user,
+        actor=actor,
         last_path=layout.last_path,
         counted=True,
         **fields,
@@ -611,6 +683,7 @@ def pool_update(
     status: str | _Unset = UNSET,
     description: str | _Unset = UNSET,
     tags: Mapping[str, str] | _Unset = UNSET,
+    actor: Actor,
 ) -> Pool:
     """Change a pool's attributes, prefix and parent, re-checking rules 1 to 3.
 
@@ -661,6 +734,7 @@ def pool_update(
             message = "A pool cannot be moved under itself or one of its descendants."
             raise ValidationError(message, fields={"parent": [message]})
 
+    resized = prefix is not None and prefix != target.prefix
     if prefix is not None or moving:
         new_prefix = prefix if prefix is not None else target.prefix
         _check_place(organization, new_prefix, new_parent, exclude_pk=target.pk)
@@ -676,10 +750,14 @@ def pool_update(
             target.set_prefix(prefix)
         target.separate_routing_domain = _separate_domain(organization, new_parent)
 
-    for field, value in changes.items():
-        setattr(target, field, value)
+    for name, value in changes.items():
+        setattr(target, name, value)
+    action = "move" if moving else "resize" if resized else "update"
     try:
-        with transaction.atomic():
+        with (
+            operation(action, actor=actor, target=(POOL_LABEL, target.pk)),
+            transaction.atomic(),
+        ):
             target.save()
     except IntegrityError as exc:
         _raise_for_integrity(exc, target.prefix)
@@ -687,17 +765,17 @@ def pool_update(
     return target
 
 
-def pool_move(*, pool: Pool, parent: Pool | int | None) -> Pool:
+def pool_move(*, pool: Pool, parent: Pool | int | None, actor: Actor) -> Pool:
     """Move ``pool`` and its subtree under ``parent`` (to the roots when None).
 
     Rules 1 and 2 are checked for the pool at its new place; its descendants need no
     check of their own since they lie inside it and keep their places relative to it.
     """
-    return pool_update(pool=pool, parent=parent)
+    return pool_update(pool=pool, parent=parent, actor=actor)
 
 
 @transaction.atomic
-def pool_delete(*, pool: Pool, recursive: bool = False) -> int:
+def pool_delete(*, pool: Pool, recursive: bool = False, actor: Actor) -> int:
     """Soft-delete ``pool``; with ``recursive`` its live subtree too. Return how many.
 
     A pool with live children answers ``conflict`` unless ``recursive``. The pools of one
@@ -723,15 +801,16 @@ def pool_delete(*, pool: Pool, recursive: bool = False) -> int:
             )
         subtree = [locked]
     now = timezone.now()
-    for member in subtree:
-        member.deleted_at = now
-        member.save(update_fields=["deleted_at", "updated_at"])
+    with operation("delete", actor=actor):
+        for member in subtree:
+            member.deleted_at = now
+            member.save(update_fields=["deleted_at", "updated_at"])
     pool.deleted_at = now
     return len(subtree)
 
 
 @transaction.atomic
-def pool_restore(*, pool: Pool) -> Pool:
+def pool_restore(*, pool: Pool, actor: Actor) -> Pool:
     """Bring back a soft-deleted pool and the subtree deleted with it, if the rules allow.
 
     The parent must be live and still hold the pool, and no live sibling may overlap it
@@ -774,7 +853,7 @@ def pool_restore(*, pool: Pool) -> Pool:
     target.deleted_at = None
     target.separate_routing_domain = _separate_domain(organization, parent)
     try:
-        with transaction.atomic():
+        with operation("restore", actor=actor), transaction.atomic():
             target.save(update_fields=["deleted_at", "separate_routing_domain", "updated_at"])
             for member in sorted(batch, key=lambda p: p.depth):
                 member.deleted_at = None
@@ -786,7 +865,7 @@ def pool_restore(*, pool: Pool) -> Pool:
 
 
 @transaction.atomic
-def pool_purge(*, pool: Pool) -> int:
+def pool_purge(*, pool: Pool, actor: Actor) -> int:
     """Remove a soft-deleted pool and its (deleted) subtree for good; return how many rows.
 
     A live pool is refused (``conflict``): it must be soft-deleted first, so that a purge
@@ -801,5 +880,271 @@ def pool_purge(*, pool: Pool) -> int:
     live = Pool.objects.live().in_subtree(locked.path).exclude(pk=locked.pk).first()
     if live is not None:
         raise Conflict(f"{describe_pool(live)} under {describe_pool(locked)} is live.")
-    count, _by_model = locked.delete()
+    with operation("purge", actor=actor):
+        count, _by_model = locked.delete()
     return count
+
+
+# The batch write path
+
+
+@dataclass(frozen=True)
+class ChangesApplied:
+    """What ``pool_changes_apply`` did: the pool of each change, by the change's ref."""
+
+    pools: dict[str, Pool] = field(default_factory=dict)
+    counts: dict[str, int] = field(default_factory=dict)
+
+
+class ChangesRejected(ApplicationError):
+    """A batch that cannot be applied as a whole; ``errors`` lists every failing change.
+
+    The status and code are those of the errors when they all agree (a batch of bad
+    prefixes is a 400 ``validation_error``), else a 409 ``conflict``.
+    """
+
+    def __init__(
+        self,
+        errors: Sequence[batch.ChangeError],
+        causes: Mapping[int, ApplicationError] | None = None,
+    ) -> None:
+        self.errors = list(errors)
+        self.causes = dict(causes or {})
+        codes = {error.code for error in self.errors}
+        statuses = {_STATUS_OF_CODE.get(code, 409) for code in codes}
+        code = codes.pop() if len(codes) == 1 else "conflict"
+        self.status_code = statuses.pop() if len(statuses) == 1 else 409
+        count = len(self.errors)
+        first = self.errors[0].describe() if self.errors else ""
+        more = f" ({count - 1} more)" if count > 1 else ""
+        fields: dict[str, list[str]] = {}
+        for error in self.errors:
+            fields.setdefault(error.ref or f"#{error.index + 1}", []).append(error.message)
+        super().__init__(f"The batch cannot be applied: {first}{more}.", code=code, fields=fields)
+
+    def first_cause(self) -> ApplicationError | None:
+        """Return the service's own error for a batch that failed at one change only."""
+        if len(self.errors) == 1:
+            return self.causes.get(self.errors[0].index)
+        return None
+
+
+_STATUS_OF_CODE = {
+    "validation_error": 400,
+    "outside_parent": 400,
+    "not_found": 404,
+    "permission_denied": 403,
+    "quota_exceeded": 429,
+}
+
+
+def _resolve(value: Any, created: Mapping[str, Pool], existing: Mapping[int, Pool]) -> Pool | None:
+    """Return the pool a change names: a stored one by id, or one the batch created by ref."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return created[value]
+    return existing[value]
+
+
+def _anchor(
+    value: Any, changes_by_ref: Mapping[str, Any], existing: Mapping[int, Pool]
+) -> Pool | None:
+    """Return the stored pool under which a pool named by ``value`` lies (None: a root)."""
+    seen: set[str] = set()
+    while isinstance(value, str) and value not in seen:
+        seen.add(value)
+        change = changes_by_ref[value]
+        value = change.parent if isinstance(change, batch.PoolCreate) else None
+    return existing.get(value) if isinstance(value, int) else None
+
+
+def _authorize(
+    *,
+    organization: Organization,
+    actor: Actor,
+    changes: Sequence[batch.PoolChange],
+    existing: Mapping[int, Pool],
+) -> list[batch.ChangeError]:
+    """Return a ``permission_denied`` error for each change the actor may not make.
+
+    A create needs ``pools.change`` on the stored pool it goes under (the role for a
+    root); an update and a delete need it on the pool they change and, for a move, on
+    its new place.
+    """
+    if not actor.is_person:
+        return []  # The system acts on work a person was allowed to start, or on its own.
+    by_ref = {change.ref: change for change in changes}
+    errors = []
+    verdicts: dict[int | None, str | None] = {}
+
+    def denial(pool: Pool | None) -> str | None:
+        key = pool.pk if pool is not None else None
+        if key not in verdicts:
+            verdicts[key] = actor_permission_denial(
+                actor=actor, organization=organization, permission="pools.change", obj=pool
+            )
+        return verdicts[key]
+
+    for index, change in enumerate(changes):
+        if isinstance(change, batch.PoolCreate):
+            under = change.parent if change.parent is not None else change.within
+            places = [_anchor(under, by_ref, existing)]
+        else:
+            places = [_anchor(change.pool, by_ref, existing)]
+            if isinstance(change.pool, int):
+                places = [existing[change.pool]]
+            if isinstance(change, batch.PoolUpdate) and "parent" in change.fields:
+                places.append(_anchor(change.fields["parent"], by_ref, existing))
+        for place in places:
+            reason = denial(place)
+            if reason is not None:
+                errors.append(batch.ChangeError(index, change.ref, "permission_denied", reason))
+                break
+    return errors
+
+
+def _apply_change(
+    change: batch.PoolChange,
+    *,
+    organization: Organization,
+    actor: Actor,
+    created: dict[str, Pool],
+    existing: dict[int, Pool],
+) -> Pool:
+    """Make one change of a checked batch, as the single service would (quota counted)."""
+    if isinstance(change, batch.PoolCreate):
+        parent = _resolve(change.parent, created, existing)
+        if change.cidr is None:
+            within = change.within if change.within is not None else change.parent
+            within_pool = _resolve(within, created, existing)
+            if parent is not None and within_pool is not None and within_pool.pk != parent.pk:
+                message = "A block found within one pool must be created under that pool."
+                raise ValidationError(message, fields={"within": [message]})
+            with operation("allocate", actor=actor):
+                pool = _pool_allocate(
+                    parent=within_pool,
+                    prefix_length=change.prefix_length,
+                    name=change.name,
+                    type=change.type,
+                    status=change.status,
+                    strategy=AllocationStrategy.FIRST_FIT,
+                    description=change.description,
+                    tags=change.tags,
+                    source=change.source,
+                    actor=actor,
+                )
+        else:
+            with operation("create", actor=actor):
+                pool = _pool_create(
+                    organization=organization,
+                    name=change.name,
+                    cidr=change.cidr,
+                    parent=parent,
+                    type=change.type,
+                    status=change.status,
+                    description=change.description,
+                    tags=change.tags,
+                    source=change.source,
+                    actor=actor,
+                )
+        created[change.ref] = pool
+        return pool
+    target = _resolve(change.pool, created, existing)
+    if isinstance(change, batch.PoolUpdate):
+        fields = dict(change.fields)
+        if "parent" in fields:
+            fields["parent"] = _resolve(fields["parent"], created, existing)
+        pool = pool_update(pool=target, actor=actor, **fields)
+    else:
+        pool_delete(pool=target, recursive=change.recursive, actor=actor)
+        pool = target
+    if isinstance(change.pool, int):
+        existing[change.pool] = pool
+    return pool
+
+
+@transaction.atomic
+def pool_changes_apply(
+    *,
+    organization: Organization,
+    actor: Actor,
+    changes: Sequence[batch.PoolChange],
+    details: Mapping[str, Any] | None = None,
+) -> ChangesApplied:
+    """Apply a batch of creates, updates and deletes as one change to the address plan.
+
+    The batch is checked as a whole first (shapes, prefixes, refs, overlaps among its own
+    pools), then the actor's permission on every place it touches and the ``max_pools``
+    quota for all its creates at once; then every stored pool it names is locked, once,
+    in primary-key order (after the organization row when it creates or moves roots).
+    Each change is then made as its single service makes it, in order, and each writes
+    its own audit event, named after what it does, with ``details`` (e.g. the plan)
+    attached. Every failing change is reported, not only the first
+    (``ChangesRejected``), and then nothing is written.
+    """
+    errors = batch.check_changes(changes)
+    if errors:
+        raise ChangesRejected(errors)
+    wanted = batch.existing_ids(changes)
+    existing = {
+        pool.pk: pool
+        for pool in Pool.objects.for_organization(organization).filter(pk__in=sorted(wanted))
+    }
+    errors = [
+        batch.ChangeError(index, change.ref, "not_found", f"No pool with id {pk} here.")
+        for index, change in enumerate(changes)
+        for pk in sorted(batch.existing_ids([change]) - set(existing))
+    ]
+    if errors:
+        raise ChangesRejected(errors)
+    errors = _authorize(organization=organization, actor=actor, changes=changes, existing=existing)
+    if errors:
+        raise ChangesRejected(errors)
+    counts = batch.change_count(changes)
+    if counts["create"]:
+        _check_quota(organization, counts["create"])
+
+    roots = any(
+        (isinstance(change, batch.PoolCreate) and change.parent is None)
+        or (isinstance(change, batch.PoolUpdate) and "parent" in change.fields)
+        for change in changes
+    )
+    if roots:
+        organization = _lock_organization(organization)
+    existing = _lock_pools(organization, *wanted)
+
+    created: dict[str, Pool] = {}
+    pools: dict[str, Pool] = {}
+    causes: dict[int, ApplicationError] = {}
+    failed: set[str] = set()
+    for index, change in enumerate(changes):
+        names = {change.parent, change.within} if isinstance(change, batch.PoolCreate) else set()
+        if isinstance(change, batch.PoolUpdate | batch.PoolDelete):
+            names = {
+                change.pool,
+                change.fields.get("parent") if isinstance(change, batch.PoolUpdate) else None,
+            }
+        blocked = sorted(name for name in names if isinstance(name, str) and name in failed)
+        if blocked:
+            message = f"It depends on '{blocked[0]}', which failed."
+            errors.append(batch.ChangeError(index, change.ref, "conflict", message))
+            failed.add(change.ref)
+            continue
+        try:
+            with transaction.atomic(), operation("batch", actor=actor, details=details):
+                pools[change.ref] = _apply_change(
+                    change,
+                    organization=organization,
+                    actor=actor,
+                    created=created,
+                    existing=existing,
+                )
+        except ApplicationError as exc:
+            field_name = next(iter(exc.fields or {}), "")
+            errors.append(batch.ChangeError(index, change.ref, exc.code, exc.message, field_name))
+            causes[index] = exc
+            failed.add(change.ref)
+    if errors:
+        raise ChangesRejected(errors, causes)
+    return ChangesApplied(pools=pools, counts=counts)

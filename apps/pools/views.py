@@ -30,6 +30,7 @@ from apps.pools.forms import (
 )
 from apps.pools.models import Pool
 from apps.tenancy.mixins import TenantViewMixin
+from cloudpam.context import actor_of
 from cloudpam.exceptions import ApplicationError, NotFound
 
 # Children a tree node loads per request; more come with "show more".
@@ -245,7 +246,7 @@ class PoolAllocateView(PoolDetailView):
                     strategy=data["strategy"],
                     description=data["description"],
                     tags=data["tags"],
-                    user=request.user,
+                    actor=actor_of(request),
                 )
             except ApplicationError as exc:
                 form.apply_error(exc)
@@ -279,7 +280,7 @@ class PoolCreateView(PoolConsoleMixin, View):
             try:
                 pool = services.pool_create(
                     organization=request.organization,
-                    user=request.user,
+                    actor=actor_of(request),
                     name=data["name"],
                     cidr=data["cidr"],
                     parent=data["parent"],
@@ -330,7 +331,7 @@ class PoolEditView(PoolConsoleMixin, View):
         form = PoolEditForm(request.POST)
         if form.is_valid():
             try:
-                pool = services.pool_update(pool=pool, **form.cleaned_data)
+                pool = services.pool_update(pool=pool, actor=actor_of(request), **form.cleaned_data)
             except ApplicationError as exc:
                 form.apply_error(exc)
             else:
@@ -367,7 +368,9 @@ class PoolMoveView(PoolConsoleMixin, View):
         if form.is_valid():
             self.require_on("pools.change", form.cleaned_data["parent"])
             try:
-                pool = services.pool_move(pool=pool, parent=form.cleaned_data["parent"])
+                pool = services.pool_move(
+                    pool=pool, parent=form.cleaned_data["parent"], actor=actor_of(request)
+                )
             except ApplicationError as exc:
                 form.apply_error(exc)
             else:
@@ -400,7 +403,9 @@ class PoolDeleteView(PoolConsoleMixin, View):
         form = PoolDeleteForm(request.POST)
         if form.is_valid():
             try:
-                count = services.pool_delete(pool=pool, recursive=form.cleaned_data["recursive"])
+                count = services.pool_delete(
+                    pool=pool, recursive=form.cleaned_data["recursive"], actor=actor_of(request)
+                )
             except ApplicationError as exc:
                 form.apply_error(exc)
             else:
@@ -429,7 +434,7 @@ class PoolRestoreView(PoolConsoleMixin, View):
         pool = self.get_pool(pk)
         self.require_on("pools.change", pool)
         try:
-            services.pool_restore(pool=pool)
+            services.pool_restore(pool=pool, actor=actor_of(request))
         except ApplicationError as exc:
             messages.error(request, exc.message)
         else:

@@ -100,6 +100,39 @@ def has_object_permission(request: Any, permission: str, obj: Any) -> bool:
     return _granted(membership.user, grant_codename(permission, obj), _grant_targets(obj))
 
 
+def actor_permission_denial(
+    *, actor: Any, organization: Any, permission: str, obj: Any = None
+) -> str | None:
+    """Return why ``actor`` may not use ``permission`` in ``organization`` (on ``obj``), or None.
+
+    For services that check inside themselves what their callers checked on the
+    request (a batch reaches pools no view looked at): the member's role, narrowed by
+    the token's scopes, or a grant on ``obj`` or an ancestor. The system (a task or
+    command, ``actor.user_id`` None) acts on work someone was allowed to start.
+    """
+    if actor.user_id is None:
+        return None
+    from apps.tenancy.models import Membership
+
+    role = (
+        Membership.objects.filter(user_id=actor.user_id, organization=organization)
+        .values_list("role", flat=True)
+        .first()
+    )
+    if role is None:
+        return "You are not a member of this organization."
+    if actor.scopes is not None and not scopes_allow(actor.scopes, permission):
+        return f"This token's scopes ({', '.join(actor.scopes)}) do not allow '{permission}'."
+    if role_has(role, permission):
+        return None
+    if obj is not None and _granted(
+        actor.user_id, grant_codename(permission, obj), _grant_targets(obj)
+    ):
+        return None
+    where = f" on {obj._meta.model_name} {obj.pk}" if obj is not None else ""
+    return f"Your role '{role}' does not have the permission '{permission}'{where}."
+
+
 def _granted(user: Any, codename: str, targets: list[Any]) -> bool:
     """Return whether ``user`` (directly or through a group) holds ``codename`` on a target.
 
@@ -113,9 +146,10 @@ def _granted(user: Any, codename: str, targets: list[Any]) -> bool:
         "content_type": content_type,
         "object_pk__in": [str(target.pk) for target in targets],
     }
+    user_id = user if isinstance(user, int) else user.pk
     return (
-        UserObjectPermission.objects.filter(user=user, **lookup).exists()
-        or GroupObjectPermission.objects.filter(group__user=user, **lookup).exists()
+        UserObjectPermission.objects.filter(user_id=user_id, **lookup).exists()
+        or GroupObjectPermission.objects.filter(group__user__pk=user_id, **lookup).exists()
     )
 
 

@@ -45,9 +45,19 @@ class TenantTask(Task):
         organization = Organization.objects.get(pk=organization_id)
         with (
             tenant_context(organization),
-            context.bound(organization=organization, actor={"system": self.name}),
+            context.bound(organization=organization, actor=self.started_by()),
         ):
             return super().__call__(*args, **kwargs)
+
+    def started_by(self) -> dict[str, Any]:
+        """Return the actor of the task: the user (and token) who started it, and the task.
+
+        The caller's user and token travel in the task's headers and are bound before the
+        task runs (``apps.audit.receivers.on_task_prerun``); a scheduled task has none and
+        acts as itself.
+        """
+        bound = context.get_actor() or {}
+        return {"user": bound.get("user"), "token": bound.get("token"), "system": self.name}
 
 
 class MaintenanceTask(Task):

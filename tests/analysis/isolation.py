@@ -12,6 +12,7 @@ from typing import Any
 
 from apps.analysis.models import AnalysisRun, Recommendation
 from apps.pools.services import pool_create
+from tests.actors import TEST_ACTOR
 from tests.isolation import World
 
 
@@ -19,6 +20,7 @@ def _pool(world: World) -> Any:
     return world.remember(
         "analysis-pool",
         lambda: pool_create(
+            actor=TEST_ACTOR,
             organization=world.organization,
             name=f"analysed {world.marker}",
             cidr="172.20.0.0/16",

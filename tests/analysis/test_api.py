@@ -10,6 +10,7 @@ from apps.analysis.models import AnalysisRun, Recommendation
 from apps.pools import services as pool_services
 from apps.pools.models import Pool
 from apps.tenancy.choices import Role
+from tests.actors import TEST_ACTOR
 from tests.analysis.conftest import add_history, age
 from tests.rls import become
 
@@ -141,7 +142,7 @@ def test_pool_analysis_of_missing_foreign_and_deleted_pools(
     for pk in (foreign.pk, 987654):
         response = owner_client.get(f"/api/v1/analysis/pools/{pk}/")
         assert error(response) == (404, "not_found", f"No pool with id {pk} in this organization.")
-    pool_services.pool_delete(pool=plan["idle"])
+    pool_services.pool_delete(actor=TEST_ACTOR, pool=plan["idle"])
     response = owner_client.get(pool_url(plan["idle"]))
     assert error(response) == (
         409,

@@ -6,6 +6,7 @@ from django.test import Client
 from apps.analysis.choices import RecommendationStatus
 from apps.analysis.models import Recommendation
 from apps.tenancy.choices import Role
+from tests.actors import TEST_ACTOR
 
 pytestmark = pytest.mark.django_db
 
@@ -24,7 +25,9 @@ def test_dashboard_shows_compliance_errors_and_pending_recommendations(organizat
 
     owner = make_member(organization, Role.OWNER)
     # Documentation space is special-purpose: a SPECIAL_PURPOSE finding, an error by default.
-    pool_services.pool_create(organization=organization, name="docs", cidr="192.0.2.0/24")
+    pool_services.pool_create(
+        actor=TEST_ACTOR, organization=organization, name="docs", cidr="192.0.2.0/24"
+    )
     browser = Client()
     browser.force_login(owner)
     browser.post("/api/v1/recommendations/generate/", {}, content_type="application/json")
@@ -48,7 +51,9 @@ def test_a_user_without_an_organization_sees_no_analysis_tiles(db):
 def test_the_pool_page_links_to_its_analysis_for_every_reader(organization, make_member):
     from apps.pools import services as pool_services
 
-    pool = pool_services.pool_create(organization=organization, name="corp", cidr="10.0.0.0/8")
+    pool = pool_services.pool_create(
+        actor=TEST_ACTOR, organization=organization, name="corp", cidr="10.0.0.0/8"
+    )
     browser = Client()
     browser.force_login(make_member(organization, Role.VIEWER))
     html = browser.get(f"/pools/{pool.pk}/").content.decode()

@@ -13,7 +13,9 @@ from apps.analysis.models import AnalysisRun, Recommendation, UtilizationSnapsho
 from apps.pools import services as pool_services
 from apps.pools.models import Pool
 from apps.pools.selectors import pool_free_blocks
+from cloudpam.context import actor_from
 from cloudpam.exceptions import Conflict, ValidationError
+from tests.actors import TEST_ACTOR
 from tests.analysis.conftest import add_history, age
 
 pytestmark = pytest.mark.django_db
@@ -35,7 +37,7 @@ def test_snapshot_take_records_every_live_pool_once_a_day(organization, plan, ma
     v6 = make_pool("fd00::/8", name="v6", type="supernet")
     make_pool("fd00::/9", parent=v6, name="half")
     gone = make_pool("10.0.9.0/24", parent=plan["region"], name="gone")
-    pool_services.pool_delete(pool=gone)
+    pool_services.pool_delete(actor=TEST_ACTOR, pool=gone)
 
     assert services.snapshot_take(organization=organization) == 8
     today = timezone.now().date()
@@ -136,7 +138,7 @@ def test_run_create_queues_and_execute_completes_with_progress(
 
 def test_run_of_a_pool_deleted_meanwhile_fails_with_the_reason(organization, plan):
     run = services.analysis_run_create(organization=organization, pools=[plan["idle"].pk])
-    pool_services.pool_delete(pool=plan["idle"])
+    pool_services.pool_delete(actor=TEST_ACTOR, pool=plan["idle"])
     run = services.analysis_run_execute(run=run)
     assert run.status == RunStatus.FAILED
     assert run.message == f"No live pool with id {plan['idle'].pk} in this organization."
@@ -188,7 +190,9 @@ def test_generate_stores_ranked_recommendations_once(organization, plan):
 def test_generate_does_not_offer_a_dismissed_recommendation_again(organization, plan):
     services.recommendation_generate(organization=organization)
     capacity = pending(organization, "capacity")[0]
-    services.recommendation_dismiss(recommendation=capacity, reason="Planned for Q3")
+    services.recommendation_dismiss(
+        actor=TEST_ACTOR, recommendation=capacity, reason="Planned for Q3"
+    )
     result = services.recommendation_generate(organization=organization)
     assert result.created == 0
     assert pending(organization, "capacity") == []
@@ -200,7 +204,7 @@ def test_generate_withdraws_advice_the_plan_no_longer_calls_for(organization, pl
     (capacity,) = pending(organization, "capacity")
     # The busy VPC's subnets are deleted: it is no longer under pressure.
     for subnet in plan["subnets"]:
-        pool_services.pool_delete(pool=subnet)
+        pool_services.pool_delete(actor=TEST_ACTOR, pool=subnet)
     result = services.recommendation_generate(organization=organization)
     assert result.removed == 1
     assert not Recommendation.objects.filter(pk=capacity.pk).exists()
@@ -211,7 +215,7 @@ def test_partial_generation_leaves_other_advice_alone(organization, plan, make_p
     services.recommendation_generate(organization=organization)
     reclaim = pending(organization, "reclaim")[0]
     for subnet in plan["subnets"]:
-        pool_services.pool_delete(pool=subnet)
+        pool_services.pool_delete(actor=TEST_ACTOR, pool=subnet)
     result = services.recommendation_generate(organization=organization, pools=[plan["idle"].pk])
     assert result.removed == 0
     assert pending(organization, "reclaim") == [reclaim]
@@ -247,7 +251,7 @@ def test_apply_allocation_creates_exactly_the_described_pool(organization, crowd
         "status": "planned",
     }
     before = Pool.objects.count()
-    applied = services.recommendation_apply(recommendation=allocation, user=user)
+    applied = services.recommendation_apply(recommendation=allocation, actor=actor_from(user=user))
     assert Pool.objects.count() == before + 1
     created = Pool.objects.get(pk=applied.result["pool"])
     assert (
@@ -280,7 +284,7 @@ def test_apply_allocation_whose_block_was_taken_answers_overlap_and_writes_nothi
     make_pool("10.0.9.0/25", parent=crowded["region"], name="squatter")
     before = Pool.objects.count()
     with pytest.raises(Conflict) as caught:
-        services.recommendation_apply(recommendation=allocation)
+        services.recommendation_apply(actor=TEST_ACTOR, recommendation=allocation)
     assert caught.value.code == "overlap"
     assert caught.value.message == (
         '10.0.9.0/24 is no longer free in 10.0.0.0/16 "region"; '
@@ -297,7 +301,7 @@ def test_apply_allocation_without_any_room_left_answers_no_space(organization, c
         make_pool(str(block), parent=crowded["region"], name=f"filler-{index}")
     before = Pool.objects.count()
     with pytest.raises(Conflict) as caught:
-        services.recommendation_apply(recommendation=allocation)
+        services.recommendation_apply(actor=TEST_ACTOR, recommendation=allocation)
     assert (caught.value.code, caught.value.message) == (
         "no_space",
         "No free /24 in 10.0.0.0/16; it has no free space.",
@@ -310,7 +314,7 @@ def test_apply_allocation_without_any_room_left_answers_no_space(organization, c
 def test_apply_expansion_and_refuse_it_when_the_pool_changed(organization, plan, user):
     services.recommendation_generate(organization=organization)
     (capacity,) = pending(organization, "capacity")
-    applied = services.recommendation_apply(recommendation=capacity, user=user)
+    applied = services.recommendation_apply(recommendation=capacity, actor=actor_from(user=user))
     plan["busy"].refresh_from_db()
     assert plan["busy"].cidr == "10.0.0.0/23"
     assert applied.result == {"pool": plan["busy"].pk, "cidr": "10.0.0.0/23"}
@@ -319,9 +323,9 @@ def test_apply_expansion_and_refuse_it_when_the_pool_changed(organization, plan,
 def test_apply_update_refuses_to_overwrite_a_change_made_meanwhile(organization, plan):
     services.recommendation_generate(organization=organization)
     (capacity,) = pending(organization, "capacity")
-    pool_services.pool_update(pool=plan["busy"], cidr="10.0.0.0/22")
+    pool_services.pool_update(actor=TEST_ACTOR, pool=plan["busy"], cidr="10.0.0.0/22")
     with pytest.raises(Conflict) as caught:
-        services.recommendation_apply(recommendation=capacity)
+        services.recommendation_apply(actor=TEST_ACTOR, recommendation=capacity)
     assert caught.value.message == (
         f"The cidr of pool {plan['busy'].pk} changed since this recommendation was made "
         "('10.0.0.0/24' then, '10.0.0.0/22' now); generate recommendations again."
@@ -335,7 +339,7 @@ def test_apply_expansion_into_space_taken_meanwhile_answers_overlap(organization
     (capacity,) = pending(organization, "capacity")
     make_pool("10.0.1.0/26", parent=plan["region"], name="late")
     with pytest.raises(Conflict) as caught:
-        services.recommendation_apply(recommendation=capacity)
+        services.recommendation_apply(actor=TEST_ACTOR, recommendation=capacity)
     assert caught.value.code == "overlap"
     plan["busy"].refresh_from_db()
     assert plan["busy"].cidr == "10.0.0.0/24"
@@ -347,11 +351,11 @@ def test_apply_reclaim_deletes_the_pool_unless_it_gained_children(organization, 
     (reclaim,) = pending(organization, "reclaim")
     child = make_pool("10.0.8.0/25", parent=plan["idle"], name="new")
     with pytest.raises(Conflict) as caught:
-        services.recommendation_apply(recommendation=reclaim)
+        services.recommendation_apply(actor=TEST_ACTOR, recommendation=reclaim)
     assert caught.value.code == "conflict"
     assert "has 1 live child" in caught.value.message
-    pool_services.pool_delete(pool=child)
-    applied = services.recommendation_apply(recommendation=reclaim)
+    pool_services.pool_delete(actor=TEST_ACTOR, pool=child)
+    applied = services.recommendation_apply(actor=TEST_ACTOR, recommendation=reclaim)
     plan["idle"].refresh_from_db()
     assert plan["idle"].deleted_at is not None
     assert applied.result == {"pool": plan["idle"].pk, "deleted": True}
@@ -361,9 +365,9 @@ def test_apply_reclaim_of_a_pool_deleted_meanwhile_is_a_conflict(organization, p
     age(plan["idle"], 40)
     services.recommendation_generate(organization=organization)
     (reclaim,) = pending(organization, "reclaim")
-    pool_services.pool_delete(pool=plan["idle"])
+    pool_services.pool_delete(actor=TEST_ACTOR, pool=plan["idle"])
     with pytest.raises(Conflict) as caught:
-        services.recommendation_apply(recommendation=reclaim)
+        services.recommendation_apply(actor=TEST_ACTOR, recommendation=reclaim)
     assert caught.value.message == (
         f"Pool {plan['idle'].pk} no longer exists or is deleted; generate recommendations again."
     )
@@ -382,7 +386,7 @@ def test_apply_merge_deletes_the_others_and_widens_the_kept_pool(organization, m
         "keep": high.pk,
         "cidr": "10.0.0.0/24",
     }
-    applied = services.recommendation_apply(recommendation=merge)
+    applied = services.recommendation_apply(actor=TEST_ACTOR, recommendation=merge)
     low.refresh_from_db()
     high.refresh_from_db()
     child.refresh_from_db()
@@ -396,15 +400,15 @@ def test_apply_a_review_or_twice_is_a_conflict(organization, crowded, user):
     assert capacity.change == {"action": "review", "pool": crowded["busy"].pk}
     assert not capacity.is_applicable
     with pytest.raises(Conflict) as caught:
-        services.recommendation_apply(recommendation=capacity)
+        services.recommendation_apply(actor=TEST_ACTOR, recommendation=capacity)
     assert (caught.value.code, caught.value.message) == (
         "not_applicable",
         "This recommendation has no automatic change; dismiss it once it is handled.",
     )
     (allocation,) = pending(organization, "allocation")
-    services.recommendation_apply(recommendation=allocation, user=user)
+    services.recommendation_apply(recommendation=allocation, actor=actor_from(user=user))
     with pytest.raises(Conflict) as caught:
-        services.recommendation_apply(recommendation=allocation)
+        services.recommendation_apply(actor=TEST_ACTOR, recommendation=allocation)
     assert caught.value.message == (
         "This recommendation is applied; only a pending one can be applied or dismissed."
     )
@@ -420,10 +424,12 @@ def test_dismiss_needs_a_reason_and_a_pending_recommendation(organization, plan,
         ("x" * 1001, "reason: Ensure this field has no more than 1000 characters."),
     ]:
         with pytest.raises(ValidationError) as caught:
-            services.recommendation_dismiss(recommendation=capacity, reason=reason)
+            services.recommendation_dismiss(
+                actor=TEST_ACTOR, recommendation=capacity, reason=reason
+            )
         assert caught.value.message == message
     dismissed = services.recommendation_dismiss(
-        recommendation=capacity, reason="  Moving to IPv6  ", user=user
+        recommendation=capacity, reason="  Moving to IPv6  ", actor=actor_from(user=user)
     )
     assert (dismissed.status, dismissed.dismiss_reason, dismissed.dismissed_by) == (
         RecommendationStatus.DISMISSED,
@@ -431,7 +437,7 @@ def test_dismiss_needs_a_reason_and_a_pending_recommendation(organization, plan,
         user,
     )
     with pytest.raises(Conflict):
-        services.recommendation_dismiss(recommendation=capacity, reason="again")
+        services.recommendation_dismiss(actor=TEST_ACTOR, recommendation=capacity, reason="again")
 
 
 # Compliance settings and the cache

@@ -11,6 +11,7 @@ from apps.analysis.models import AnalysisRun, Recommendation
 from apps.pools import services as pool_services
 from apps.pools.models import Pool
 from apps.tenancy.choices import Role
+from tests.actors import TEST_ACTOR
 from tests.analysis.conftest import add_history, age
 
 pytestmark = pytest.mark.django_db
@@ -117,7 +118,7 @@ def test_pool_analysis_page_without_history_and_of_a_deleted_pool(console, plan)
     html = page(console.get(f"/analysis/pools/{plan['idle'].pk}/"))
     assert "No snapshots yet" in html
     assert "Not enough history" in html
-    pool_services.pool_delete(pool=plan["idle"])
+    pool_services.pool_delete(actor=TEST_ACTOR, pool=plan["idle"])
     html = page(console.get(f"/analysis/pools/{plan['idle'].pk}/"))
     assert "is deleted; restore it to analyse it." in html
     assert console.get("/analysis/pools/987654/").status_code == 404

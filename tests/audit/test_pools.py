@@ -14,6 +14,7 @@ from apps.audit.models import AuditEvent
 from apps.pools import services
 from apps.pools.models import Pool
 from apps.tenancy.choices import Role
+from tests.actors import TEST_ACTOR
 
 pytestmark = pytest.mark.django_db
 
@@ -22,8 +23,12 @@ pytestmark = pytest.mark.django_db
 def plan(organization):
     """Two root pools: 10.0.0.0/8 "corp" and 172.16.0.0/12 "lab"."""
     return {
-        "corp": services.pool_create(organization=organization, name="corp", cidr="10.0.0.0/8"),
-        "lab": services.pool_create(organization=organization, name="lab", cidr="172.16.0.0/12"),
+        "corp": services.pool_create(
+            actor=TEST_ACTOR, organization=organization, name="corp", cidr="10.0.0.0/8"
+        ),
+        "lab": services.pool_create(
+            actor=TEST_ACTOR, organization=organization, name="lab", cidr="172.16.0.0/12"
+        ),
     }
 
 
@@ -79,7 +84,7 @@ def test_through_the_api(organization, client_for, plan):
     organization.save()
     response = client.patch(f"/api/v1/pools/{pk}/", {"parent": None}, format="json")
     assert response.status_code == 200, response.json()
-    events.append(the_event(response, "update", pk))
+    events.append(the_event(response, "move", pk))
     response = client.delete(f"/api/v1/pools/{pk}/")
     assert response.status_code == 204
     events.append(the_event(response, "delete", pk))
@@ -117,7 +122,7 @@ def test_through_the_console(organization, make_member, plan):
     organization.save()
     response = client.post(f"/pools/{pk}/move/", {"parent": ""})
     assert response.status_code == 302, response.content.decode()[:2000]
-    events.append(the_event(response, "update", pk))
+    events.append(the_event(response, "move", pk))
     response = client.post(f"/pools/{pk}/delete/", {})
     assert response.status_code == 302, response.content.decode()[:2000]
     events.append(the_event(response, "delete", pk))
@@ -172,7 +177,7 @@ def test_through_the_admin(organization, make_member, plan):
         f"{changelist}move/", {"node": pk, "target": plan["corp"].pk, "relation": "sibling"}
     )
     assert response.status_code == 200, response.content.decode()[:2000]
-    events.append(the_event(response, "update", pk))
+    events.append(the_event(response, "move", pk))
     response = client.post(
         changelist, {"action": "soft_delete_recursive", "_selected_action": [pk]}
     )
@@ -188,9 +193,13 @@ def test_through_the_admin(organization, make_member, plan):
 def test_a_purge_is_its_own_event(organization, client_for, plan):
     client = client_for(organization, Role.ADMIN)
     vpc = services.pool_create(
-        organization=organization, name="vpc", cidr="10.1.0.0/16", parent=plan["corp"]
+        actor=TEST_ACTOR,
+        organization=organization,
+        name="vpc",
+        cidr="10.1.0.0/16",
+        parent=plan["corp"],
     )
-    services.pool_delete(pool=vpc)
+    services.pool_delete(actor=TEST_ACTOR, pool=vpc)
     response = client.delete(f"/api/v1/pools/{vpc.pk}/?purge=true")
     assert response.status_code == 204, response.content
     event = the_event(response, "purge", vpc.pk)
@@ -200,11 +209,19 @@ def test_a_purge_is_its_own_event(organization, client_for, plan):
 def test_a_recursive_delete_is_one_event_per_pool(organization, client_for, plan):
     client = client_for(organization, Role.OPERATOR)
     vpc = services.pool_create(
-        organization=organization, name="vpc", cidr="10.1.0.0/16", parent=plan["corp"]
+        actor=TEST_ACTOR,
+        organization=organization,
+        name="vpc",
+        cidr="10.1.0.0/16",
+        parent=plan["corp"],
     )
     subnets = [
         services.pool_create(
-            organization=organization, name=f"s{n}", cidr=f"10.1.{n}.0/24", parent=vpc
+            actor=TEST_ACTOR,
+            organization=organization,
+            name=f"s{n}",
+            cidr=f"10.1.{n}.0/24",
+            parent=vpc,
         )
         for n in range(3)
     ]
@@ -224,9 +241,13 @@ def test_the_pool_page_can_show_its_history(organization, make_member, plan):
 
     auditor = make_member(organization, Role.AUDITOR)
     vpc = services.pool_create(
-        organization=organization, name="vpc", cidr="10.1.0.0/16", parent=plan["corp"]
+        actor=TEST_ACTOR,
+        organization=organization,
+        name="vpc",
+        cidr="10.1.0.0/16",
+        parent=plan["corp"],
     )
-    services.pool_update(pool=vpc, name="vpc-prod")
+    services.pool_update(actor=TEST_ACTOR, pool=vpc, name="vpc-prod")
     request = RequestFactory().get("/")
     request.user = auditor
     bind_membership(request, Membership.objects.get(user=auditor))

@@ -9,6 +9,7 @@ import factory
 from apps.pools import services
 from apps.pools.models import Pool
 from apps.tenancy.models import Organization
+from tests.actors import TEST_ACTOR
 
 
 class OrganizationFactory(factory.django.DjangoModelFactory):
@@ -40,4 +41,4 @@ class PoolFactory(factory.Factory):
         parent = kwargs.get("parent")
         if parent is not None:
             kwargs["organization"] = parent.organization
-        return services.pool_create(**kwargs)
+        return services.pool_create(actor=TEST_ACTOR, **kwargs)

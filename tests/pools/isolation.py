@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from apps.pools.services import pool_create
+from tests.actors import TEST_ACTOR
 from tests.isolation import World
 
 
@@ -13,9 +14,13 @@ def pool_id(world: World) -> int:
 
     def make() -> Any:
         root = pool_create(
-            organization=world.organization, name=f"root {world.marker}", cidr="10.0.0.0/8"
+            actor=TEST_ACTOR,
+            organization=world.organization,
+            name=f"root {world.marker}",
+            cidr="10.0.0.0/8",
         )
         pool_create(
+            actor=TEST_ACTOR,
             organization=world.organization,
             name=f"child {world.marker}",
             cidr="10.1.0.0/16",

@@ -8,6 +8,7 @@ from django.test import Client
 from apps.pools import services
 from apps.pools.models import Pool
 from apps.tenancy.choices import Role
+from tests.actors import TEST_ACTOR
 
 pytestmark = pytest.mark.django_db
 
@@ -46,7 +47,9 @@ def form_data(organization, **overrides):
 def test_changelist_is_the_tree_limited_to_the_users_organizations(
     staff_client, admin_client, root, other_organization
 ):
-    services.pool_create(organization=other_organization, name="foreign", cidr="172.16.0.0/12")
+    services.pool_create(
+        actor=TEST_ACTOR, organization=other_organization, name="foreign", cidr="172.16.0.0/12"
+    )
     html = staff_client.get(CHANGELIST).content.decode()
     assert "10.0.0.0/8" in html
     assert "172.16.0.0/12" not in html
@@ -100,7 +103,7 @@ def test_actions_soft_delete_restore_and_purge(staff_client, root, make_pool):
         CHANGELIST, {"action": "purge", "_selected_action": [vpc.pk]}, follow=True
     )
     assert "is live; delete it before purging it." in response.content.decode()
-    services.pool_delete(pool=vpc, recursive=True)
+    services.pool_delete(actor=TEST_ACTOR, pool=vpc, recursive=True)
     staff_client.post(CHANGELIST, {"action": "purge", "_selected_action": [vpc.pk]})
     assert list(Pool.objects.values_list("cidr", flat=True)) == ["10.0.0.0/8"]
 

@@ -10,6 +10,7 @@ from django.urls import reverse
 from apps.pools import services
 from apps.pools.models import Pool
 from apps.tenancy.choices import Role
+from tests.actors import TEST_ACTOR
 
 pytestmark = pytest.mark.django_db
 
@@ -39,7 +40,7 @@ def plan(organization, make_pool):
     vpc = make_pool("10.1.0.0/16", parent=us, name="prod vpc", type="vpc", description="payments")
     subnet = make_pool("10.1.2.0/24", parent=vpc, name="web", type="subnet")
     gone = make_pool("10.1.3.0/24", parent=vpc, name="gone", type="subnet")
-    services.pool_delete(pool=gone)
+    services.pool_delete(actor=TEST_ACTOR, pool=gone)
     v6 = make_pool("2001:db8::/32", name="v6", type="supernet", tags={"cloud": "gcp"})
     v6_vpc = make_pool("2001:db8:1::/48", parent=v6, name="v6 vpc", type="vpc")
     return {
@@ -200,12 +201,16 @@ def test_list_runs_a_fixed_number_of_queries(
 ):
     parents = [
         services.pool_create(
-            organization=organization, name=f"p{n}", cidr=f"10.{n}.0.0/16", parent=root
+            actor=TEST_ACTOR,
+            organization=organization,
+            name=f"p{n}",
+            cidr=f"10.{n}.0.0/16",
+            parent=root,
         )
         for n in range(60)
     ]
     for parent in parents[:5]:
-        services.pool_allocate(parent=parent, prefix_length=24, name="c")
+        services.pool_allocate(actor=TEST_ACTOR, parent=parent, prefix_length=24, name="c")
     owner_client.get(LIST)  # warm the session and membership caches of the client
     with django_assert_max_num_queries(6) as small:
         assert owner_client.get(f"{LIST}?limit=5").status_code == 200
@@ -334,7 +339,9 @@ def test_create_invariant_errors(owner_client, organization, root, make_pool, ot
     for payload, status, code in cases:
         response = owner_client.post(LIST, {"name": "x", **payload}, format="json")
         assert (response.status_code, response.json()["error"]["code"]) == (status, code), payload
-    foreign = services.pool_create(organization=other_organization, name="f", cidr="10.0.0.0/8")
+    foreign = services.pool_create(
+        actor=TEST_ACTOR, organization=other_organization, name="f", cidr="10.0.0.0/8"
+    )
     response = owner_client.post(
         LIST, {"name": "x", "cidr": "10.1.0.0/16", "parent": foreign.pk}, format="json"
     )
@@ -463,7 +470,7 @@ def test_delete_restore_and_purge(client_for, owner_client, organization, root, 
 
 def test_restore_refused_when_its_place_is_taken(owner_client, root, make_pool):
     old = make_pool("10.0.0.0/16", parent=root)
-    services.pool_delete(pool=old)
+    services.pool_delete(actor=TEST_ACTOR, pool=old)
     make_pool("10.0.0.0/24", parent=root, name="newcomer")
     response = owner_client.post(detail(old, "restore/"))
     assert error(response)[:2] == (409, "overlap")
@@ -502,7 +509,7 @@ def test_tree_nested_with_depth_and_root(owner_client, plan):
 
 def test_tree_too_large_is_refused(owner_client, root, monkeypatch):
     monkeypatch.setattr("apps.pools.selectors.TREE_MAX_NODES", 1)
-    services.pool_allocate(parent=root, prefix_length=16, name="a")
+    services.pool_allocate(actor=TEST_ACTOR, parent=root, prefix_length=16, name="a")
     response = owner_client.get("/api/v1/pools/tree/")
     assert error(response) == (
         400,
@@ -658,7 +665,9 @@ def test_anonymous_is_401(api_client, root):
 
 
 def test_another_organizations_pools_are_404_everywhere(owner_client, other_organization):
-    foreign = services.pool_create(organization=other_organization, name="f", cidr="10.0.0.0/8")
+    foreign = services.pool_create(
+        actor=TEST_ACTOR, organization=other_organization, name="f", cidr="10.0.0.0/8"
+    )
     for method, suffix in [
         ("get", ""),
         ("patch", ""),
@@ -761,7 +770,7 @@ def test_purge_by_grant(client_for, organization, root, make_pool):
     from guardian.shortcuts import assign_perm
 
     vpc = make_pool("10.0.0.0/16", parent=root)
-    services.pool_delete(pool=vpc)
+    services.pool_delete(actor=TEST_ACTOR, pool=vpc)
     operator = client_for(organization, Role.OPERATOR)
     assert operator.delete(f"{detail(vpc)}?purge=true").status_code == 403
     assign_perm("pools.purge_pool", operator.user, root)
@@ -781,7 +790,7 @@ def test_max_pools_quota(owner_client, organization, root, make_pool):
     ):
         assert error(response) == (429, "quota_exceeded", "Quota max_pools (3) reached.")
     assert Pool.objects.count() == 3
-    services.pool_delete(pool=vpc, recursive=True)
+    services.pool_delete(actor=TEST_ACTOR, pool=vpc, recursive=True)
     make_pool("10.1.0.0/16", parent=root)
     # Restoring the two deleted pools would make four.
     assert error(owner_client.post(detail(vpc, "restore/")))[:2] == (429, "quota_exceeded")

@@ -17,6 +17,7 @@ from apps.pools import services
 from apps.pools.models import Pool
 from apps.tenancy.models import Organization
 from cloudpam.exceptions import Conflict
+from tests.actors import TEST_ACTOR
 
 pytestmark = pytest.mark.postgres
 
@@ -108,9 +109,11 @@ def run_threads(count: int, work: Callable[[int], Any]) -> list[Any]:
 
 @pytest.mark.django_db(transaction=True)
 def test_eight_clients_get_64_distinct_blocks_then_no_space(organization):
-    root = services.pool_create(organization=organization, name="corp", cidr="10.0.0.0/8")
+    root = services.pool_create(
+        actor=TEST_ACTOR, organization=organization, name="corp", cidr="10.0.0.0/8"
+    )
     parent = services.pool_create(
-        organization=organization, name="vpc", cidr="10.0.0.0/22", parent=root
+        actor=TEST_ACTOR, organization=organization, name="vpc", cidr="10.0.0.0/22", parent=root
     )
 
     def allocate(index: int) -> tuple[list[str], list[str]]:
@@ -118,7 +121,11 @@ def test_eight_clients_get_64_distinct_blocks_then_no_space(organization):
         while True:
             try:
                 child = services.pool_allocate(
-                    parent=parent, prefix_length=28, name=f"client-{index}", type="subnet"
+                    actor=TEST_ACTOR,
+                    parent=parent,
+                    prefix_length=28,
+                    name=f"client-{index}",
+                    type="subnet",
                 )
             except Conflict as exc:
                 refused.append(exc.code)
@@ -141,12 +148,14 @@ def test_eight_clients_get_64_distinct_blocks_then_no_space(organization):
 
 @pytest.mark.django_db(transaction=True)
 def test_allocations_in_different_parents_do_not_wait(organization):
-    root = services.pool_create(organization=organization, name="corp", cidr="10.0.0.0/8")
+    root = services.pool_create(
+        actor=TEST_ACTOR, organization=organization, name="corp", cidr="10.0.0.0/8"
+    )
     busy = services.pool_create(
-        organization=organization, name="busy", cidr="10.0.0.0/16", parent=root
+        actor=TEST_ACTOR, organization=organization, name="busy", cidr="10.0.0.0/16", parent=root
     )
     free = services.pool_create(
-        organization=organization, name="free", cidr="10.1.0.0/16", parent=root
+        actor=TEST_ACTOR, organization=organization, name="free", cidr="10.1.0.0/16", parent=root
     )
     locked, release = threading.Event(), threading.Event()
 
@@ -164,7 +173,9 @@ def test_allocations_in_different_parents_do_not_wait(organization):
             started = time.monotonic()
             with connection.cursor() as cursor:
                 cursor.execute("SET lock_timeout = '20s'")
-            child = services.pool_allocate(parent=parent, prefix_length=24, name="x")
+            child = services.pool_allocate(
+                actor=TEST_ACTOR, parent=parent, prefix_length=24, name="x"
+            )
             return child.cidr, time.monotonic() - started
         finally:
             connection.close()
@@ -195,7 +206,9 @@ def test_roots_of_two_organizations_created_at_once_both_succeed(organization, o
     def first() -> str:
         try:
             with transaction.atomic():
-                pool = services.pool_create(organization=organization, name="a", cidr="10.0.0.0/8")
+                pool = services.pool_create(
+                    actor=TEST_ACTOR, organization=organization, name="a", cidr="10.0.0.0/8"
+                )
                 inserted.set()
                 release.wait(timeout=30)
             return pool.path
@@ -206,7 +219,7 @@ def test_roots_of_two_organizations_created_at_once_both_succeed(organization, o
         try:
             assert inserted.wait(timeout=30)
             return services.pool_create(
-                organization=other_organization, name="b", cidr="10.0.0.0/8"
+                actor=TEST_ACTOR, organization=other_organization, name="b", cidr="10.0.0.0/8"
             ).path
         finally:
             connection.close()
@@ -241,18 +254,26 @@ def test_roots_and_allocations_under_row_level_security(organization, other_orga
         cursor.execute(f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {quoted}")
         cursor.execute(f"SET LOCAL ROLE {quoted}")
     with tenant_context(organization):
-        acme = services.pool_create(organization=organization, name="a", cidr="10.0.0.0/8")
-        services.pool_allocate(parent=acme, prefix_length=16, name="a1")
+        acme = services.pool_create(
+            actor=TEST_ACTOR, organization=organization, name="a", cidr="10.0.0.0/8"
+        )
+        services.pool_allocate(actor=TEST_ACTOR, parent=acme, prefix_length=16, name="a1")
     with tenant_context(other_organization):
         # Row-level security hides acme's root; its path must not be reused.
-        globex = services.pool_create(organization=other_organization, name="g", cidr="10.0.0.0/8")
-        child = services.pool_allocate(parent=globex, prefix_length=16, name="g1")
+        globex = services.pool_create(
+            actor=TEST_ACTOR, organization=other_organization, name="g", cidr="10.0.0.0/8"
+        )
+        child = services.pool_allocate(actor=TEST_ACTOR, parent=globex, prefix_length=16, name="g1")
         assert child.cidr == "10.0.0.0/16"
         assert list(Pool.objects.values_list("name", flat=True).order_by("name")) == ["g", "g1"]
         with pytest.raises(Conflict) as caught:
-            services.pool_create(organization=other_organization, name="x", cidr="10.1.0.0/16")
+            services.pool_create(
+                actor=TEST_ACTOR, organization=other_organization, name="x", cidr="10.1.0.0/16"
+            )
         assert caught.value.code == "overlap"
-        moved = services.pool_update(pool=child, parent=None, cidr="172.16.0.0/16")
+        moved = services.pool_update(
+            actor=TEST_ACTOR, pool=child, parent=None, cidr="172.16.0.0/16"
+        )
         assert moved.depth == 1
     assert acme.path != globex.path
     assert len({acme.path, globex.path, moved.path}) == 3
@@ -260,12 +281,14 @@ def test_roots_and_allocations_under_row_level_security(organization, other_orga
 
 @pytest.mark.django_db(transaction=True)
 def test_a_child_added_while_a_recursive_delete_waits_goes_with_the_subtree(organization):
-    root = services.pool_create(organization=organization, name="corp", cidr="10.0.0.0/8")
+    root = services.pool_create(
+        actor=TEST_ACTOR, organization=organization, name="corp", cidr="10.0.0.0/8"
+    )
     vpc = services.pool_create(
-        organization=organization, name="vpc", cidr="10.0.0.0/16", parent=root
+        actor=TEST_ACTOR, organization=organization, name="vpc", cidr="10.0.0.0/16", parent=root
     )
     subnet = services.pool_create(
-        organization=organization, name="s", cidr="10.0.0.0/24", parent=vpc
+        actor=TEST_ACTOR, organization=organization, name="s", cidr="10.0.0.0/24", parent=vpc
     )
     locked, add = threading.Event(), threading.Event()
 
@@ -276,14 +299,18 @@ def test_a_child_added_while_a_recursive_delete_waits_goes_with_the_subtree(orga
                 locked.set()
                 add.wait(timeout=30)
                 services.pool_create(
-                    organization=organization, name="late", cidr="10.0.0.0/28", parent=subnet
+                    actor=TEST_ACTOR,
+                    organization=organization,
+                    name="late",
+                    cidr="10.0.0.0/28",
+                    parent=subnet,
                 )
         finally:
             connection.close()
 
     def delete_the_vpc() -> int:
         try:
-            return services.pool_delete(pool=vpc, recursive=True)
+            return services.pool_delete(actor=TEST_ACTOR, pool=vpc, recursive=True)
         finally:
             connection.close()
 
@@ -303,11 +330,17 @@ def test_a_child_added_while_a_recursive_delete_waits_goes_with_the_subtree(orga
 def test_a_child_added_while_a_move_waits_moves_with_the_subtree(organization):
     organization.settings = {"allow_overlapping_roots": True}
     organization.save()
-    a = services.pool_create(organization=organization, name="a", cidr="10.0.0.0/8")
-    b = services.pool_create(organization=organization, name="b", cidr="10.0.0.0/8")
-    vpc = services.pool_create(organization=organization, name="vpc", cidr="10.0.0.0/16", parent=a)
+    a = services.pool_create(
+        actor=TEST_ACTOR, organization=organization, name="a", cidr="10.0.0.0/8"
+    )
+    b = services.pool_create(
+        actor=TEST_ACTOR, organization=organization, name="b", cidr="10.0.0.0/8"
+    )
+    vpc = services.pool_create(
+        actor=TEST_ACTOR, organization=organization, name="vpc", cidr="10.0.0.0/16", parent=a
+    )
     subnet = services.pool_create(
-        organization=organization, name="s", cidr="10.0.0.0/24", parent=vpc
+        actor=TEST_ACTOR, organization=organization, name="s", cidr="10.0.0.0/24", parent=vpc
     )
     locked, add = threading.Event(), threading.Event()
 
@@ -317,13 +350,15 @@ def test_a_child_added_while_a_move_waits_moves_with_the_subtree(organization):
                 Pool.objects.select_for_update().get(pk=subnet.pk)
                 locked.set()
                 add.wait(timeout=30)
-                services.pool_allocate(parent=subnet, prefix_length=28, name="late")
+                services.pool_allocate(
+                    actor=TEST_ACTOR, parent=subnet, prefix_length=28, name="late"
+                )
         finally:
             connection.close()
 
     def move_the_vpc() -> None:
         try:
-            services.pool_move(pool=vpc, parent=b)
+            services.pool_move(actor=TEST_ACTOR, pool=vpc, parent=b)
         finally:
             connection.close()
 

@@ -10,6 +10,7 @@ from django.test import Client
 from apps.pools import services
 from apps.pools.models import Pool
 from apps.tenancy.choices import Role
+from tests.actors import TEST_ACTOR
 
 pytestmark = pytest.mark.django_db
 
@@ -53,7 +54,7 @@ def test_tree_shows_roots_children_and_lazy_nodes(console, root, make_pool):
 def test_tree_children_come_in_batches(console, root, monkeypatch):
     monkeypatch.setattr("apps.pools.views.TREE_BATCH", 2)
     for n in range(3):
-        services.pool_allocate(parent=root, prefix_length=16, name=f"c{n}")
+        services.pool_allocate(actor=TEST_ACTOR, parent=root, prefix_length=16, name=f"c{n}")
     first = page(console.get(f"/pools/{root.pk}/tree-children/"))
     assert re.findall(r">(10\.\d+\.0\.0/16)<", first) == ["10.0.0.0/16", "10.1.0.0/16"]
     assert f"/pools/{root.pk}/tree-children/?offset=2" in first
@@ -126,7 +127,7 @@ def test_allocate_preview_partial(console, root, make_pool):
     assert "10.0.0.0/23 has room for prefix lengths 24 to 32, not 23." in html
     html = page(console.get(url, {"prefix_length": "x"}))
     assert "A valid integer is required." in html
-    services.pool_allocate(parent=vpc, prefix_length=24, name="b")
+    services.pool_allocate(actor=TEST_ACTOR, parent=vpc, prefix_length=24, name="b")
     html = page(console.get(url, {"prefix_length": "24"}))
     assert 'data-preview-error="no_space"' in html
     assert "No free /24 in 10.0.0.0/23; it has no free space." in html
@@ -232,7 +233,7 @@ def test_edit_move_delete_restore(console, organization, root, make_pool):
 
 def test_restore_error_is_shown(console, root, make_pool):
     old = make_pool("10.0.0.0/16", parent=root)
-    services.pool_delete(pool=old)
+    services.pool_delete(actor=TEST_ACTOR, pool=old)
     make_pool("10.0.0.0/24", parent=root, name="newcomer")
     response = console.post(f"/pools/{old.pk}/restore/", follow=True)
     assert "10.0.0.0/16 overlaps 10.0.0.0/24" in page(response)
@@ -267,7 +268,9 @@ def test_viewer_sees_pages_but_cannot_change(viewer_console, root):
 
 
 def test_other_organization_pool_is_404_and_login_required(console, other_organization, client):
-    foreign = services.pool_create(organization=other_organization, name="f", cidr="10.0.0.0/8")
+    foreign = services.pool_create(
+        actor=TEST_ACTOR, organization=other_organization, name="f", cidr="10.0.0.0/8"
+    )
     for url in (
         f"/pools/{foreign.pk}/",
         f"/pools/{foreign.pk}/tree-children/",
@@ -285,7 +288,7 @@ def test_navigation_links_the_address_plan(console):
 
 def test_dashboard_tiles(console, root, make_pool):
     make_pool("2001:db8::/32", name="v6")
-    services.pool_allocate(parent=root, prefix_length=16, name="a")
+    services.pool_allocate(actor=TEST_ACTOR, parent=root, prefix_length=16, name="a")
     html = page(console.get("/"))
     tiles = re.findall(
         r'<span class="tile-value">(\d+)</span><span class="tile-label">([^<]+)<', html
@@ -296,7 +299,7 @@ def test_dashboard_tiles(console, root, make_pool):
 
 def test_tiny_utilization_reads_below_a_tenth_of_a_percent(console, make_pool):
     space = make_pool("2001:db8::/32", name="v6")
-    services.pool_allocate(parent=space, prefix_length=64, name="one")
+    services.pool_allocate(actor=TEST_ACTOR, parent=space, prefix_length=64, name="one")
     html = page(console.get(f"/pools/{space.pk}/"))
     assert '<span class="util-pct">&lt;0.1%</span>' in html
     assert "<span>2001:db8::</span><span>2001:db8:ffff:ffff:ffff:ffff:ffff:ffff</span>" in html
@@ -304,7 +307,7 @@ def test_tiny_utilization_reads_below_a_tenth_of_a_percent(console, make_pool):
 
 def test_deleted_pools_list(console, root, make_pool):
     gone = make_pool("10.9.0.0/16", parent=root, name="gone")
-    services.pool_delete(pool=gone)
+    services.pool_delete(actor=TEST_ACTOR, pool=gone)
     html = page(console.get("/pools/list/", {"deleted": "only"}))
     assert "10.9.0.0/16" in html
     assert "10.0.0.0/8</a>" not in html

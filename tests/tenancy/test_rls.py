@@ -192,7 +192,11 @@ def test_tenant_tasks_run_in_their_organization(organization):
     result = report_context.delay(organization_id=organization.pk).get()
     assert result["organization"] == "acme"
     assert result["state"] == organization.pk
-    assert result["actor"] == {"system": "tests.tenancy.report_context"}
+    assert result["actor"] == {
+        "user": None,
+        "token": None,
+        "system": "tests.tenancy.report_context",
+    }
     if connection.vendor == "postgresql":
         assert result["database"] == str(organization.pk)
     assert current_state() == rls.TenantState()
@@ -206,3 +210,17 @@ def test_a_tenant_task_needs_its_organization():
 def test_maintenance_tasks_bypass_explicitly():
     assert report_bypass.delay().get() is True
     assert current_state().bypass is False
+
+
+def test_a_tenant_task_acts_for_the_user_who_started_it(organization, user):
+    with context.bound(organization=organization, actor={"user": user}):
+        result = report_context.delay(organization_id=organization.pk).get()
+    assert result["actor"]["user"] == user
+    assert result["actor"]["system"] == "tests.tenancy.report_context"
+    assert current_actor_of(result["actor"]).user_id == user.pk
+
+
+def current_actor_of(bound: dict):
+    from cloudpam.context import actor_from
+
+    return actor_from(user=bound["user"], token=bound["token"], system=bound["system"])

@@ -38,6 +38,7 @@ from apps.pools.selectors import pool_get
 from apps.tenancy.api.mixins import TenantScopedMixin
 from apps.tenancy.permissions import check_permission
 from cloudpam.api.pagination import LimitOffsetPagination
+from cloudpam.context import actor_of
 from cloudpam.exceptions import PermissionDenied
 
 
@@ -210,7 +211,7 @@ class RecommendationViewSet(TenantScopedMixin, viewsets.GenericViewSet):
         if reason:
             raise PermissionDenied(reason)
         recommendation = services.recommendation_apply(
-            recommendation=recommendation, user=request.user
+            recommendation=recommendation, actor=actor_of(request)
         )
         return Response(RecommendationSerializer(recommendation).data)
 
@@ -223,6 +224,6 @@ class RecommendationViewSet(TenantScopedMixin, viewsets.GenericViewSet):
         recommendation = self.get_object()
         body = _body(RecommendationDismissSerializer, request)
         recommendation = services.recommendation_dismiss(
-            recommendation=recommendation, reason=body["reason"], user=request.user
+            recommendation=recommendation, reason=body["reason"], actor=actor_of(request)
         )
         return Response(RecommendationSerializer(recommendation).data)

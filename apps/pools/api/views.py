@@ -37,6 +37,7 @@ from apps.pools.filters import ApiPoolFilterSet
 from apps.pools.models import Pool
 from apps.tenancy.api.mixins import TenantScopedMixin
 from apps.tenancy.permissions import check_permission
+from cloudpam.context import actor_of
 from cloudpam.exceptions import NotFound, PermissionDenied
 
 # Default number of maximal free blocks ``available`` lists without ``prefix_length``.
@@ -133,7 +134,9 @@ class PoolViewSet(TenantScopedMixin, viewsets.GenericViewSet):
         serializer.is_valid(raise_exception=True)
         data = dict(serializer.validated_data)
         data["parent"] = self._parent(data.get("parent"))
-        pool = services.pool_create(organization=request.organization, user=request.user, **data)
+        pool = services.pool_create(
+            organization=request.organization, actor=actor_of(request), **data
+        )
         return Response(_pool_data([pool])[0], status=status.HTTP_201_CREATED)
 
     @extend_schema(summary="Read a pool (soft-deleted ones too)")
@@ -156,7 +159,7 @@ class PoolViewSet(TenantScopedMixin, viewsets.GenericViewSet):
         data = dict(serializer.validated_data)
         if "parent" in data and data["parent"] != pool.parent_id:
             data["parent"] = self._parent(data["parent"])
-        pool = services.pool_update(pool=pool, **data)
+        pool = services.pool_update(pool=pool, actor=actor_of(request), **data)
         return Response(_pool_data([pool])[0])
 
     @extend_schema(
@@ -173,9 +176,9 @@ class PoolViewSet(TenantScopedMixin, viewsets.GenericViewSet):
         pool = self.get_object()
         if query["purge"]:
             require(request, "pools.purge", pool)
-            services.pool_purge(pool=pool)
+            services.pool_purge(pool=pool, actor=actor_of(request))
         else:
-            services.pool_delete(pool=pool, recursive=query["recursive"])
+            services.pool_delete(pool=pool, recursive=query["recursive"], actor=actor_of(request))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
     @extend_schema(
@@ -185,7 +188,7 @@ class PoolViewSet(TenantScopedMixin, viewsets.GenericViewSet):
         responses={200: PoolSerializer},
     )
     def restore(self, request: Request, pk: int) -> Response:
-        pool = services.pool_restore(pool=self.get_object())
+        pool = services.pool_restore(pool=self.get_object(), actor=actor_of(request))
         return Response(_pool_data([pool])[0])
 
     @extend_schema(summary="List a pool's direct children", responses=PoolSerializer(many=True))
@@ -272,7 +275,9 @@ class PoolViewSet(TenantScopedMixin, viewsets.GenericViewSet):
         pool = self.get_object()
         serializer = PoolAllocateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        child = services.pool_allocate(parent=pool, user=request.user, **serializer.validated_data)
+        child = services.pool_allocate(
+            parent=pool, actor=actor_of(request), **serializer.validated_data
+        )
         return Response(_pool_data([child])[0], status=status.HTTP_201_CREATED)
 
     @extend_schema(summary="Utilization of a pool", responses=PoolUtilizationSerializer)
