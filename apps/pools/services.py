@@ -1015,6 +1015,15 @@ def _apply_change(
     """Make one change of a checked batch, as the single service would (quota counted)."""
     if isinstance(change, batch.PoolCreate):
         parent = _resolve(change.parent, created, existing)
+        attributes = {
+            "name": change.name,
+            "type": change.type,
+            "status": change.status,
+            "description": change.description,
+            "tags": change.tags,
+            "source": change.source,
+            "actor": actor,
+        }
         if change.cidr is None:
             within = change.within if change.within is not None else change.parent
             within_pool = _resolve(within, created, existing)
@@ -1025,28 +1034,13 @@ def _apply_change(
                 pool = _pool_allocate(
                     parent=within_pool,
                     prefix_length=change.prefix_length,
-                    name=change.name,
-                    type=change.type,
-                    status=change.status,
                     strategy=AllocationStrategy.FIRST_FIT,
-                    description=change.description,
-                    tags=change.tags,
-                    source=change.source,
-                    actor=actor,
+                    **attributes,
                 )
         else:
             with operation("create", actor=actor):
                 pool = _pool_create(
-                    organization=organization,
-                    name=change.name,
-                    cidr=change.cidr,
-                    parent=parent,
-                    type=change.type,
-                    status=change.status,
-                    description=change.description,
-                    tags=change.tags,
-                    source=change.source,
-                    actor=actor,
+                    organization=organization, cidr=change.cidr, parent=parent, **attributes
                 )
         created[change.ref] = pool
         return pool
