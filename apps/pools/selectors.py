@@ -19,6 +19,7 @@ from apps.pools import allocation
 from apps.pools import cidr as engine
 from apps.pools.choices import AllocationStrategy, PoolStatus, PoolType
 from apps.pools.models import Pool
+from apps.pools.utilization import Utilization, count_children, utilization
 from apps.tenancy.models import Organization
 from cloudpam.exceptions import Conflict, NotFound, ValidationError
 
@@ -113,47 +114,19 @@ def pool_child_spans(pool: Pool) -> list[ChildSpan]:
 # Utilization
 
 
-@dataclass(frozen=True, slots=True)
-class Utilization:
-    """Addresses of a pool covered by its live children (each address counted once)."""
-
-    total: int
-    used: int
-    children: int = 0
-
-    @property
-    def free(self) -> int:
-        """Return the addresses no live child covers."""
-        return self.total - self.used
-
-    @property
-    def percent(self) -> float:
-        """Return the used share in percent, rounded to two decimals."""
-        return round(self.used * 100 / self.total, 2) if self.total else 0.0
-
-    def as_dict(self) -> dict[str, Any]:
-        """Return the API form: address counts as strings (IPv6 counts overflow JSON numbers)."""
-        return {
-            "total": str(self.total),
-            "used": str(self.used),
-            "free": str(self.free),
-            "percent": self.percent,
-        }
-
-
 def _chunks(values: Sequence[int]) -> Iterable[Sequence[int]]:
     for start in range(0, len(values), _IN_CHUNK):
         yield values[start : start + _IN_CHUNK]
 
 
 def pool_utilization_map(pools: Iterable[Pool]) -> dict[int, Utilization]:
-    """Return the utilization of each pool of ``pools`` by pk, in one grouped query.
+    """Return the utilization of each pool of ``pools`` by pk, in one grouped query per chunk.
 
     Live siblings never overlap, so used space is the sum of the live children's sizes:
     children counted per parent and prefix length give it exactly, IPv6 included.
     """
     pools = list(pools)
-    counts: dict[int, list[tuple[int, int]]] = defaultdict(list)
+    lengths: dict[int, list[tuple[int, int]]] = defaultdict(list)
     for chunk in _chunks([pool.pk for pool in pools]):
         rows = (
             Pool.objects.filter(parent_id__in=chunk, deleted_at__isnull=True)
@@ -162,16 +135,11 @@ def pool_utilization_map(pools: Iterable[Pool]) -> dict[int, Utilization]:
             .annotate(count=Count("pk"))
         )
         for parent_id, length, count in rows:
-            counts[parent_id].append((length, count))
+            lengths[parent_id].append((length, count))
     result: dict[int, Utilization] = {}
     for pool in pools:
-        bits = _BITS[pool.family]
-        used = 0
-        children = 0
-        for length, count in counts.get(pool.pk, ()):
-            used += count << (bits - length)
-            children += count
-        result[pool.pk] = Utilization(total=pool.size, used=used, children=children)
+        used, children = count_children(_BITS[pool.family], lengths.get(pool.pk, ()))
+        result[pool.pk] = utilization(total=pool.size, used=used, children=children)
     return result
 
 
@@ -186,7 +154,7 @@ class UtilizationDetail:
 def pool_utilization(pool: Pool) -> UtilizationDetail:
     """Return the utilization of ``pool``, broken down by the status of its live children."""
     bits = _BITS[pool.family]
-    by_status = {status: {"children": 0, "addresses": 0} for status in PoolStatus.values}
+    lengths: dict[str, list[tuple[int, int]]] = {status: [] for status in PoolStatus.values}
     rows = (
         Pool.objects.filter(parent=pool, deleted_at__isnull=True)
         .order_by()
@@ -194,16 +162,17 @@ def pool_utilization(pool: Pool) -> UtilizationDetail:
         .annotate(count=Count("pk"))
     )
     for status, length, count in rows:
-        entry = by_status.setdefault(status, {"children": 0, "addresses": 0})
-        entry["children"] += count
-        entry["addresses"] += count << (bits - length)
-    used = sum(entry["addresses"] for entry in by_status.values())
-    children = sum(entry["children"] for entry in by_status.values())
+        lengths.setdefault(status, []).append((length, count))
+    by_status = {status: count_children(bits, pairs) for status, pairs in lengths.items()}
     return UtilizationDetail(
-        utilization=Utilization(total=pool.size, used=used, children=children),
+        utilization=utilization(
+            total=pool.size,
+            used=sum(used for used, _ in by_status.values()),
+            children=sum(children for _, children in by_status.values()),
+        ),
         by_status={
-            status: {"children": entry["children"], "addresses": str(entry["addresses"])}
-            for status, entry in by_status.items()
+            status: {"children": children, "addresses": str(used)}
+            for status, (used, children) in by_status.items()
         },
     )
 

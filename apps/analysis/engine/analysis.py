@@ -51,6 +51,7 @@ from apps.analysis.engine.utilization import (
     subtree_utilization,
     subtree_utilizations,
 )
+from apps.pools.utilization import utilization
 
 __all__ = ["ProgressCallback", "TreeAnalysis", "analyze_pool", "analyze_tree", "scope_of"]
 
@@ -103,13 +104,13 @@ def _pool_core(
     """Return the utilization, gaps and fragmentation of one pool."""
     pools = tree.pools
     cidr = pools[pool_id].cidr
-    gaps = gap_analysis(cidr, (pools[kid].cidr for kid in tree.children_of(pool_id)))
-    size = cidr.size
-    value = in_use.get(pool_id)
-    usage = Utilization(
-        total=size,
-        used=size - gaps.total_free,
-        in_use=None if value is None else min(max(int(value), 0), size),
+    children = [pools[kid].cidr for kid in tree.children_of(pool_id)]
+    gaps = gap_analysis(cidr, children)
+    usage = utilization(
+        total=cidr.size,
+        used=cidr.size - gaps.total_free,
+        children=sum(1 for child in children if cidr.overlaps(child)),
+        in_use=in_use.get(pool_id),
     )
     return usage, gaps, fragmentation_from(gaps.count, gaps.total_free, gaps.largest_free_block)
 

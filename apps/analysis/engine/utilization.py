@@ -40,7 +40,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from apps.analysis.engine.data import PoolTree
-from apps.pools.cidr import Prefix, covered_size
+from apps.pools.cidr import Prefix
+from apps.pools.utilization import Utilization, covered_children, percent, utilization
 
 __all__ = [
     "SubtreeUtilization",
@@ -50,49 +51,6 @@ __all__ = [
     "subtree_utilization",
     "subtree_utilizations",
 ]
-
-
-def percent(part: int, total: int, digits: int = 2) -> float:
-    """Return ``part`` as a percentage of ``total``, rounded to ``digits`` decimals.
-
-    Integer true division is exact to the last bit of the float, so IPv6-sized counts keep
-    their precision. A zero total gives 0.0.
-    """
-    if total <= 0:
-        return 0.0
-    return round(part * 100 / total, digits)
-
-
-@dataclass(frozen=True, slots=True)
-class Utilization:
-    """Count the addresses of a pool: total, used by live children, free, and in use.
-
-    ``in_use`` is None when discovery has reported nothing for the pool.
-    """
-
-    total: int
-    used: int
-    in_use: int | None = None
-
-    @property
-    def free(self) -> int:
-        """Return the addresses not covered by a live child."""
-        return self.total - self.used
-
-    @property
-    def percent(self) -> float:
-        """Return ``used`` as a percentage of ``total`` (two decimals)."""
-        return percent(self.used, self.total)
-
-    @property
-    def in_use_percent(self) -> float | None:
-        """Return ``in_use`` as a percentage of ``total``, None without discovery data."""
-        return None if self.in_use is None else percent(self.in_use, self.total)
-
-    @property
-    def effective_used(self) -> int:
-        """Return the larger of ``used`` and ``in_use``: the pressure on the pool's space."""
-        return max(self.used, self.in_use or 0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,16 +92,9 @@ def pool_utilization(
     """Return the utilization of ``pool_id`` by its live direct children."""
     cidr = tree.get(pool_id).cidr
     pools = tree.pools
-    size = cidr.size
-    # Aligned blocks either nest or are disjoint: keeping the children that overlap the pool
-    # and capping at its size clips a child that (in broken data) encloses its parent.
-    used = covered_size(
-        child
-        for child in (pools[kid].cidr for kid in tree.children_of(pool_id))
-        if cidr.overlaps(child)
-    )
-    return Utilization(
-        total=size, used=min(used, size), in_use=_in_use_of(in_use or {}, pool_id, size)
+    used, children = covered_children(cidr, (pools[kid].cidr for kid in tree.children_of(pool_id)))
+    return utilization(
+        total=cidr.size, used=used, children=children, in_use=(in_use or {}).get(pool_id)
     )
 
 

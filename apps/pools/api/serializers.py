@@ -16,13 +16,14 @@ from rest_framework import serializers
 
 from apps.pools.choices import AllocationStrategy, PoolSource, PoolStatus, PoolType
 from apps.pools.models import CIDR_MAX_LENGTH, Pool
-from apps.pools.selectors import TREE_MAX_NODES, TreeNode, Utilization
+from apps.pools.selectors import TREE_MAX_NODES, TreeNode
 from apps.pools.services import (
     DESCRIPTION_MAX_LENGTH,
     NAME_MAX_LENGTH,
     TAG_VALUE_MAX_LENGTH,
     TAGS_MAX_COUNT,
 )
+from apps.pools.utilization import Utilization
 
 MAX_ID = 2**63 - 1
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from django import template
 
-from apps.pools.selectors import Utilization
+from apps.pools.utilization import Utilization
 
 register = template.Library()
 
