@@ -10,6 +10,7 @@ from django import forms
 from apps.analysis.choices import Severity
 from apps.analysis.engine import RULE_IDS, RULES
 from apps.analysis.services import DISMISS_REASON_MAX_LENGTH
+from cloudpam.jsonlimits import JSONTooDeepError, load_json
 
 MAX_ID = 2**63 - 1
 
@@ -84,9 +85,12 @@ class ComplianceSettingsForm(forms.Form):
             prefix = rule_id.lower()
             text = (data.get(f"{prefix}_params") or "").strip()
             try:
-                params = json.loads(text) if text else {}
+                params = load_json(text) if text else {}
             except json.JSONDecodeError as exc:
                 self.add_error(f"{prefix}_params", f"Not valid JSON: {exc.msg}.")
+                continue
+            except JSONTooDeepError as exc:
+                self.add_error(f"{prefix}_params", str(exc))
                 continue
             if not isinstance(params, dict):
                 self.add_error(f"{prefix}_params", "Parameters must be a JSON object.")

@@ -11,6 +11,7 @@ from django.db import models
 from django.http import HttpRequest
 
 from apps.tenancy.models import Organization
+from cloudpam.forms import JSONField
 
 
 class TenantAdminMixin:
@@ -26,6 +27,8 @@ class TenantAdminMixin:
     """
 
     organization_field = "organization"
+    # JSON (tags, settings) with a limit on its depth, as in the console and the API.
+    formfield_overrides: dict[Any, dict[str, Any]] = {models.JSONField: {"form_class": JSONField}}
 
     def _organization(self, request: HttpRequest) -> Organization | None:
         return getattr(request, "organization", None)

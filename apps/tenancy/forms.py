@@ -14,6 +14,7 @@ from apps.tenancy.choices import Role, TokenScope
 from apps.tenancy.models import DEFAULT_ORGANIZATION_SETTINGS, DEFAULT_QUOTAS
 from apps.tenancy.org_settings import QUOTA_BOUNDS, SETTING_BOUNDS, SETTING_LABELS, setting_kind
 from apps.tenancy.quotas import QUOTA_LABELS
+from cloudpam.forms import JSONField
 
 
 def login_attempt_wait(request: Any, username: str) -> int | None:
@@ -91,7 +92,7 @@ def _setting_form_field(name: str) -> forms.Field:
     if kind == "int":
         low, high = SETTING_BOUNDS.get(name, (None, None))
         return forms.IntegerField(label=label, min_value=low, max_value=high)
-    return forms.JSONField(label=label, required=False)
+    return JSONField(label=label, required=False)
 
 
 class OrganizationSettingsForm(forms.Form):
