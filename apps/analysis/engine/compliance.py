@@ -20,7 +20,8 @@ SPECIAL_PURPOSE    error     pools overlapping loopback, link-local, multicast, 
 PREFIX_BOUNDS      warning   a prefix length outside the bounds for the pool's type
                              (``bounds``: vpc /16-/28 and /44-/60, subnet /16-/29 and /44-/64)
 NAMING             info      a name that does not fully match the regular expression set for
-                             the pool's type, or for ``"*"`` (``patterns: {}``)
+                             the pool's type, or for ``"*"`` (``patterns: {}``); RE2 syntax,
+                             at most 512 characters (see below)
 REQUIRED_TAGS      warning   a tag of ``keys`` missing or empty on a pool of ``types``
                              (``keys: []``, ``types: []`` meaning every type)
 EMPTY_POOL         info      a container pool (``types``: supernet, region, environment, vpc)
@@ -30,6 +31,11 @@ OVER_UTILIZED      warning   utilization (by children or discovered use, the hig
                              above ``threshold`` percent (80)
 DEPRECATED_IN_USE  warning   a deprecated pool with live children or discovered use
 =================  ========  ====================================================================
+
+Naming patterns come from users and run against every pool name, so they run in RE2, whose
+matching time is linear in the name whatever the pattern: ``(a|aa)+$``, which backtracks for
+minutes in Python's ``re`` on ``"a" * 42 + "!"``, answers at once. RE2 has no backreferences
+or lookaround; a pattern that uses them is refused when it is saved.
 
 A finding is ``{rule, severity, pool, message, remediation}`` (:class:`Finding`), plus the
 ids of the other pools involved (``related``), for example the sibling an overlap is with.
@@ -53,12 +59,13 @@ ids of the other pools involved (``related``), for example the sibling an overla
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from fractions import Fraction
-from typing import Any
+from typing import Any, Protocol
+
+import re2
 
 from apps.analysis.engine.data import (
     CONTAINER_TYPES,
@@ -79,6 +86,7 @@ from apps.analysis.engine.utilization import Utilization, pool_utilization
 from apps.pools.cidr import CidrError, Prefix, parse_prefix
 
 __all__ = [
+    "MAX_PATTERN_LENGTH",
     "RULES",
     "RULE_IDS",
     "ComplianceSettings",
@@ -192,10 +200,48 @@ def _parse_bounds(value: object) -> dict[str, dict[int, tuple[int, int]]]:
     return bounds
 
 
-def _parse_patterns(value: object) -> dict[str, re.Pattern[str]]:
+MAX_PATTERN_LENGTH = 512
+
+
+class NamePattern(Protocol):
+    """A compiled naming pattern (an RE2 regular expression)."""
+
+    @property
+    def pattern(self) -> str: ...
+
+    def fullmatch(self, text: str) -> object | None: ...
+
+
+def _re2_options() -> Any:
+    options = re2.Options()
+    # A refused pattern is reported to whoever saved it; RE2 need not log it too.
+    options.log_errors = False
+    return options
+
+
+_RE2_OPTIONS = _re2_options()
+
+
+def compile_name_pattern(pattern: str) -> NamePattern:
+    """Compile a naming pattern in RE2, or raise ValueError with the reason."""
+    if len(pattern) > MAX_PATTERN_LENGTH:
+        raise ValueError(f"longer than {MAX_PATTERN_LENGTH} characters")
+    try:
+        compiled: NamePattern = re2.compile(pattern, options=_RE2_OPTIONS)
+    except re2.error as error:
+        reason = error.args[0] if error.args else "invalid"
+        if isinstance(reason, bytes):
+            reason = reason.decode("utf-8", "replace")
+        raise ValueError(
+            f"{pattern!r} is not a regular expression RE2 accepts ({reason})"
+        ) from None
+    return compiled
+
+
+def _parse_patterns(value: object) -> dict[str, NamePattern]:
     if not isinstance(value, Mapping):
         raise ValueError("must map pool types (or '*') to regular expressions")
-    patterns: dict[str, re.Pattern[str]] = {}
+    patterns: dict[str, NamePattern] = {}
     for key, pattern in value.items():
         pool_type = _check_type_key(key)
         if pattern is None:
@@ -203,11 +249,9 @@ def _parse_patterns(value: object) -> dict[str, re.Pattern[str]]:
         if not isinstance(pattern, str):
             raise ValueError(f"{pool_type}: the pattern must be a string")
         try:
-            patterns[pool_type] = re.compile(pattern)
-        except re.error as error:
-            raise ValueError(
-                f"{pool_type}: {pattern!r} is not a regular expression ({error})"
-            ) from None
+            patterns[pool_type] = compile_name_pattern(pattern)
+        except ValueError as error:
+            raise ValueError(f"{pool_type}: {error}") from None
     return patterns
 
 
@@ -556,7 +600,7 @@ def _check_prefix_bounds(ctx: _Context, pool: PoolData, rule: RuleSettings) -> F
 
 
 def _check_naming(ctx: _Context, pool: PoolData, rule: RuleSettings) -> Finding | None:
-    patterns: Mapping[str, re.Pattern[str]] = rule.params["patterns"]
+    patterns: Mapping[str, NamePattern] = rule.params["patterns"]
     pattern = patterns.get(pool.type) or patterns.get("*")
     if pattern is None or pattern.fullmatch(pool.name):
         return None
