@@ -56,6 +56,27 @@ def pool_list(*, organization: Organization | None, include_deleted: bool = Fals
     return pools.in_address_order()
 
 
+def pool_overlapping_roots(*, organization: Organization) -> list[tuple[Pool, Pool]]:
+    """Return pairs of live root pools that overlap, each with an earlier root it overlaps.
+
+    Roots come in address order: one overlaps an earlier one when it starts before the
+    furthest end reached so far, so one pass finds them all.
+    """
+    roots = (
+        pool_list(organization=organization)
+        .filter(parent__isnull=True)
+        .only("pk", "name", "cidr", "family", "first_key", "last_key")
+    )
+    pairs: list[tuple[Pool, Pool]] = []
+    reach: Pool | None = None
+    for pool in roots.iterator():
+        if reach is not None and reach.family == pool.family and pool.first_key <= reach.last_key:
+            pairs.append((reach, pool))
+        if reach is None or reach.family != pool.family or pool.last_key > reach.last_key:
+            reach = pool
+    return pairs
+
+
 def pool_count(*, organization: Organization | None) -> int:
     """Return how many live pools the organization has (its ``max_pools`` usage)."""
     return Pool.objects.for_organization(organization).live().order_by().count()

@@ -43,7 +43,13 @@ from apps.pools import changes as batch
 from apps.pools import cidr as engine
 from apps.pools.choices import AllocationStrategy, PoolSource, PoolStatus, PoolType
 from apps.pools.models import ROOTS_CONSTRAINT, SIBLINGS_CONSTRAINT, Pool
-from apps.pools.selectors import describe_pool, free_block_for, pool_child_layout, pool_count
+from apps.pools.selectors import (
+    describe_pool,
+    free_block_for,
+    pool_child_layout,
+    pool_count,
+    pool_overlapping_roots,
+)
 from apps.tenancy.models import Organization
 from apps.tenancy.permissions import actor_permission_denial
 from apps.tenancy.quotas import quota_check, quota_limit
@@ -506,6 +512,28 @@ def _separate_domain(organization: Organization, parent: Pool | None) -> bool:
 
 
 # Services
+
+
+def overlapping_roots_guard(*, organization: Organization, value: object) -> None:
+    """Refuse to turn ``allow_overlapping_roots`` off while live root pools overlap (409).
+
+    Registered with tenancy's settings service, which calls it with the organization
+    locked: the same lock under which roots are created and moved.
+    """
+    if value:
+        return
+    pairs = pool_overlapping_roots(organization=organization)
+    if not pairs:
+        return
+    shown = [f"{describe_pool(first)} and {describe_pool(second)}" for first, second in pairs]
+    more = f" (and {len(shown) - 10} more)" if len(shown) > 10 else ""
+    message = (
+        "Overlapping root pools exist: "
+        + "; ".join(shown[:10])
+        + more
+        + ". Renumber, nest or delete them before turning allow_overlapping_roots off."
+    )
+    raise Conflict(message, fields={"allow_overlapping_roots": [message]})
 
 
 @transaction.atomic

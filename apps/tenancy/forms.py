@@ -12,7 +12,7 @@ from django_ratelimit.core import get_usage
 
 from apps.tenancy.choices import Role, TokenScope
 from apps.tenancy.models import DEFAULT_ORGANIZATION_SETTINGS, DEFAULT_QUOTAS
-from apps.tenancy.org_settings import QUOTA_BOUNDS, SETTING_BOUNDS, SETTING_LABELS, setting_kind
+from apps.tenancy.org_settings import SETTING_BOUNDS, SETTING_LABELS, quota_bounds, setting_kind
 from apps.tenancy.quotas import QUOTA_LABELS
 from cloudpam.forms import JSONField
 
@@ -121,6 +121,6 @@ class QuotaForm(forms.Form):
         for name in DEFAULT_QUOTAS:
             self.fields[name] = forms.IntegerField(
                 label=QUOTA_LABELS.get(name, name),
-                min_value=QUOTA_BOUNDS[0],
-                max_value=QUOTA_BOUNDS[1],
+                min_value=quota_bounds(name)[0],
+                max_value=quota_bounds(name)[1],
             )

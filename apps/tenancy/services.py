@@ -29,7 +29,7 @@ from guardian.models import GroupObjectPermission, UserObjectPermission
 from apps.tenancy import signals
 from apps.tenancy.choices import Role, TokenScope
 from apps.tenancy.models import ApiToken, Membership, Organization, User
-from apps.tenancy.org_settings import validate_quotas, validate_settings
+from apps.tenancy.org_settings import check_setting_guards, validate_quotas, validate_settings
 from apps.tenancy.rls import tenant_context
 from apps.tenancy.roles import ROLE_MAX_SCOPES
 from apps.tenancy.tokens import LAST_USED_INTERVAL, forget_token, generate_token, hash_secret
@@ -116,10 +116,16 @@ def organization_settings_update(
     settings: dict[str, Any] | None = None,
     quotas: dict[str, Any] | None = None,
 ) -> Organization:
-    """Change some settings and quotas of an organization; the others keep their values."""
+    """Change some settings and quotas of an organization; the others keep their values.
+
+    Settings are checked against their schema (400) and then against the
+    organization's data by the guards other apps register (409).
+    """
     organization = Organization.objects.select_for_update().get(pk=organization.pk)
     if settings:
         validate_settings(settings, organization.settings or {})
+        with tenant_context(organization):
+            check_setting_guards(organization=organization, changes=settings)
         organization.settings = {**(organization.settings or {}), **settings}
     if quotas:
         validate_quotas(quotas)

@@ -43,10 +43,13 @@ def _page(request: HttpRequest, queryset: Any) -> Any:
 def _show_error(request: HttpRequest, form: Any, exc: ApplicationError) -> None:
     """Put a service error on the form (by field when it names one the form has)."""
     placed = False
-    for field, errors in exc.fields.items():
+    for name, errors in exc.fields.items():
+        # ``compliance.NAMING`` belongs to the form's ``compliance`` field.
+        field = name if form is None or name in form.fields else name.split(".")[0]
         if form is not None and field in form.fields:
+            within = name[len(field) + 1 :]
             for error in errors:
-                form.add_error(field, error)
+                form.add_error(field, f"{within}: {error}" if within else error)
             placed = True
     if not placed:
         if form is not None:

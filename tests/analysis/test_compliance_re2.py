@@ -15,7 +15,9 @@ from apps.analysis.engine import (
     validate_compliance_settings,
 )
 from apps.analysis.engine.compliance import MAX_PATTERN_LENGTH
+from apps.pools import services as pool_services
 from apps.pools.cidr import parse_prefix
+from tests.actors import TEST_ACTOR
 
 HOSTILE_PATTERN = "(a|aa)+$"
 # Python's re tries every way of splitting 42 a's between the branches: 41 s on one core.
@@ -70,3 +72,26 @@ def test_patterns_re2_cannot_run_or_too_long_are_refused(pattern, problem):
 def test_the_longest_pattern_is_accepted():
     pattern = "a" * MAX_PATTERN_LENGTH
     assert validate_compliance_settings(naming({"vpc": pattern})) == {}
+
+
+@pytest.mark.django_db
+def test_the_compliance_endpoint_survives_a_hostile_pattern(owner_client, organization):
+    settings_url = "/api/v1/organizations/acme/settings/"
+    refused = owner_client.patch(
+        settings_url, {"settings": {"compliance": naming({"vpc": "(a)\\1"})}}, format="json"
+    )
+    assert refused.status_code == 400
+    assert list(refused.json()["error"]["fields"]) == ["settings.compliance.NAMING"]
+
+    saved = owner_client.patch(
+        settings_url, {"settings": {"compliance": naming({"*": HOSTILE_PATTERN})}}, format="json"
+    )
+    assert saved.status_code == 200
+    pool_services.pool_create(
+        organization=organization, name=HOSTILE_NAME, cidr="10.0.0.0/16", actor=TEST_ACTOR
+    )
+    started = time.perf_counter()
+    response = owner_client.get("/api/v1/analysis/compliance/?rule=NAMING")
+    assert time.perf_counter() - started < 1.0
+    assert response.status_code == 200
+    assert [finding["rule"] for finding in response.json()["results"]] == ["NAMING"]

@@ -306,7 +306,7 @@ def test_token_lifetimes_must_agree(organization, client_for):
         format="json",
     )
     assert error_of(response, 400)["fields"] == {
-        "token_default_lifetime_days": [
+        "settings.token_default_lifetime_days": [
             "The default token lifetime cannot exceed the longest token lifetime (365 days)."
         ]
     }

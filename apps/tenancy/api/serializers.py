@@ -15,7 +15,7 @@ from apps.tenancy.models import (
     Organization,
     User,
 )
-from apps.tenancy.org_settings import QUOTA_BOUNDS, SETTING_BOUNDS, SETTING_LABELS, setting_kind
+from apps.tenancy.org_settings import SETTING_BOUNDS, SETTING_LABELS, quota_bounds, setting_kind
 from apps.tenancy.quotas import QUOTA_LABELS
 
 
@@ -104,8 +104,8 @@ def _setting_field(name: str, *, required: bool) -> serializers.Field:
 
 def _quota_field(name: str, *, required: bool) -> serializers.Field:
     return serializers.IntegerField(
-        min_value=QUOTA_BOUNDS[0],
-        max_value=QUOTA_BOUNDS[1],
+        min_value=quota_bounds(name)[0],
+        max_value=quota_bounds(name)[1],
         required=required,
         help_text=QUOTA_LABELS.get(name, ""),
     )

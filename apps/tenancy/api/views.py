@@ -30,11 +30,11 @@ from apps.tenancy.api.serializers import (
 from apps.tenancy.choices import Role
 from apps.tenancy.context import request_memberships
 from apps.tenancy.filters import MemberApiFilterSet, TokenApiFilterSet
-from apps.tenancy.models import ApiToken, Membership, Organization
+from apps.tenancy.models import DEFAULT_QUOTAS, ApiToken, Membership, Organization
 from apps.tenancy.permissions import check_permission
 from apps.tenancy.quotas import quota_usage
 from apps.tenancy.roles import permissions_for
-from cloudpam.exceptions import PermissionDenied
+from cloudpam.exceptions import ApplicationError, PermissionDenied
 
 SLUG_PARAMETER = OpenApiParameter(
     "organization_slug", str, OpenApiParameter.PATH, description="Organization slug"
@@ -263,6 +263,14 @@ class OrganizationSettingsView(OrganizationRouteMixin, GenericAPIView):
     filter_backends: list[Any] = []
     action_permissions = {"get": "settings.view", "patch": "settings.change"}
 
+    def get_throttles(self) -> list[Any]:
+        # An owner can always reach the settings that raise a limit set too low,
+        # whatever the organization's rate limit and API quota say.
+        membership = getattr(self.request, "membership", None)
+        if membership is not None and membership.role == Role.OWNER:
+            return []
+        return super().get_throttles()
+
     def _render(self, organization: Organization) -> Response:
         data = {
             "settings": organization.effective_settings,
@@ -285,12 +293,22 @@ class OrganizationSettingsView(OrganizationRouteMixin, GenericAPIView):
         serializer.is_valid(raise_exception=True)
         if serializer.validated_data.get("quotas"):
             _require(request, "quotas.change")
-        organization = services.organization_settings_update(
-            organization=request.organization,
-            settings=serializer.validated_data.get("settings"),
-            quotas=serializer.validated_data.get("quotas"),
-        )
+        try:
+            organization = services.organization_settings_update(
+                organization=request.organization,
+                settings=serializer.validated_data.get("settings"),
+                quotas=serializer.validated_data.get("quotas"),
+            )
+        except ApplicationError as exc:
+            # The service names a setting or a quota; the request nests them in groups.
+            exc.fields = {_field_in_request(name): value for name, value in exc.fields.items()}
+            raise
         return self._render(organization)
+
+
+def _field_in_request(name: str) -> str:
+    """Return the path of setting or quota ``name`` in a settings request body."""
+    return f"quotas.{name}" if name in DEFAULT_QUOTAS else f"settings.{name}"
 
 
 # ---------------------------------------------------------------- API tokens
