@@ -13,6 +13,7 @@ import logging
 from datetime import datetime, timedelta
 from typing import Any
 
+from django.conf import settings as django_settings
 from django.contrib.auth.tokens import default_token_generator
 from django.contrib.contenttypes.models import ContentType
 from django.core.mail import send_mail
@@ -33,7 +34,7 @@ from apps.tenancy.org_settings import check_setting_guards, validate_quotas, val
 from apps.tenancy.rls import tenant_context
 from apps.tenancy.roles import ROLE_MAX_SCOPES
 from apps.tenancy.tokens import LAST_USED_INTERVAL, forget_token, generate_token, hash_secret
-from cloudpam.exceptions import Conflict, ValidationError
+from cloudpam.exceptions import Conflict, PermissionDenied, ValidationError
 
 logger = logging.getLogger("apps.tenancy")
 
@@ -49,11 +50,23 @@ def _unique_slug(name: str) -> str:
     return slug
 
 
+def organization_create_allowed(user: User) -> bool:
+    """Return whether ``user`` may create organizations (``CLOUDPAM_ORGANIZATION_CREATORS``)."""
+    if django_settings.CLOUDPAM_ORGANIZATION_CREATORS == "anyone":
+        return bool(user.is_active)
+    return bool(user.is_active and (user.is_staff or user.is_superuser))
+
+
 @transaction.atomic
 def organization_create(
     *, name: str, creator: User, slug: str | None = None, request: Any = None
 ) -> Organization:
-    """Create an organization and make ``creator`` its owner."""
+    """Create an organization and make ``creator`` its owner, if the instance lets them."""
+    if not organization_create_allowed(creator):
+        raise PermissionDenied(
+            "Only staff users may create organizations on this instance; "
+            "ask an administrator to create one or to invite you."
+        )
     name = name.strip()
     if not name:
         raise ValidationError("name: This field may not be blank.", fields={"name": ["Required."]})

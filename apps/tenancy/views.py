@@ -82,11 +82,19 @@ class OrganizationCreateView(LoginRequiredMixin, View):
 
     template_name = "tenancy/organization_create.html"
 
+    def _render(self, form: OrganizationForm, status: int = 200) -> HttpResponse:
+        context = {
+            "form": form,
+            "may_create": services.organization_create_allowed(self.request.user),
+        }
+        return render(self.request, self.template_name, context, status=status)
+
     def get(self, request: HttpRequest) -> HttpResponse:
-        return render(request, self.template_name, {"form": OrganizationForm()})
+        return self._render(OrganizationForm())
 
     def post(self, request: HttpRequest) -> HttpResponse:
         form = OrganizationForm(request.POST)
+        status = 400
         if form.is_valid():
             try:
                 organization = services.organization_create(
@@ -94,11 +102,12 @@ class OrganizationCreateView(LoginRequiredMixin, View):
                 )
             except ApplicationError as exc:
                 _show_error(request, form, exc)
+                status = exc.status_code
             else:
                 request.session[SESSION_KEY] = organization.pk
                 messages.success(request, f"Created {organization.name}; you are its owner.")
                 return redirect("tenancy:organization-settings")
-        return render(request, self.template_name, {"form": form}, status=400)
+        return self._render(form, status=status)
 
 
 class OrganizationSettingsView(TenantViewMixin, View):

@@ -9,6 +9,7 @@ import secrets
 from pathlib import Path
 
 import environ
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 VAR_DIR = Path(environ.Env().str("CLOUDPAM_VAR_DIR", default=str(BASE_DIR / "var")))
@@ -238,6 +239,24 @@ RATELIMIT_USE_CACHE = "default"
 # A counter that expired between its creation and its increment is not a reason to refuse.
 RATELIMIT_FAIL_OPEN = True
 LOGIN_RATE_LIMIT = env.str("LOGIN_RATE_LIMIT", default="10/m")
+
+# Who may create organizations, in the API and the console: "staff" (users with is_staff)
+# or "anyone" signed in. Any user who creates one becomes its owner, so an instance open
+# to sign-ups keeps the default; local and test settings open it to anyone.
+ORGANIZATION_CREATORS = ("anyone", "staff")
+
+
+def _organization_creators(default: str) -> str:
+    value = env.str("CLOUDPAM_ORGANIZATION_CREATORS", default=default)
+    if value not in ORGANIZATION_CREATORS:
+        raise ImproperlyConfigured(
+            f"CLOUDPAM_ORGANIZATION_CREATORS must be one of {', '.join(ORGANIZATION_CREATORS)}, "
+            f"not '{value}'."
+        )
+    return value
+
+
+CLOUDPAM_ORGANIZATION_CREATORS = _organization_creators("staff")
 
 # Argon2id costs of API token hashes (argon2-cffi's RFC 9106 low-memory profile by default).
 CLOUDPAM_TOKEN_HASH_PARAMS: dict[str, int] = {}

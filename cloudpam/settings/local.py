@@ -1,7 +1,9 @@
 """Development settings: `make run`, SQLite in var/, a generated secret key."""
 
 from .base import *
-from .base import SECRET_KEY, _secret_key_from_var_dir, env
+from .base import SECRET_KEY, _organization_creators, _secret_key_from_var_dir, env
 
 DEBUG = env.bool("DEBUG", default=True)
 SECRET_KEY = SECRET_KEY or _secret_key_from_var_dir()
+# Anyone signed in may create an organization (production: staff only).
+CLOUDPAM_ORGANIZATION_CREATORS = _organization_creators("anyone")

@@ -3,7 +3,7 @@
 import os
 
 from .base import *
-from .base import CACHES, SECRET_KEY, VAR_DIR
+from .base import CACHES, SECRET_KEY, VAR_DIR, _organization_creators
 
 SECRET_KEY = SECRET_KEY or "test-only-secret-key-not-for-production-use-0123456789"
 DEBUG = False
@@ -22,3 +22,5 @@ WHITENOISE_USE_FINDERS = True
 CACHES["default"]["KEY_PREFIX"] = f"cloudpam-test-{os.getpid()}"
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 VAR_DIR.mkdir(parents=True, exist_ok=True)
+# Anyone signed in may create an organization (production: staff only).
+CLOUDPAM_ORGANIZATION_CREATORS = _organization_creators("anyone")

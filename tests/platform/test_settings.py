@@ -54,6 +54,19 @@ def test_check_deploy_is_clean_when_configured():
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+@pytest.mark.slow
+def test_production_lets_only_staff_create_organizations():
+    result = run_manage(
+        "shell",
+        "-c",
+        "from django.conf import settings; print(settings.CLOUDPAM_ORGANIZATION_CREATORS)",
+        SECRET_KEY=secrets.token_urlsafe(60),
+        ALLOWED_HOSTS="cloudpam.example.com",
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "staff"
+
+
 def test_argon2_is_the_first_password_hasher():
     from cloudpam.settings import base
 

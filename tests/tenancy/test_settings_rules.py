@@ -5,17 +5,20 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from django.core.exceptions import ImproperlyConfigured
 from django.test import Client
+from rest_framework.test import APIClient
 
 from apps.pools import services as pool_services
+from apps.tenancy.models import Organization
 from apps.tenancy.org_settings import (
     register_setting_guard,
     register_setting_validator,
     validate_quotas,
     validate_settings,
 )
-from apps.tenancy.services import organization_settings_update
-from cloudpam.exceptions import Conflict, ValidationError
+from apps.tenancy.services import organization_create, organization_settings_update
+from cloudpam.exceptions import Conflict, PermissionDenied, ValidationError
 from tests.actors import TEST_ACTOR
 
 pytestmark = pytest.mark.django_db
@@ -249,3 +252,55 @@ def test_the_guard_runs_in_the_service_for_every_caller(organization):
         organization_settings_update(
             organization=organization, settings={"allow_overlapping_roots": False}
         )
+
+
+# ---------------------------------------------------------------- who may create organizations
+
+
+@pytest.fixture
+def staff_only(settings):  # type: ignore[no-untyped-def]
+    settings.CLOUDPAM_ORGANIZATION_CREATORS = "staff"
+
+
+def test_staff_only_instances_refuse_others_in_the_api(staff_only, user):
+    client = APIClient()
+    client.force_login(user)
+    response = client.post("/api/v1/organizations/", {"name": "Shadow IT"}, format="json")
+    error = error_of(response, 403)
+    assert error["code"] == "permission_denied"
+    assert error["message"].startswith("Only staff users may create organizations")
+    assert not Organization.objects.filter(name="Shadow IT").exists()
+
+    user.is_staff = True
+    user.save()
+    response = client.post("/api/v1/organizations/", {"name": "Shadow IT"}, format="json")
+    assert response.status_code == 201
+    assert response.json()["role"] == "owner"
+
+
+def test_staff_only_instances_refuse_others_in_the_console(staff_only, user):
+    client = Client()
+    client.force_login(user)
+    page = client.get("/organization/new/")
+    assert b"Only staff users may create organizations" in page.content
+    assert b'type="submit" class="primary">Create' not in page.content
+    response = client.post("/organization/new/", {"name": "Shadow IT"})
+    assert response.status_code == 403
+    assert not Organization.objects.filter(name="Shadow IT").exists()
+
+
+def test_the_service_enforces_the_setting_for_every_caller(staff_only, user, settings):
+    with pytest.raises(PermissionDenied):
+        organization_create(name="Shadow IT", creator=user)
+    settings.CLOUDPAM_ORGANIZATION_CREATORS = "anyone"
+    assert organization_create(name="Shadow IT", creator=user).name == "Shadow IT"
+
+
+def test_the_setting_accepts_only_its_two_values(monkeypatch):
+    from cloudpam.settings.base import _organization_creators
+
+    monkeypatch.setenv("CLOUDPAM_ORGANIZATION_CREATORS", "everybody")
+    with pytest.raises(ImproperlyConfigured, match="one of anyone, staff"):
+        _organization_creators("staff")
+    monkeypatch.delenv("CLOUDPAM_ORGANIZATION_CREATORS")
+    assert _organization_creators("staff") == "staff"
