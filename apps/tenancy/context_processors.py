@@ -5,6 +5,7 @@ from typing import Any
 from django.http import HttpRequest
 
 from apps.tenancy.context import request_memberships
+from apps.tenancy.services import organization_create_allowed
 
 
 def organization(request: HttpRequest) -> dict[str, Any]:
@@ -16,4 +17,5 @@ def organization(request: HttpRequest) -> dict[str, Any]:
         "active_organization": getattr(request, "organization", None),
         "active_membership": getattr(request, "membership", None),
         "organization_choices": [m.organization for m in request_memberships(request)],
+        "may_create_organization": organization_create_allowed(user),
     }

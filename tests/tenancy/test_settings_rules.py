@@ -287,6 +287,12 @@ def test_staff_only_instances_refuse_others_in_the_console(staff_only, user):
     response = client.post("/organization/new/", {"name": "Shadow IT"})
     assert response.status_code == 403
     assert not Organization.objects.filter(name="Shadow IT").exists()
+    tabs = client.get("/organization/settings/").content
+    assert b'href="/organization/new/"' not in tabs
+
+    user.is_staff = True
+    user.save()
+    assert b'href="/organization/new/"' in client.get("/organization/settings/").content
 
 
 def test_the_service_enforces_the_setting_for_every_caller(staff_only, user, settings):
