@@ -87,7 +87,7 @@ def location_query(location: str) -> str:
         raise ValueError(f"Not an Azure location name: {location!r}")
     return (
         f"Resources | where type in~ ({_TYPES}) and location =~ '{location}'"
-        " | project id, name, type, location, tags, properties | order by id asc"
+        " | project id, name, type, location, tags, sku, properties | order by id asc"
     )
 
 
