@@ -115,10 +115,11 @@ class FakeArm(FakeCloud):
         self, group: str, name: str, location: str, configurations: list[tuple[str, str]]
     ) -> dict[str, Any]:
         """Add a NIC with one IP configuration per ``(subnet id, private address)``."""
+        nic_id = self.arm_id(group, "networkInterfaces", name)
         ip_configurations = [
             {
                 "name": f"ipconfig{index}",
-                "id": f"{self.arm_id(group, 'networkInterfaces', name)}/ipConfigurations/ipconfig{index}",
+                "id": f"{nic_id}/ipConfigurations/ipconfig{index}",
                 "type": "Microsoft.Network/networkInterfaces/ipConfigurations",
                 "properties": {
                     "provisioningState": "Succeeded",

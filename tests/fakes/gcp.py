@@ -211,7 +211,12 @@ class FakeCompute(FakeCloud):
             }
         if match["rest"] == "regions":
             regions = [
-                {"kind": "compute#region", "name": r, "status": "UP", "selfLink": self.link("regions", r)}
+                {
+                    "kind": "compute#region",
+                    "name": r,
+                    "status": "UP",
+                    "selfLink": self.link("regions", r),
+                }
                 for r in self.regions
             ]
             return 200, self._page(request, "compute#regionList", "regions", regions)

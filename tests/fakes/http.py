@@ -76,16 +76,14 @@ class FakeCloud:
             # Keep-alive, as the SDKs' connection pools expect.
             protocol_version = "HTTP/1.1"
 
-            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+            def log_message(self, format: str, *args: Any) -> None:
                 """Stay quiet: tests read :attr:`FakeCloud.requests` instead."""
 
             def _serve(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length).decode() if length else ""
                 parts = urlsplit(self.path)
-                request = Request(
-                    self.command, parts.path, dict(parse_qsl(parts.query)), body
-                )
+                request = Request(self.command, parts.path, dict(parse_qsl(parts.query)), body)
                 status, payload, headers = fake._answer(request, self.path)
                 data = json.dumps(payload).encode()
                 self.send_response(status)
