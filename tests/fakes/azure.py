@@ -45,6 +45,8 @@ class FakeArm(FakeCloud):
         self.subscription = subscription
         self.resources: list[dict[str, Any]] = []
         self.vnet_page_size = 50
+        # Answer Resource Graph queries cut short, without a $skipToken to go on with.
+        self.truncate = False
 
     # Building the estate.
     def arm_id(self, group: str, kind: str, name: str) -> str:
@@ -259,6 +261,14 @@ class FakeArm(FakeCloud):
         top = min(int(options.get("$top") or 100), 1000)
         start = int(options.get("$skipToken") or 0)
         end = min(start + top, len(data))
+        if self.truncate and end < len(data):
+            return 200, {
+                "totalRecords": len(data),
+                "count": end - start,
+                "resultTruncated": "true",
+                "data": data[start:end],
+                "facets": [],
+            }
         page: dict[str, Any] = {
             "totalRecords": len(data),
             "count": end - start,

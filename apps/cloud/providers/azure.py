@@ -27,7 +27,13 @@ from apps.cloud.providers import ConnectivityResult, ProviderConfig
 from apps.cloud.providers.http_errors import code_for_status, retry_after
 from apps.discovery.collectors.base import ProviderError
 
-__all__ = ["StaticTokenCredential", "as_provider_error", "check_connectivity", "client_factory"]
+__all__ = [
+    "StaticTokenCredential",
+    "as_provider_error",
+    "check_connectivity",
+    "client_factory",
+    "credential",
+]
 
 
 class StaticTokenCredential:
@@ -40,7 +46,8 @@ class StaticTokenCredential:
         return AccessToken(self.token, int(time.time()) + 3600)
 
 
-def _credential(config: ProviderConfig) -> Any:
+def credential(config: ProviderConfig) -> Any:
+    """Return the azure-identity credential of the account (a static token for an emulator)."""
     if config.endpoint_url:
         return StaticTokenCredential()
     options = config.options
@@ -89,7 +96,7 @@ def _client_options(config: ProviderConfig) -> dict[str, Any]:
 
 def client_factory(config: ProviderConfig) -> Callable[[str], Any]:
     """Return ``clients(kind)`` building each management client of the subscription once."""
-    credential = _credential(config)
+    account_credential = credential(config)
     options = _client_options(config)
     built: dict[str, Any] = {}
 
@@ -98,11 +105,13 @@ def client_factory(config: ProviderConfig) -> Callable[[str], Any]:
             if kind == "network":
                 from azure.mgmt.network import NetworkManagementClient
 
-                built[kind] = NetworkManagementClient(credential, config.external_id, **options)
+                built[kind] = NetworkManagementClient(
+                    account_credential, config.external_id, **options
+                )
             elif kind == "resource_graph":
                 from azure.mgmt.resourcegraph import ResourceGraphClient
 
-                built[kind] = ResourceGraphClient(credential, **options)
+                built[kind] = ResourceGraphClient(account_credential, **options)
             else:
                 raise KeyError(kind)
         return built[kind]

@@ -27,7 +27,7 @@ from apps.cloud.providers import ConnectivityResult, ProviderConfig
 from apps.cloud.providers.http_errors import code_for_status, retry_after
 from apps.discovery.collectors.base import ProviderError
 
-__all__ = ["SCOPES", "as_provider_error", "check_connectivity", "client_factory"]
+__all__ = ["SCOPES", "as_provider_error", "check_connectivity", "client_factory", "credentials"]
 
 SCOPES = ("https://www.googleapis.com/auth/compute.readonly",)
 
@@ -41,7 +41,8 @@ _CLIENTS = {
 }
 
 
-def _credentials(config: ProviderConfig) -> Any:
+def credentials(config: ProviderConfig) -> Any:
+    """Return the google-auth credentials of the account (anonymous for an emulator)."""
     if config.endpoint_url:
         from google.auth.credentials import AnonymousCredentials
 
@@ -62,10 +63,10 @@ def _credentials(config: ProviderConfig) -> Any:
         import google.auth
 
         try:
-            credentials, _project = google.auth.default(scopes=SCOPES)
+            found, _project = google.auth.default(scopes=SCOPES)
         except auth_exceptions.DefaultCredentialsError as error:
             raise ProviderError("invalid_credentials", str(error)) from None
-        return credentials
+        return found
     raise ProviderError("invalid_credentials", f"Unknown GCP auth method {config.auth_method!r}")
 
 
@@ -73,7 +74,7 @@ def client_factory(config: ProviderConfig) -> Callable[[str], Any]:
     """Return ``clients(kind)`` building each compute client of the project once."""
     from google.cloud import compute_v1
 
-    credentials = _credentials(config)
+    account_credentials = credentials(config)
     options = {"api_endpoint": config.endpoint_url} if config.endpoint_url else None
     built: dict[str, Any] = {}
 
@@ -81,7 +82,7 @@ def client_factory(config: ProviderConfig) -> Callable[[str], Any]:
         if kind not in built:
             client_class = getattr(compute_v1, _CLIENTS[kind])
             built[kind] = client_class(
-                credentials=credentials, client_options=options, transport="rest"
+                credentials=account_credentials, client_options=options, transport="rest"
             )
         return built[kind]
 
