@@ -15,6 +15,7 @@ as it is.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -31,6 +32,7 @@ __all__ = ["SCOPES", "as_provider_error", "check_connectivity", "client_factory"
 
 SCOPES = ("https://www.googleapis.com/auth/compute.readonly",)
 
+_REQUEST_PREFIX = re.compile(r"^[A-Z]+ \S+: ")
 _CLIENTS = {
     "networks": "NetworksClient",
     "subnetworks": "SubnetworksClient",
@@ -96,9 +98,11 @@ def as_provider_error(error: Exception) -> ProviderError:
     if isinstance(error, api_exceptions.GoogleAPICallError):
         response = getattr(error, "response", None)
         headers = getattr(response, "headers", None) or {}
+        # api_core prefixes the API's message with the method and URL: keep the message.
+        message = _REQUEST_PREFIX.sub("", error.message or "")
         return ProviderError(
             code_for_status(error.code),
-            f"{error.code} {error.message}".strip(),
+            f"{error.code} {message}".strip(),
             retry_after=retry_after(headers.get("Retry-After")),
         )
     if isinstance(error, auth_exceptions.GoogleAuthError):
