@@ -255,8 +255,11 @@ class _Reader:
             )
             yield from page.data or ()
             token = page.skip_token
+            truncated = str(page.result_truncated).lower() == "true"
+            # Let the page go before the next one arrives: memory holds one page, not two.
+            del page
             if not token:
-                if str(page.result_truncated).lower() == "true":
+                if truncated:
                     # Resource Graph cut the answer short without a way to page on: the
                     # location was not read completely.
                     raise ProviderError("provider_error", "Resource Graph truncated the result")

@@ -211,6 +211,8 @@ class _Reader:
             )
             yield from page.items
             token = page.next_page_token
+            # Let the page go before the next one arrives: memory holds one page, not two.
+            del page
             if not token:
                 return
 
