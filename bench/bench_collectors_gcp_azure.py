@@ -39,7 +39,7 @@ AZURE_LOCATIONS = ("westeurope", "eastus")
 
 
 def gcp_estate(size: int) -> Any:
-    """Return a fake project of ``size`` resources: subnetworks and addresses, four regions."""
+    """Return a fake project of ``size`` resources: half subnetworks, half addresses."""
     from tests.fakes.gcp import FakeCompute
 
     fake = FakeCompute("bench-project", GCP_REGIONS)

@@ -5,6 +5,7 @@ No database, no Django: the providers run in the worker and in the agent alike.
 
 from __future__ import annotations
 
+import doctest
 import json
 import socket
 import subprocess
@@ -19,6 +20,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from google.oauth2 import service_account
 
 from apps.cloud.providers import ProviderConfig, azure, gcp
+from apps.cloud.providers import http_errors
 from apps.cloud.providers.http_errors import retry_after
 from apps.discovery.collectors import ProviderError
 from tests.fakes.azure import FakeArm
@@ -286,6 +288,7 @@ def test_azure_managed_identity_credential() -> None:
 
 
 def test_retry_after_reads_seconds_and_dates() -> None:
+    assert doctest.testmod(http_errors).failed == 0
     assert retry_after("120") == 120.0
     assert retry_after("Thu, 01 Jan 1970 00:00:00 GMT") == 0.0
     assert retry_after("") is None
