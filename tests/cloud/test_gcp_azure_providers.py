@@ -19,8 +19,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from google.oauth2 import service_account
 
-from apps.cloud.providers import ProviderConfig, azure, gcp
-from apps.cloud.providers import http_errors
+from apps.cloud.providers import ProviderConfig, azure, gcp, http_errors
 from apps.cloud.providers.http_errors import retry_after
 from apps.discovery.collectors import ProviderError
 from tests.fakes.azure import FakeArm
