@@ -14,6 +14,7 @@ import pytest
 from apps.cloud.providers import ProviderConfig, azure
 from apps.discovery.collectors import AccountRef, RetryPolicy
 from apps.discovery.collectors import azure as collector
+from apps.discovery.collectors.pacing import FakeClock, TokenBucket
 from tests.fakes.azure import FakeArm
 
 SUB = "5f1c7f53-0000-4000-8000-00000000a2e1"
@@ -230,6 +231,27 @@ def test_locations_that_cannot_be_listed_are_one_failed_unit(
 
     assert rows == set()
     assert outcomes(collection) == [("*", False, "provider_error")]
+
+
+def test_every_page_waits_for_the_token_bucket(fake: FakeArm) -> None:
+    clock = FakeClock()
+    bucket = TokenBucket(rate=1, capacity=1, clock=clock.now, sleep=clock.sleep)
+    config = ProviderConfig("azure", SUB, "client_secret", endpoint_url=fake.url)
+    policy = RetryPolicy(sleep=clock.sleep, bucket=bucket)
+
+    collection = collector.collect(
+        azure.client_factory(config), AccountRef("azure", SUB), policy=policy
+    )
+
+    assert len(list(collection)) == len(EXPECTED)
+    # One call a second after the first: the bucket saw every page.
+    assert clock.slept == len(fake.requests) - 1
+    assert (
+        collector.default_policy(
+            AccountRef("azure", SUB, settings={"requests_per_second": 3})
+        ).bucket.rate
+        == 3
+    )
 
 
 def test_a_location_name_cannot_change_the_query(fake: FakeArm, sleeps: list[float]) -> None:

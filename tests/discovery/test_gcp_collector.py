@@ -13,6 +13,7 @@ import pytest
 from apps.cloud.providers import ProviderConfig, gcp
 from apps.discovery.collectors import AccountRef, RetryPolicy
 from apps.discovery.collectors import gcp as collector
+from apps.discovery.collectors.pacing import FakeClock, TokenBucket
 from tests.fakes.gcp import FakeCompute
 
 PROJECT = "acme-net"
@@ -259,6 +260,21 @@ def test_regions_that_cannot_be_listed_are_one_failed_unit(
 
     assert rows == in_region("global")
     assert outcomes(collection) == [("global", True, None), ("*", False, "provider_error")]
+
+
+def test_every_page_waits_for_the_token_bucket(fake: FakeCompute) -> None:
+    clock = FakeClock()
+    bucket = TokenBucket(rate=1, capacity=1, clock=clock.now, sleep=clock.sleep)
+    config = ProviderConfig("gcp", PROJECT, "service_account_key", endpoint_url=fake.url)
+    policy = RetryPolicy(sleep=clock.sleep, bucket=bucket)
+
+    collection = collector.collect(
+        gcp.client_factory(config), AccountRef("gcp", PROJECT), policy=policy
+    )
+
+    assert len(list(collection)) == len(EXPECTED)
+    # One call a second after the first: the bucket saw every page.
+    assert clock.slept == len(fake.requests) - 1
 
 
 def test_the_account_setting_paces_the_calls() -> None:
