@@ -78,7 +78,8 @@ def collect(
     """
     policy = policy or default_policy(account_ref)
     reader = _Reader(client_factory, policy, account_ref.external_id)
-    wanted = tuple(regions)
+    # The global unit is always read; naming it among the regions must not read it twice.
+    wanted = tuple(region for region in regions if region != GLOBAL)
 
     def units() -> Iterator[tuple[str, Iterator[DiscoveredRecord]]]:
         yield GLOBAL, reader.global_records()
