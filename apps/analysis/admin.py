@@ -23,6 +23,8 @@ from cloudpam.exceptions import ApplicationError
 class ReadOnlyTenantAdmin(TenantAdminMixin, admin.ModelAdmin):
     """Show rows of the active organization; nothing is added, edited or deleted here."""
 
+    role_permissions = {"view": "analysis.view"}
+
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
         return [field.name for field in self.model._meta.fields] + list(self.readonly_fields)
 
@@ -73,14 +75,21 @@ class RecommendationAdmin(ReadOnlyTenantAdmin):
     readonly_fields = ["applicable"]
     actions = ["apply_selected"]
 
+    def has_apply_permission(self, request: HttpRequest) -> bool:
+        return self.role_allows(request, "analysis.change")
+
     @admin.display(boolean=True, description="applicable")
     def applicable(self, obj: Recommendation) -> bool:
         return obj.is_applicable
 
-    @admin.action(description="Apply the selected pending recommendations")
+    @admin.action(description="Apply the selected pending recommendations", permissions=["apply"])
     def apply_selected(self, request: HttpRequest, queryset: QuerySet) -> None:
         applied = 0
-        for recommendation in queryset.order_by("-impact", "pk"):
+        allowed, denied = self.permitted(
+            request, "analysis.change", queryset.order_by("-impact", "pk")
+        )
+        self.deny_message(request, "analysis.change", denied)
+        for recommendation in allowed:
             try:
                 services.recommendation_apply(
                     recommendation=recommendation, actor=actor_of(request)

@@ -12,26 +12,18 @@ from django.utils.html import format_html, format_html_join
 
 from apps.audit.documents import actor_display
 from apps.audit.models import AuditChain, AuditEvent
-from apps.tenancy.models import Membership
-from apps.tenancy.roles import AUDIT_READERS
+from apps.tenancy.admin_mixins import TenantAdminMixin
 
 # django-auditlog registers its own admin for AUDITLOG_LOGENTRY_MODEL.
 if admin.site.is_registered(AuditEvent):
     admin.site.unregister(AuditEvent)
 
 
-def _readable_organization_ids(request: HttpRequest) -> list[int]:
-    return list(
-        Membership.objects.filter(user=request.user, role__in=AUDIT_READERS).values_list(
-            "organization_id", flat=True
-        )
-    )
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """An admin that shows rows and never adds, changes or deletes them."""
+class ReadOnlyAdmin(TenantAdminMixin, admin.ModelAdmin):
+    """The active organization's audit rows, shown to audit readers, never changed."""
 
     actions = None
+    role_permissions = {"view": "audit.view"}
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
@@ -103,12 +95,6 @@ class AuditEventAdmin(ReadOnlyAdmin):
     def details(self, obj: AuditEvent) -> str:
         return json.dumps(obj.additional_data or {}, indent=2, sort_keys=True)
 
-    def get_queryset(self, request: HttpRequest) -> QuerySet[AuditEvent]:
-        queryset = super().get_queryset(request)
-        if request.user.is_superuser:
-            return queryset
-        return queryset.filter(organization_id__in=_readable_organization_ids(request))
-
 
 @admin.register(AuditChain)
 class AuditChainAdmin(ReadOnlyAdmin):
@@ -117,8 +103,9 @@ class AuditChainAdmin(ReadOnlyAdmin):
     fields = ["id", "last_sequence", "last_hash", "anchor_sequence", "anchor_hash", "updated_at"]
     readonly_fields = fields
 
-    def get_queryset(self, request: HttpRequest) -> QuerySet[AuditChain]:
-        queryset = super().get_queryset(request)
-        if request.user.is_superuser:
-            return queryset
-        return queryset.filter(pk__in=_readable_organization_ids(request))
+    def scope_queryset(self, queryset: QuerySet, organization: Any) -> QuerySet[AuditChain]:
+        # A chain's primary key is its organization's id.
+        return queryset.filter(pk=organization.pk)
+
+    def object_organization_id(self, obj: AuditChain) -> int | None:
+        return obj.pk

@@ -21,6 +21,7 @@ from treebeard.admin import TreeAdmin
 from apps.pools import selectors, services
 from apps.pools.models import Pool
 from apps.tenancy.admin_mixins import TenantAdminMixin
+from apps.tenancy.permissions import check_permission
 from cloudpam.context import actor_of
 from cloudpam.exceptions import ApplicationError
 
@@ -36,6 +37,7 @@ class PoolAdminForm(forms.ModelForm):
     )
 
     request: HttpRequest
+    model_admin: PoolAdmin
 
     class Meta:
         model = Pool
@@ -51,6 +53,10 @@ class PoolAdminForm(forms.ModelForm):
         if self.errors:
             return data
         parent = data.get("parent_id")
+        moving = self.instance.pk is None or parent != self.instance.parent_id
+        if moving and not self.model_admin.may_write_under(self.request, parent):
+            self.add_error("parent_id", "You may not add pools under this parent.")
+            return data
         try:
             if self.instance.pk is None:
                 self.instance = services.pool_create(
@@ -141,10 +147,31 @@ class PoolAdmin(TenantAdminMixin, TreeAdmin):
         "deleted_at",
     ]
     actions = ["soft_delete_recursive", "restore", "purge"]
+    role_permissions = {"view": "pools.view", "add": "pools.change", "change": "pools.change"}
 
     def get_form(self, request: HttpRequest, obj: Pool | None = None, **kwargs: Any) -> Any:
         form = super().get_form(request, obj, **kwargs)
-        return type(form.__name__, (form,), {"request": request})
+        return type(form.__name__, (form,), {"request": request, "model_admin": self})
+
+    def may_write_under(self, request: HttpRequest, parent: Pool | int | None) -> bool:
+        """Return whether the request may place a pool under ``parent`` (a root: None).
+
+        As in the API, a grant on a subtree lets its holder write inside it,
+        while a root needs the role's ``pools.change``.
+        """
+        if self._unrestricted(request):
+            return True
+        if parent is None:
+            return check_permission(request, "pools.change") is None
+        if not isinstance(parent, Pool):
+            parent = self.get_queryset(request).filter(pk=parent).first()
+            if parent is None:
+                # The service answers an unknown parent with its own message.
+                return True
+        return self.role_allows(request, "pools.change", parent)
+
+    def has_purge_permission(self, request: HttpRequest) -> bool:
+        return self.role_allows(request, "pools.purge")
 
     def get_fields(self, request: HttpRequest, obj: Pool | None = None) -> list[str]:
         editable = ["organization", "name", "cidr", "parent_id", "type", "status"]
@@ -189,9 +216,18 @@ class PoolAdmin(TenantAdminMixin, TreeAdmin):
             f"{usage.percent}% ({usage.used} of {usage.total} addresses, {usage.children} children)"
         )
 
-    def _run(self, request: HttpRequest, queryset: QuerySet, action: Any, verb: str) -> None:
+    def _run(
+        self,
+        request: HttpRequest,
+        queryset: QuerySet,
+        action: Any,
+        verb: str,
+        permission: str = "pools.change",
+    ) -> None:
         done = 0
-        for pool in queryset.order_by("-depth"):
+        allowed, denied = self.permitted(request, permission, queryset)
+        self.deny_message(request, permission, denied)
+        for pool in allowed:
             try:
                 action(pool)
             except ApplicationError as exc:
@@ -201,16 +237,18 @@ class PoolAdmin(TenantAdminMixin, TreeAdmin):
         if done:
             self.message_user(request, f"{verb} {done} pool(s).", messages.SUCCESS)
 
-    @admin.action(description="Soft-delete selected pools with their subtrees")
+    @admin.action(
+        description="Soft-delete selected pools with their subtrees", permissions=["change"]
+    )
     def soft_delete_recursive(self, request: HttpRequest, queryset: QuerySet) -> None:
         self._run(
             request,
-            queryset,
+            queryset.order_by("-depth"),
             lambda pool: services.pool_delete(pool=pool, recursive=True, actor=actor_of(request)),
             "Deleted",
         )
 
-    @admin.action(description="Restore selected deleted pools")
+    @admin.action(description="Restore selected deleted pools", permissions=["change"])
     def restore(self, request: HttpRequest, queryset: QuerySet) -> None:
         self._run(
             request,
@@ -219,13 +257,14 @@ class PoolAdmin(TenantAdminMixin, TreeAdmin):
             "Restored",
         )
 
-    @admin.action(description="Purge selected deleted pools for good")
+    @admin.action(description="Purge selected deleted pools for good", permissions=["purge"])
     def purge(self, request: HttpRequest, queryset: QuerySet) -> None:
         self._run(
             request,
-            queryset,
+            queryset.order_by("-depth"),
             lambda pool: services.pool_purge(pool=pool, actor=actor_of(request)),
             "Purged",
+            permission="pools.purge",
         )
 
     def move_node(self, request: HttpRequest) -> HttpResponse:
@@ -243,6 +282,11 @@ class PoolAdmin(TenantAdminMixin, TreeAdmin):
         if relation not in {"child", "sibling"}:
             return HttpResponseBadRequest("Invalid form data provided")
         new_parent = target if relation == "child" else target.parent
+        if not (
+            self.role_allows(request, "pools.change", node)
+            and self.may_write_under(request, new_parent)
+        ):
+            raise PermissionDenied
         try:
             services.pool_move(pool=node, parent=new_parent, actor=actor_of(request))
         except ApplicationError as exc:

@@ -7,23 +7,25 @@ from typing import Any
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
+from django.core.exceptions import PermissionDenied
+from django.db import transaction
 from django.db.models import Q, QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
 
 from apps.tenancy import services
-from apps.tenancy.admin_mixins import TenantAdminMixin
+from apps.tenancy.admin_mixins import SuperuserOnlyAdminMixin, TenantAdminMixin
+from apps.tenancy.choices import Role
 from apps.tenancy.forms import AdminLoginForm
 from apps.tenancy.models import ApiToken, Membership, Organization, User
-from apps.tenancy.org_settings import validate_quotas, validate_settings
-from cloudpam.exceptions import ApplicationError
+from cloudpam.exceptions import ApplicationError, ValidationError
 
 # Sign-in attempts to the admin are limited like the console's.
 admin.site.login_form = AdminLoginForm
 
 
 @admin.register(User)
-class UserAdmin(BaseUserAdmin):
+class UserAdmin(SuperuserOnlyAdminMixin, BaseUserAdmin):
     """Users span organizations, so only superusers manage them here."""
 
     ordering = ["email"]
@@ -39,53 +41,123 @@ class UserAdmin(BaseUserAdmin):
     )
     add_fieldsets = ((None, {"classes": ("wide",), "fields": ("email", "password1", "password2")}),)
 
-    def has_module_permission(self, request: HttpRequest) -> bool:
-        return request.user.is_superuser
-
-    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return request.user.is_superuser
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return request.user.is_superuser
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return request.user.is_superuser
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return request.user.is_superuser
-
 
 class OrganizationAdminForm(forms.ModelForm):
+    """An organization written through the tenancy services, as the API writes it.
+
+    Adding one makes an existing user its owner; the slug is fixed once
+    created (URLs and scripts use it); settings and quotas are changes merged
+    into the stored values, each validated, never a wholesale replacement.
+    """
+
+    owner_email = forms.EmailField(
+        required=False,
+        label="Owner's e-mail",
+        help_text="An existing user, who becomes the organization's first owner.",
+    )
+    settings = forms.JSONField(
+        required=False,
+        initial=dict,
+        label="Settings to change",
+        help_text='Only the keys to change, e.g. {"audit_retention_days": 730}; '
+        "the others keep their values (see the effective settings).",
+    )
+    quotas = forms.JSONField(
+        required=False,
+        initial=dict,
+        label="Quotas to change",
+        help_text='Only the quotas to change, e.g. {"max_pools": 5000}.',
+    )
+
+    request: HttpRequest
+    model_admin: OrganizationAdmin
+
     class Meta:
         model = Organization
-        fields = ["name", "slug", "settings", "quotas"]
+        fields = ["name", "slug"]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Declared fields are in every form the admin builds: keep the ones of this step.
+        for name in ("settings", "quotas") if self.instance.pk is None else ("owner_email",):
+            self.fields.pop(name, None)
+        if "slug" in self.fields:
+            self.fields["slug"].required = False
+            self.fields["slug"].help_text = "Empty for one made from the name; fixed once created."
+        if "owner_email" in self.fields:
+            self.fields["owner_email"].required = True
+
+    def _json_object(self, name: str) -> dict[str, Any]:
+        value = self.cleaned_data.get(name) or {}
+        if not isinstance(value, dict):
+            raise forms.ValidationError("Enter a JSON object.")
+        return value
 
     def clean_settings(self) -> dict[str, Any]:
-        value = self.cleaned_data["settings"] or {}
-        if not isinstance(value, dict):
-            raise forms.ValidationError("Settings must be a JSON object.")
-        try:
-            validate_settings(value, {})
-        except ApplicationError as exc:
-            raise forms.ValidationError(exc.message) from None
-        return value
+        return self._json_object("settings")
 
     def clean_quotas(self) -> dict[str, Any]:
-        value = self.cleaned_data["quotas"] or {}
-        if not isinstance(value, dict):
-            raise forms.ValidationError("Quotas must be a JSON object.")
-        try:
-            validate_quotas(value)
-        except ApplicationError as exc:
-            raise forms.ValidationError(exc.message) from None
+        value = self._json_object("quotas")
+        if value and not self.model_admin.role_allows(self.request, "quotas.change", self.instance):
+            raise forms.ValidationError("Your role may not change quotas.")
         return value
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        if self.errors:
+            return data
+        step = "name"
+        try:
+            # A savepoint: a later step's error must undo the earlier steps' writes.
+            with transaction.atomic():
+                if self.instance.pk is None:
+                    self.instance = self._create(data)
+                else:
+                    organization = self.instance
+                    if data["name"] != organization.name:
+                        organization = services.organization_update(
+                            organization=organization, name=data["name"]
+                        )
+                    for step in ("settings", "quotas"):
+                        if data.get(step):
+                            organization = services.organization_settings_update(
+                                organization=organization, **{step: data[step]}
+                            )
+                    self.instance = organization
+        except ApplicationError as exc:
+            fields = [name for name in exc.fields if name in self.fields]
+            for name in fields:
+                self.add_error(name, exc.fields[name])
+            if not fields:
+                self.add_error(step if step in self.fields else None, exc.message)
+        return data
+
+    def _create(self, data: dict[str, Any]) -> Organization:
+        owner = User.objects.filter(email__iexact=data["owner_email"]).first()
+        if owner is None:
+            raise ValidationError(
+                "No user has this e-mail.",
+                fields={"owner_email": ["No user has this e-mail; add the user first."]},
+            )
+        return services.organization_create(
+            name=data["name"], slug=data.get("slug") or None, creator=owner, request=self.request
+        )
+
+    def _post_clean(self) -> None:
+        # The services have validated and saved the organization.
+        return
 
 
 @admin.register(Organization)
 class OrganizationAdmin(TenantAdminMixin, admin.ModelAdmin):
-    """Organizations; creating and deleting them is for superusers (or the console's owners)."""
+    """Organizations; creating them is for superusers (or any user in the console)."""
 
     form = OrganizationAdminForm
+    role_permissions = {
+        "view": "organization.view",
+        "change": "organization.change",
+        "delete": "organization.delete",
+    }
     list_display = ["name", "slug", "member_count", "created_at"]
     search_fields = ["name", "slug"]
     list_filter = ["created_at"]
@@ -97,28 +169,57 @@ class OrganizationAdmin(TenantAdminMixin, admin.ModelAdmin):
 
         return super().get_queryset(request).annotate(_member_count=Count("memberships"))
 
+    def get_fields(self, request: HttpRequest, obj: Organization | None = None) -> list[str]:
+        if obj is None:
+            return ["name", "slug", "owner_email"]
+        return ["name", "slug", "settings", "quotas", *self.readonly_fields]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        if obj is None:
+            return []
+        return ["slug", *self.readonly_fields]
+
+    def get_prepopulated_fields(self, request: HttpRequest, obj: Any = None) -> dict[str, Any]:
+        return dict(self.prepopulated_fields) if obj is None else {}
+
+    def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any):  # type: ignore[no-untyped-def]
+        form = super().get_form(request, obj, change=change, **kwargs)
+        return type(form.__name__, (form,), {"request": request, "model_admin": self})
+
     @admin.display(description="Members", ordering="_member_count")
     def member_count(self, obj: Organization) -> int:
         return obj._member_count
 
-    def has_add_permission(self, request: HttpRequest, *args: Any) -> bool:
-        return request.user.is_superuser
+    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
+        # OrganizationAdminForm.clean() has saved through the services.
+        return
 
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return request.user.is_superuser
+    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
+        return
 
     def delete_model(self, request: HttpRequest, obj: Organization) -> None:
         services.organization_delete(organization=obj)
 
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet) -> None:
-        for organization in queryset:
+        allowed, _denied = self.permitted(request, "organization.delete", queryset)
+        for organization in allowed:
             services.organization_delete(organization=organization)
 
 
 @admin.register(Membership)
 class MembershipAdmin(TenantAdminMixin, admin.ModelAdmin):
-    """Memberships; every change goes through the tenancy services (the last owner stays)."""
+    """Memberships; every change goes through the tenancy services (the last owner stays).
 
+    As in the API, adding, promoting, demoting or removing an owner takes
+    ``owners.manage`` besides ``members.manage``.
+    """
+
+    role_permissions = {
+        "view": "members.view",
+        "add": "members.manage",
+        "change": "members.manage",
+        "delete": "members.manage",
+    }
     list_display = ["user", "organization", "role", "created_at"]
     list_filter = ["role", "organization"]
     search_fields = ["user__email", "organization__name", "organization__slug"]
@@ -131,13 +232,29 @@ class MembershipAdmin(TenantAdminMixin, admin.ModelAdmin):
         fields = list(super().get_readonly_fields(request, obj))
         return [*fields, "user", "organization"] if obj is not None else fields
 
+    def _check_owners(self, request: HttpRequest, obj: Membership, *roles: str) -> None:
+        if Role.OWNER in roles and not self.role_allows(request, "owners.manage", obj.organization):
+            raise PermissionDenied("Only owners add, change or remove owners.")
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        if (
+            obj is not None
+            and obj.role == Role.OWNER
+            and not self.role_allows(request, "owners.manage", obj.organization)
+        ):
+            return False
+        return super().has_delete_permission(request, obj)
+
     def save_model(self, request: HttpRequest, obj: Membership, form: Any, change: bool) -> None:
         try:
             if change:
+                stored = Membership.objects.get(pk=obj.pk)
+                self._check_owners(request, obj, stored.role, obj.role)
                 services.membership_change_role(
                     membership=obj, role=obj.role, actor=request.user, request=request
                 )
             else:
+                self._check_owners(request, obj, obj.role)
                 created = services.membership_invite(
                     organization=obj.organization,
                     email=obj.user.email,
@@ -176,9 +293,10 @@ class TokenStatusFilter(admin.SimpleListFilter):
         return queryset
 
 
-@admin.action(description="Revoke the selected tokens", permissions=["change"])
+@admin.action(description="Revoke the selected tokens", permissions=["revoke"])
 def revoke_tokens(modeladmin: Any, request: HttpRequest, queryset: QuerySet) -> None:
     count = 0
+    # The queryset holds only the tokens the member may see: theirs, or all for token managers.
     for token in queryset.filter(revoked_at__isnull=True):
         services.api_token_revoke(token=token, actor=request.user, request=request)
         count += 1
@@ -225,12 +343,26 @@ class ApiTokenAdmin(TenantAdminMixin, admin.ModelAdmin):
     ]
     readonly_fields = fields
     actions = [revoke_tokens]
+    role_permissions = {"view": "tokens.view"}
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        # As in the API: a member sees their own tokens, a token manager everyone's.
+        queryset = super().get_queryset(request)
+        if self._unrestricted(request) or self.role_allows(request, "tokens.manage"):
+            return queryset
+        return queryset.filter(membership=getattr(request, "membership", None))
+
+    def has_revoke_permission(self, request: HttpRequest) -> bool:
+        return self.role_allows(request, "tokens.create")
 
     @admin.display(description="Member", ordering="membership__user__email")
     def member(self, obj: ApiToken) -> str:
         return obj.membership.user.email
 
     def has_add_permission(self, request: HttpRequest, *args: Any) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:

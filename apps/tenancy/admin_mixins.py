@@ -1,7 +1,8 @@
-"""The admin side of tenant scoping, for every app's admin classes."""
+"""The admin side of tenant scoping and of the role matrix, for every app's admin classes."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from django.contrib import admin
@@ -11,11 +12,19 @@ from django.db import models
 from django.http import HttpRequest
 
 from apps.tenancy.models import Organization
+from apps.tenancy.permissions import (
+    check_permission,
+    grant_codename,
+    granted_object_pks,
+    has_object_permission,
+)
 from cloudpam.forms import JSONField
+
+OPERATIONS = ("view", "add", "change", "delete")
 
 
 class TenantAdminMixin:
-    """Limit an admin class to the active organization, unless the user is a superuser.
+    """Limit an admin class to the active organization and to what the member's role allows.
 
     Rows, foreign-key choices and new rows all stay in the organization the
     staff member works in (chosen with the console's switcher): the same
@@ -23,12 +32,24 @@ class TenantAdminMixin:
     work across organizations (their admin requests bypass row-level
     security explicitly, see ``ActiveOrganizationMiddleware``).
 
+    What a staff member may do is what the API lets them do: the permission
+    each admin operation needs (``role_permissions``, names from
+    ``roles.py``) is held through their role in the active organization or
+    through a guardian grant on the object (or an ancestor). An operation
+    without a permission is for superusers only. Django's model permissions
+    play no part for members: two permission systems would disagree.
+    Actions declare theirs with ``@admin.action(permissions=[...])`` and a
+    ``has_<name>_permission`` built on ``role_allows``, and act only on the
+    rows ``permitted`` returns.
+
     Use it first in the bases: ``class PoolAdmin(TenantAdminMixin, admin.ModelAdmin)``.
     """
 
     organization_field = "organization"
     # JSON (tags, settings) with a limit on its depth, as in the console and the API.
     formfield_overrides: dict[Any, dict[str, Any]] = {models.JSONField: {"form_class": JSONField}}
+    # Admin operation (view, add, change, delete) -> permission in roles.py.
+    role_permissions: dict[str, str] = {}
 
     def _organization(self, request: HttpRequest) -> Organization | None:
         return getattr(request, "organization", None)
@@ -43,6 +64,10 @@ class TenantAdminMixin:
         organization = self._organization(request)
         if organization is None:
             return queryset.none()
+        return self.scope_queryset(queryset, organization)
+
+    def scope_queryset(self, queryset: models.QuerySet, organization: Organization) -> Any:
+        """Return the rows of ``queryset`` that belong to ``organization``."""
         if queryset.model is Organization:
             return queryset.filter(pk=organization.pk)
         return queryset.filter(**{self.organization_field: organization})
@@ -81,25 +106,118 @@ class TenantAdminMixin:
             field.queryset = field.queryset.filter(organization=organization)
         return field
 
-    def _member(self, request: HttpRequest) -> bool:
-        return self._unrestricted(request) or self._organization(request) is not None
+    # ------------------------------------------------------------ the role matrix
+
+    def object_organization_id(self, obj: Any) -> int | None:
+        """Return the id of the organization ``obj`` belongs to."""
+        if isinstance(obj, Organization):
+            return obj.pk
+        return getattr(obj, f"{self.organization_field}_id", None)
+
+    def role_allows(self, request: HttpRequest, permission: str | None, obj: Any = None) -> bool:
+        """Return whether the request may use ``permission`` (on ``obj``, or on some row).
+
+        Without ``obj`` a guardian grant on any row of the active organization
+        is enough, so that the member reaches the rows granted to them; each
+        row is then judged on its own.
+        """
+        if self._unrestricted(request):
+            return True
+        if permission is None or getattr(request, "membership", None) is None:
+            return False
+        if obj is not None:
+            organization = self._organization(request)
+            if self.object_organization_id(obj) != getattr(organization, "pk", None):
+                return False
+            return has_object_permission(request, permission, obj)
+        if check_permission(request, permission) is None:
+            return True
+        return self._granted_rows(request, permission).exists()
+
+    def _granted_rows(self, request: HttpRequest, permission: str) -> models.QuerySet:
+        model = self.model  # type: ignore[attr-defined]
+        codename = grant_codename(permission, model)
+        pks = granted_object_pks(request.user, codename, model)
+        return self.get_queryset(request).filter(pk__in=pks)
+
+    def permitted(
+        self, request: HttpRequest, permission: str, objects: Iterable[Any]
+    ) -> tuple[list[Any], list[Any]]:
+        """Split ``objects`` into those the request may use ``permission`` on, and the others."""
+        allowed, denied = [], []
+        for obj in objects:
+            (allowed if self.role_allows(request, permission, obj) else denied).append(obj)
+        return allowed, denied
+
+    def deny_message(self, request: HttpRequest, permission: str, denied: list[Any]) -> None:
+        """Tell the user which selected rows an action left alone, and why."""
+        if denied:
+            names = ", ".join(str(obj) for obj in denied[:5])
+            more = f" and {len(denied) - 5} more" if len(denied) > 5 else ""
+            self.message_user(  # type: ignore[attr-defined]
+                request,
+                f"You do not have the permission '{permission}' on {names}{more}.",
+                "ERROR",
+            )
+
+    def _allows(self, request: HttpRequest, operation: str, obj: Any = None) -> bool:
+        return self.role_allows(request, self.role_permissions.get(operation), obj)
 
     def has_module_permission(self, request: HttpRequest) -> bool:
-        return self._member(request) and super().has_module_permission(request)  # type: ignore[misc]
+        return any(self._allows(request, operation) for operation in OPERATIONS)
 
     def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return self._member(request) and super().has_view_permission(request, obj)  # type: ignore[misc]
+        return self._allows(request, "view", obj) or self.has_change_permission(request, obj)
 
     def has_add_permission(self, request: HttpRequest, *args: Any) -> bool:
-        return self._member(request) and super().has_add_permission(request, *args)  # type: ignore[misc]
+        return self._allows(request, "add")
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return self._member(request) and super().has_change_permission(request, obj)  # type: ignore[misc]
+        return self._allows(request, "change", obj)
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return self._member(request) and super().has_delete_permission(request, obj)  # type: ignore[misc]
+        return self._allows(request, "delete", obj)
 
     def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
         if not change and not self._unrestricted(request) and hasattr(obj, "organization_id"):
             obj.organization = self._organization(request)
         super().save_model(request, obj, form, change)  # type: ignore[misc]
+
+
+class SuperuserOnlyAdminMixin:
+    """For models no role reaches (users, groups, schedules): superusers only."""
+
+    def _superuser(self, request: HttpRequest) -> bool:
+        return bool(request.user.is_active and request.user.is_superuser)
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return self._superuser(request) and super().has_module_permission(request)  # type: ignore[misc]
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return self._superuser(request) and super().has_view_permission(request, obj)  # type: ignore[misc]
+
+    def has_add_permission(self, request: HttpRequest, *args: Any) -> bool:
+        return self._superuser(request) and super().has_add_permission(request, *args)  # type: ignore[misc]
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return self._superuser(request) and super().has_change_permission(request, obj)  # type: ignore[misc]
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return self._superuser(request) and super().has_delete_permission(request, obj)  # type: ignore[misc]
+
+
+def restrict_unmapped_admins(site: admin.AdminSite) -> None:
+    """Make every admin that does not consult the role matrix superuser-only.
+
+    Third-party admins (groups, Celery schedules) know only Django's model
+    permissions, which no role grants; a staff member given those by hand
+    would otherwise act outside the matrix.
+    """
+    for model, model_admin in list(site._registry.items()):
+        cls = type(model_admin)
+        if issubclass(cls, TenantAdminMixin | SuperuserOnlyAdminMixin):
+            continue
+        attributes = {"__module__": cls.__module__}
+        restricted = type(cls.__name__, (SuperuserOnlyAdminMixin, cls), attributes)
+        site.unregister(model)
+        site.register(model, restricted)

@@ -9,13 +9,18 @@ class TenancyConfig(AppConfig):
     verbose_name = "Tenancy and access"
 
     def ready(self) -> None:
+        from django.contrib import admin
         from django.db.backends.signals import connection_created
         from django.db.models.signals import post_migrate, pre_migrate
 
         from apps.tenancy import rls
+        from apps.tenancy.admin_mixins import restrict_unmapped_admins
 
         connection_created.connect(rls.on_connection_created, dispatch_uid="tenancy.rls.connect")
         # Sent once per migrate run for this app: before any migration, and
         # after all of them, when every app's tables exist.
         pre_migrate.connect(rls.on_pre_migrate, sender=self, dispatch_uid="tenancy.rls.pre")
         post_migrate.connect(rls.on_post_migrate, sender=self, dispatch_uid="tenancy.rls.post")
+        # The admin has registered every app's classes by now (django.contrib.admin
+        # comes first in INSTALLED_APPS and autodiscovers in its ready()).
+        restrict_unmapped_admins(admin.site)

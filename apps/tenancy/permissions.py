@@ -153,6 +153,19 @@ def _granted(user: Any, codename: str, targets: list[Any]) -> bool:
     )
 
 
+def granted_object_pks(user: Any, codename: str, model: Any) -> list[str]:
+    """Return the primary keys of ``model`` rows on which ``user`` holds the grant ``codename``."""
+    lookup = {
+        "permission__codename": codename,
+        "content_type": ContentType.objects.get_for_model(model),
+    }
+    user_id = user if isinstance(user, int) else user.pk
+    direct = UserObjectPermission.objects.filter(user_id=user_id, **lookup)
+    through_groups = GroupObjectPermission.objects.filter(group__user__pk=user_id, **lookup)
+    pks = {*direct.values_list("object_pk", flat=True)}
+    return sorted(pks | {*through_groups.values_list("object_pk", flat=True)})
+
+
 class HasOrganizationPermission(permissions.BasePermission):
     """Allow an authenticated member whose role and token scopes hold the permission.
 
