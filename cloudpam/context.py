@@ -17,7 +17,7 @@ import re
 import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar(
@@ -36,7 +36,8 @@ class Actor:
     """Who acts: a user, possibly through an API token, or the system (a task, a command).
 
     ``scopes`` are the scopes of the token acted through (None: not through a token),
-    which narrow what the user's role allows.
+    which narrow what the user's role allows. ``superuser`` marks a superuser working
+    in the Django admin, the one place where the role matrix does not bind them.
     """
 
     user_id: int | None = None
@@ -45,6 +46,7 @@ class Actor:
     token_name: str = ""
     system: str = ""
     scopes: tuple[str, ...] | None = None
+    superuser: bool = False
 
     @property
     def type(self) -> str:
@@ -88,7 +90,11 @@ def actor_of(request: Any) -> Actor:
     token = getattr(request, "auth", None)
     if token is not None and not hasattr(token, "scopes"):
         token = None  # Another authentication's credential object, not an API token.
-    return actor_from(user=getattr(request, "user", None), token=token)
+    actor = actor_from(user=getattr(request, "user", None), token=token)
+    if getattr(request, "admin_superuser", False):
+        # Set by ActiveOrganizationMiddleware with the admin's row-level security bypass.
+        actor = replace(actor, superuser=True)
+    return actor
 
 
 def system_actor(name: str = "system") -> Actor:

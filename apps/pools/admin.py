@@ -170,6 +170,12 @@ class PoolAdmin(TenantAdminMixin, TreeAdmin):
                 return True
         return self.role_allows(request, "pools.change", parent)
 
+    def changelist_view(self, request: HttpRequest, extra_context: Any = None) -> HttpResponse:
+        # Treebeard sets the level shown only for GET; a POST that renders the list
+        # again (an action the user may not run) would fail on the missing level.
+        request._treebeard_parent = None  # type: ignore[attr-defined]
+        return super().changelist_view(request, extra_context)
+
     def has_purge_permission(self, request: HttpRequest) -> bool:
         return self.role_allows(request, "pools.purge")
 

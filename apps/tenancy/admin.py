@@ -18,6 +18,7 @@ from apps.tenancy.admin_mixins import SuperuserOnlyAdminMixin, TenantAdminMixin
 from apps.tenancy.choices import Role
 from apps.tenancy.forms import AdminLoginForm
 from apps.tenancy.models import ApiToken, Membership, Organization, User
+from apps.tenancy.permissions import check_permission
 from cloudpam.exceptions import ApplicationError, ValidationError
 
 # Sign-in attempts to the admin are limited like the console's.
@@ -348,7 +349,7 @@ class ApiTokenAdmin(TenantAdminMixin, admin.ModelAdmin):
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         # As in the API: a member sees their own tokens, a token manager everyone's.
         queryset = super().get_queryset(request)
-        if self._unrestricted(request) or self.role_allows(request, "tokens.manage"):
+        if self._unrestricted(request) or check_permission(request, "tokens.manage") is None:
             return queryset
         return queryset.filter(membership=getattr(request, "membership", None))
 

@@ -138,7 +138,8 @@ class TenantAdminMixin:
         model = self.model  # type: ignore[attr-defined]
         codename = grant_codename(permission, model)
         pks = granted_object_pks(request.user, codename, model)
-        return self.get_queryset(request).filter(pk__in=pks)
+        rows = self.scope_queryset(model._default_manager.all(), self._organization(request))
+        return rows.filter(pk__in=pks)
 
     def permitted(
         self, request: HttpRequest, permission: str, objects: Iterable[Any]

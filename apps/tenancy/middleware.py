@@ -43,6 +43,7 @@ class ActiveOrganizationMiddleware:
             stack.enter_context(tenant_context(request.organization))
             if authenticated and user.is_superuser and self._is_admin(request):
                 stack.enter_context(rls_bypass())
+                request.admin_superuser = True
             stack.enter_context(
                 context.bound(
                     # The request's own id, also for a body streamed after the

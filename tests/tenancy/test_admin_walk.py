@@ -1,0 +1,386 @@
+"""The admin walk: every admin page and action, for every role, allowed where roles.py says.
+
+``PAGES`` names, for each registered admin, the permission each page needs, and
+``ACTIONS`` the permission of each action: a name from ``roles.py``, ``SUPERUSER``
+(no role reaches the model) or ``NOBODY`` (not even a superuser, e.g. editing the
+audit trail). Whether a person may is then computed from ``roles.py``, never
+written per case. Each person walks the changelist, the add page, the change page
+and the delete page of every admin, and posts every action against a row of their
+organization; an allowed action must take effect and a refused one must not.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from django.contrib import admin
+from django.contrib.auth.models import Group
+from django.test import Client
+from django.utils import timezone
+from django_celery_beat.models import (
+    ClockedSchedule,
+    CrontabSchedule,
+    IntervalSchedule,
+    PeriodicTask,
+    SolarSchedule,
+)
+
+from apps.analysis import services as analysis_services
+from apps.analysis.choices import RecommendationStatus
+from apps.analysis.models import AnalysisRun, Recommendation, UtilizationSnapshot
+from apps.audit.models import AuditChain, AuditEvent
+from apps.pools import services as pool_services
+from apps.pools.models import Pool
+from apps.tenancy.choices import Role
+from apps.tenancy.models import ApiToken, Membership, Organization, User
+from apps.tenancy.roles import role_has
+from apps.tenancy.services import api_token_create
+from tests.actors import TEST_ACTOR
+
+pytestmark = pytest.mark.django_db
+
+SUPERUSER = "superuser"
+OUTSIDER = "non-member"
+NOBODY = "nobody"
+PEOPLE = [*(role.value for role in Role), OUTSIDER, SUPERUSER]
+OPERATIONS = ("view", "add", "change", "delete")
+
+
+def _only(permission: str) -> dict[str, str]:
+    return dict.fromkeys(OPERATIONS, permission)
+
+
+def _read_only(permission: str) -> dict[str, str]:
+    return {"view": permission, "add": NOBODY, "change": NOBODY, "delete": NOBODY}
+
+
+PAGES: dict[str, dict[str, str]] = {
+    "tenancy.user": _only(SUPERUSER),
+    "tenancy.organization": {
+        "view": "organization.view",
+        "add": SUPERUSER,
+        "change": "organization.change",
+        "delete": "organization.delete",
+    },
+    "tenancy.membership": {
+        "view": "members.view",
+        "add": "members.manage",
+        "change": "members.manage",
+        "delete": "members.manage",
+    },
+    "tenancy.apitoken": _read_only("tokens.view"),
+    "pools.pool": {"view": "pools.view", "add": "pools.change", "change": "pools.change"}
+    | {"delete": NOBODY},
+    "analysis.utilizationsnapshot": _read_only("analysis.view"),
+    "analysis.analysisrun": _read_only("analysis.view"),
+    "analysis.recommendation": _read_only("analysis.view"),
+    "audit.auditevent": _read_only("audit.view"),
+    "audit.auditchain": _read_only("audit.view"),
+    "auth.group": _only(SUPERUSER),
+    "django_celery_beat.periodictask": _only(SUPERUSER),
+    "django_celery_beat.clockedschedule": _only(SUPERUSER),
+    "django_celery_beat.crontabschedule": _only(SUPERUSER),
+    "django_celery_beat.solarschedule": _only(SUPERUSER),
+    "django_celery_beat.intervalschedule": _only(SUPERUSER),
+}
+
+
+def may(person: str, permission: str) -> bool:
+    """Return whether ``person`` (a role, OUTSIDER or SUPERUSER) may use ``permission``."""
+    if permission == NOBODY:
+        return False
+    if person == SUPERUSER:
+        return True
+    if person == OUTSIDER or permission == SUPERUSER:
+        return False
+    return role_has(person, permission)
+
+
+# ---------------------------------------------------------------- the rows walked
+
+
+@dataclass
+class World:
+    organization: Organization
+    owner: User
+    person: User
+    people: dict[str, User]
+
+    def pool(self, cidr: str, *, deleted: bool = False) -> Pool:
+        pool = pool_services.pool_create(
+            organization=self.organization,
+            actor=TEST_ACTOR,
+            name=f"walk {cidr}",
+            cidr=cidr,
+            parent=self.root,
+        )
+        if deleted:
+            pool_services.pool_delete(pool=pool, actor=TEST_ACTOR)
+            pool.refresh_from_db()
+        return pool
+
+    @property
+    def root(self) -> Pool:
+        return Pool.objects.get(organization=self.organization, cidr="10.0.0.0/16")
+
+
+def _interval() -> IntervalSchedule:
+    return IntervalSchedule.objects.create(every=10, period=IntervalSchedule.SECONDS)
+
+
+_serial = iter(range(1, 10**6))
+
+
+def _task(enabled: bool = True) -> PeriodicTask:
+    return PeriodicTask.objects.create(
+        name=f"walk task {next(_serial)}", task="walk.task", interval=_interval(), enabled=enabled
+    )
+
+
+def _member(world: World, role: str = Role.VIEWER) -> Membership:
+    user = User.objects.create_user(f"walk-{next(_serial)}@example.com", "x")
+    return Membership.objects.create(user=user, organization=world.organization, role=role)
+
+
+def _own_token(world: World) -> ApiToken:
+    membership = Membership.objects.filter(user=world.person, organization=world.organization)
+    owner = Membership.objects.get(user=world.owner, organization=world.organization)
+    token, _value = api_token_create(
+        membership=membership.first() or owner, name=f"walk {next(_serial)}", scopes=["read"]
+    )
+    return token
+
+
+# One row of each admin's model, in the walked organization where it has one.
+ROWS: dict[str, Callable[[World], Any]] = {
+    "tenancy.user": lambda world: User.objects.create_user(f"row-{next(_serial)}@example.com"),
+    "tenancy.organization": lambda world: world.organization,
+    "tenancy.membership": lambda world: _member(world),
+    "tenancy.apitoken": _own_token,
+    "pools.pool": lambda world: world.root,
+    "analysis.utilizationsnapshot": lambda world: UtilizationSnapshot.objects.filter(
+        organization=world.organization
+    ).first(),
+    "analysis.analysisrun": lambda world: AnalysisRun.objects.create(
+        organization=world.organization, all_pools=True
+    ),
+    "analysis.recommendation": lambda world: Recommendation.objects.filter(
+        organization=world.organization
+    ).first(),
+    "audit.auditevent": lambda world: AuditEvent.objects.filter(
+        organization=world.organization
+    ).first(),
+    "audit.auditchain": lambda world: AuditChain.objects.filter(pk=world.organization.pk).first(),
+    "auth.group": lambda world: Group.objects.create(name=f"walk {next(_serial)}"),
+    "django_celery_beat.periodictask": lambda world: _task(),
+    "django_celery_beat.clockedschedule": lambda world: ClockedSchedule.objects.create(
+        clocked_time=timezone.now()
+    ),
+    "django_celery_beat.crontabschedule": lambda world: CrontabSchedule.objects.create(),
+    "django_celery_beat.solarschedule": lambda world: SolarSchedule.objects.create(
+        event="sunrise", latitude=next(_serial) % 90, longitude=0
+    ),
+    "django_celery_beat.intervalschedule": lambda world: _interval(),
+}
+
+
+def _gone(obj: Any) -> bool:
+    return not type(obj).objects.filter(pk=obj.pk).exists()
+
+
+def _fresh(obj: Any) -> Any:
+    return type(obj).objects.get(pk=obj.pk)
+
+
+def _capacity_recommendation(world: World) -> Recommendation:
+    return Recommendation.objects.get(
+        organization=world.organization, type="capacity", status=RecommendationStatus.PENDING
+    )
+
+
+@dataclass(frozen=True)
+class Action:
+    """An admin action, the permission it needs, a row it acts on, and how it shows."""
+
+    permission: str
+    row: Callable[[World], Any]
+    # None: the action is only checked to be offered or not (it deletes the
+    # walked organization, or runs a Celery task).
+    done: Callable[[Any], bool] | None
+
+
+def _delete_selected(label: str, permission: str = SUPERUSER) -> Action:
+    return Action(permission, ROWS[label], _gone)
+
+
+ACTIONS: dict[str, dict[str, Action]] = {
+    "tenancy.user": {"delete_selected": _delete_selected("tenancy.user")},
+    "tenancy.organization": {
+        "delete_selected": Action("organization.delete", ROWS["tenancy.organization"], None)
+    },
+    "tenancy.membership": {
+        "delete_selected": _delete_selected("tenancy.membership", "members.manage")
+    },
+    "tenancy.apitoken": {
+        "revoke_tokens": Action(
+            "tokens.create", _own_token, lambda token: _fresh(token).revoked_at is not None
+        )
+    },
+    "pools.pool": {
+        "soft_delete_recursive": Action(
+            "pools.change",
+            lambda world: world.pool("10.0.1.0/24"),
+            lambda pool: _fresh(pool).deleted_at is not None,
+        ),
+        "restore": Action(
+            "pools.change",
+            lambda world: world.pool("10.0.2.0/24", deleted=True),
+            lambda pool: _fresh(pool).deleted_at is None,
+        ),
+        "purge": Action(
+            "pools.purge", lambda world: world.pool("10.0.3.0/24", deleted=True), _gone
+        ),
+    },
+    "analysis.utilizationsnapshot": {},
+    "analysis.analysisrun": {},
+    "analysis.recommendation": {
+        "apply_selected": Action(
+            "analysis.change",
+            _capacity_recommendation,
+            lambda rec: _fresh(rec).status == RecommendationStatus.APPLIED,
+        )
+    },
+    "audit.auditevent": {},
+    "audit.auditchain": {},
+    "auth.group": {"delete_selected": _delete_selected("auth.group")},
+    "django_celery_beat.periodictask": {
+        "delete_selected": _delete_selected("django_celery_beat.periodictask"),
+        "enable_tasks": Action(
+            SUPERUSER, lambda world: _task(enabled=False), lambda task: _fresh(task).enabled
+        ),
+        "disable_tasks": Action(SUPERUSER, lambda world: _task(), lambda t: not _fresh(t).enabled),
+        "toggle_tasks": Action(SUPERUSER, lambda world: _task(), lambda t: not _fresh(t).enabled),
+        "run_tasks": Action(SUPERUSER, lambda world: _task(), None),
+    },
+    **{
+        f"django_celery_beat.{name}": {
+            "delete_selected": _delete_selected(f"django_celery_beat.{name}")
+        }
+        for name in ("clockedschedule", "crontabschedule", "solarschedule", "intervalschedule")
+    },
+}
+
+
+def _url(label: str, suffix: str = "") -> str:
+    app_label, model_name = label.split(".")
+    return f"/admin/{app_label}/{model_name}/{suffix}"
+
+
+@pytest.fixture
+def world(make_member: Callable[..., User]) -> World:
+    """An organization with a member of every role, pools, analyses and a recommendation."""
+    organization = Organization.objects.create(name="Walk", slug="walk")
+    people = {role.value: make_member(organization, role) for role in Role}
+    people[OUTSIDER] = User.objects.create_user("outsider@example.com", "x")
+    people[SUPERUSER] = User.objects.create_superuser("root@example.com", "x")
+    for user in people.values():
+        user.is_staff = True
+        user.save(update_fields=["is_staff"])
+    # A busy VPC (87.5 % used) makes a capacity recommendation.
+    region = pool_services.pool_create(
+        organization=organization, actor=TEST_ACTOR, name="region", cidr="10.0.0.0/16"
+    )
+    busy = pool_services.pool_create(
+        organization=organization, actor=TEST_ACTOR, name="busy", cidr="10.0.8.0/24", parent=region
+    )
+    for cidr in ("10.0.8.0/25", "10.0.8.128/26", "10.0.8.192/27"):
+        pool_services.pool_create(
+            organization=organization, actor=TEST_ACTOR, name=cidr, cidr=cidr, parent=busy
+        )
+    analysis_services.snapshot_take(organization=organization)
+    analysis_services.recommendation_generate(organization=organization)
+    return World(organization, people[Role.OWNER], people[Role.OWNER], people)
+
+
+def test_the_tables_cover_every_registered_admin_and_action(rf: Any) -> None:
+    registered = {model._meta.label_lower for model in admin.site._registry}
+    assert set(PAGES) == registered
+    assert set(ACTIONS) == registered
+    root = User(email="root@example.com", is_staff=True, is_superuser=True, is_active=True)
+    for model, model_admin in admin.site._registry.items():
+        request = rf.get("/admin/")
+        request.user = root
+        offered = set(model_admin.get_actions(request))
+        label = model._meta.label_lower
+        declared = {name for name, action in ACTIONS[label].items() if action.permission != NOBODY}
+        assert offered == declared, label
+
+
+@pytest.mark.parametrize("person", PEOPLE)
+def test_admin_walk(world: World, person: str) -> None:
+    world.person = world.people[person]
+    client = Client()
+    client.force_login(world.person)
+    problems: list[str] = []
+
+    def expect(what: str, allowed: bool, status: int) -> None:
+        wanted = 200 if allowed else 403
+        if status != wanted:
+            problems.append(f"{what}: {status}, expected {wanted}")
+
+    index = client.get("/admin/")
+    shown = {
+        f"{app['app_label']}.{entry['object_name'].lower()}"
+        for app in index.context["app_list"]
+        for entry in app["models"]
+    }
+    listed = {
+        label for label, pages in PAGES.items() if any(may(person, p) for p in pages.values())
+    }
+    if shown != listed:
+        problems.append(f"index shows {sorted(shown ^ listed)} wrongly")
+
+    for label, pages in PAGES.items():
+        allowed = {operation: may(person, pages[operation]) for operation in OPERATIONS}
+        readable = allowed["view"] or allowed["change"]
+        changelist = client.get(_url(label))
+        expect(f"{label} changelist", readable, changelist.status_code)
+        expect(f"{label} add", allowed["add"], client.get(_url(label, "add/")).status_code)
+
+        row = ROWS[label](world)
+        assert row is not None, label
+        change = client.get(_url(label, f"{row.pk}/change/"))
+        expect(f"{label} change page", readable, change.status_code)
+        if (
+            change.status_code == 200
+            and change.context["has_change_permission"] != allowed["change"]
+        ):
+            problems.append(f"{label} change page offers editing: {not allowed['change']}")
+        delete = client.get(_url(label, f"{row.pk}/delete/"))
+        expect(f"{label} delete page", allowed["delete"], delete.status_code)
+
+        offered: set[str] = set()
+        if changelist.status_code == 200 and changelist.context.get("action_form"):
+            choices = changelist.context["action_form"].fields["action"].choices
+            offered = {name for name, _label in choices if name}
+        expected = {
+            name for name, action in ACTIONS[label].items() if may(person, action.permission)
+        }
+        if offered != expected:
+            problems.append(f"{label} offers {sorted(offered)}, expected {sorted(expected)}")
+
+        for name, action in ACTIONS[label].items():
+            if action.done is None:
+                continue
+            target = action.row(world)
+            client.post(
+                _url(label),
+                {"action": name, "_selected_action": [target.pk], "post": "yes"},
+            )
+            if action.done(target) != may(person, action.permission):
+                problems.append(f"{label} {name} took effect: {action.done(target)}")
+
+    assert not problems, "\n".join(problems)
