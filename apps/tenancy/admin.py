@@ -273,6 +273,14 @@ class MembershipAdmin(TenantAdminMixin, admin.ModelAdmin):
         except ApplicationError as exc:
             messages.error(request, exc.message)
 
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet) -> None:
+        # Row by row through the service, never a bulk delete: the last owner stays.
+        for membership in queryset.select_related("organization"):
+            if self.has_delete_permission(request, membership):
+                self.delete_model(request, membership)
+            else:
+                messages.error(request, f"You may not remove {membership}.")
+
 
 class TokenStatusFilter(admin.SimpleListFilter):
     title = "status"

@@ -136,3 +136,47 @@ def test_drag_and_drop_move_goes_through_pool_move(staff_client, organization, m
 def test_pools_cannot_be_deleted_as_rows(staff_client, root):
     assert staff_client.post(f"{CHANGELIST}{root.pk}/delete/", {"post": "yes"}).status_code == 403
     assert Pool.objects.count() == 1
+
+
+def test_a_grant_on_a_subtree_lets_a_viewer_write_there_only(organization, make_member):
+    from guardian.shortcuts import assign_perm
+
+    viewer = make_member(organization, Role.VIEWER, email="granted@example.com")
+    viewer.is_staff = True
+    viewer.save()
+    client = Client()
+    client.force_login(viewer)
+    granted = services.pool_create(
+        organization=organization, actor=TEST_ACTOR, name="granted", cidr="10.0.0.0/16"
+    )
+    inside = services.pool_create(
+        organization=organization, actor=TEST_ACTOR, name="in", cidr="10.0.1.0/24", parent=granted
+    )
+    other = services.pool_create(
+        organization=organization, actor=TEST_ACTOR, name="other", cidr="10.9.0.0/16"
+    )
+    assign_perm("pools.change_pool", viewer, granted)
+
+    page = client.get(f"{CHANGELIST}{inside.pk}/change/")
+    assert page.context["has_change_permission"] is True
+    assert client.get(f"{CHANGELIST}{other.pk}/change/").context["has_change_permission"] is False
+    # A new pool goes under the granted subtree, never to the roots.
+    added = client.post(
+        f"{CHANGELIST}add/", form_data(organization, cidr="10.0.2.0/24", parent_id=granted.pk)
+    )
+    assert added.status_code == 302
+    root = client.post(f"{CHANGELIST}add/", form_data(organization, cidr="10.2.0.0/16"))
+    assert root.status_code == 200
+    assert "You may not add pools under this parent." in root.content.decode()
+    # The action acts on the granted rows and leaves the others, saying so.
+    response = client.post(
+        CHANGELIST,
+        {"action": "soft_delete_recursive", "_selected_action": [inside.pk, other.pk]},
+        follow=True,
+    )
+    notes = [str(message) for message in response.context["messages"]]
+    assert f"You do not have the permission 'pools.change' on {other}." in notes
+    assert Pool.objects.get(pk=inside.pk).deleted_at is not None
+    assert Pool.objects.get(pk=other.pk).deleted_at is None
+    # Purging takes pools.purge, which the grant does not give.
+    assert "purge" not in client.get(CHANGELIST).context["action_form"].fields["action"].choices

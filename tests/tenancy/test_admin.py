@@ -6,6 +6,7 @@ import pytest
 from django.contrib.auth.models import Permission
 from django.test import Client
 
+from apps.tenancy import signals
 from apps.tenancy.models import ApiToken, Membership, Organization, User
 
 pytestmark = pytest.mark.django_db
@@ -139,3 +140,138 @@ def test_organizations_are_added_and_deleted_by_superusers_only(staff_client, or
     )
     assert response.status_code == 403
     assert Organization.objects.filter(pk=organization.pk).exists()
+
+
+def _staff_of(organization, make_member, role):  # type: ignore[no-untyped-def]
+    person = make_member(organization, role, email=f"{role}-staff@example.com")
+    person.is_staff = True
+    person.save()
+    client = Client()
+    client.force_login(person)
+    return client
+
+
+def test_adding_an_organization_makes_the_given_user_its_owner(admin_client, user):
+    response = admin_client.post(
+        "/admin/tenancy/organization/add/", {"name": "Initech", "owner_email": user.email}
+    )
+    assert response.status_code == 302
+    initech = Organization.objects.get(name="Initech")
+    assert initech.slug == "initech"
+    assert Membership.objects.get(organization=initech).user == user
+    assert Membership.objects.get(organization=initech).role == "owner"
+
+    unknown = admin_client.post(
+        "/admin/tenancy/organization/add/",
+        {"name": "Nobody's", "owner_email": "ghost@example.com"},
+    )
+    assert unknown.status_code == 200
+    assert unknown.context["adminform"].form.errors["owner_email"] == [
+        "No user has this e-mail; add the user first."
+    ]
+    assert not Organization.objects.filter(name="Nobody's").exists()
+
+
+def test_organization_changes_keep_the_slug_and_merge_the_settings(admin_client, organization):
+    organization.settings = {"audit_retention_days": 400}
+    organization.save()
+    response = admin_client.post(
+        f"/admin/tenancy/organization/{organization.pk}/change/",
+        {
+            "name": "Acme Renamed",
+            "slug": "hijacked",
+            "settings": '{"token_max_lifetime_days": 200}',
+            "quotas": '{"max_pools": 5000}',
+        },
+    )
+    assert response.status_code == 302
+    organization.refresh_from_db()
+    assert (organization.name, organization.slug) == ("Acme Renamed", "acme")
+    assert organization.settings == {"audit_retention_days": 400, "token_max_lifetime_days": 200}
+    assert organization.quotas == {"max_pools": 5000}
+
+
+def test_a_refused_setting_undoes_the_rename_of_the_same_form(admin_client, organization):
+    response = admin_client.post(
+        f"/admin/tenancy/organization/{organization.pk}/change/",
+        {"name": "Renamed", "settings": '{"no_such_setting": 1}', "quotas": "{}"},
+    )
+    assert response.status_code == 200
+    assert response.context["adminform"].form.errors["settings"] == [
+        "no_such_setting: Unknown setting."
+    ]
+    organization.refresh_from_db()
+    assert organization.name == "Acme Networks"
+
+
+def test_owners_delete_their_organization_in_the_admin_and_admins_do_not(
+    organization, make_member, user
+):
+    admin_member = _staff_of(organization, make_member, "admin")
+    url = f"/admin/tenancy/organization/{organization.pk}/delete/"
+    assert admin_member.post(url, {"post": "yes"}).status_code == 403
+    owner = Client()
+    user.is_staff = True
+    user.save()
+    owner.force_login(user)
+    assert owner.post(url, {"post": "yes"}).status_code == 302
+    assert not Organization.objects.filter(pk=organization.pk).exists()
+
+
+def test_only_owners_add_promote_or_remove_owners_in_the_admin(organization, make_member, user):
+    admin_member = _staff_of(organization, make_member, "admin")
+    operator = make_member(organization, "operator", email="op@example.com")
+    operator_membership = Membership.objects.get(user=operator)
+    owner_membership = Membership.objects.get(user=user)
+
+    promote = admin_member.post(
+        f"/admin/tenancy/membership/{operator_membership.pk}/change/", {"role": "owner"}
+    )
+    assert promote.status_code == 403
+    operator_membership.refresh_from_db()
+    assert operator_membership.role == "operator"
+    url = f"/admin/tenancy/membership/{owner_membership.pk}/delete/"
+    assert admin_member.post(url, {"post": "yes"}).status_code == 403
+    # The bulk action is refused whole when it holds an owner, else removes through the service.
+    action = {"action": "delete_selected", "post": "yes"}
+    selected = [operator_membership.pk, owner_membership.pk]
+    response = admin_member.post(
+        "/admin/tenancy/membership/", action | {"_selected_action": selected}
+    )
+    assert response.status_code == 403
+    assert Membership.objects.count() == 3
+    removed = []
+
+    def on_change(sender, membership, action, **kwargs):  # type: ignore[no-untyped-def]
+        removed.append((membership.pk, action))
+
+    signals.membership_changed.connect(on_change)
+    try:
+        admin_member.post(
+            "/admin/tenancy/membership/", action | {"_selected_action": [operator_membership.pk]}
+        )
+    finally:
+        signals.membership_changed.disconnect(on_change)
+    assert not Membership.objects.filter(pk=operator_membership.pk).exists()
+    assert removed == [(operator_membership.pk, "removed")]
+
+
+def test_members_see_their_own_tokens_and_token_managers_everyones(
+    organization, make_member, token_for, user
+):
+    viewer = _staff_of(organization, make_member, "viewer")
+    token_for(organization, "owner", user=user)
+    theirs = token_for.last
+    token_for(organization, "viewer", user=User.objects.get(email="viewer-staff@example.com"))
+    mine = token_for.last
+    html = viewer.get("/admin/tenancy/apitoken/").content.decode()
+    assert f"cpam_{mine.prefix}_" in html
+    assert f"cpam_{theirs.prefix}_" not in html
+    viewer.post(
+        "/admin/tenancy/apitoken/",
+        {"action": "revoke_tokens", "_selected_action": [theirs.pk, mine.pk]},
+    )
+    assert ApiToken.objects.get(pk=theirs.pk).revoked_at is None
+    assert ApiToken.objects.get(pk=mine.pk).revoked_at is not None
+    manager = _staff_of(organization, make_member, "admin")
+    assert f"cpam_{theirs.prefix}_" in manager.get("/admin/tenancy/apitoken/").content.decode()
