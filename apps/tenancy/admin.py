@@ -7,7 +7,6 @@ from typing import Any
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
-from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.db.models import Q, QuerySet
 from django.http import HttpRequest
@@ -207,6 +206,67 @@ class OrganizationAdmin(TenantAdminMixin, admin.ModelAdmin):
             services.organization_delete(organization=organization)
 
 
+class MembershipAdminForm(forms.ModelForm):
+    """A membership written through the tenancy services: invited by e-mail, as in the API.
+
+    New members are named by e-mail rather than picked from the site's users,
+    whom an organization's admins may not browse.
+    """
+
+    email = forms.EmailField(
+        required=False,
+        label="E-mail",
+        help_text="A new user is created and invited when no user has this e-mail.",
+    )
+
+    request: HttpRequest
+    model_admin: MembershipAdmin
+
+    class Meta:
+        model = Membership
+        fields = ["organization", "role"]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.instance.pk is None:
+            self.fields["email"].required = True
+        else:
+            self.fields.pop("email")
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        if self.errors:
+            return data
+        role = data["role"]
+        stored = self.instance if self.instance.pk else None
+        organization = stored.organization if stored else data["organization"]
+        if Role.OWNER in (role, getattr(stored, "role", None)) and not (
+            self.model_admin.role_allows(self.request, "owners.manage", organization)
+        ):
+            self.add_error("role", "Only owners add, promote or demote owners.")
+            return data
+        try:
+            if stored is not None:
+                self.instance = services.membership_change_role(
+                    membership=stored, role=role, actor=self.request.user, request=self.request
+                )
+            else:
+                self.instance = services.membership_invite(
+                    organization=organization,
+                    email=data["email"],
+                    role=role,
+                    actor=self.request.user,
+                    request=self.request,
+                )
+        except ApplicationError as exc:
+            self.add_error("role" if stored is not None else "email", exc.message)
+        return data
+
+    def _post_clean(self) -> None:
+        # The services have validated and saved the membership.
+        return
+
+
 @admin.register(Membership)
 class MembershipAdmin(TenantAdminMixin, admin.ModelAdmin):
     """Memberships; every change goes through the tenancy services (the last owner stays).
@@ -215,6 +275,7 @@ class MembershipAdmin(TenantAdminMixin, admin.ModelAdmin):
     ``owners.manage`` besides ``members.manage``.
     """
 
+    form = MembershipAdminForm
     role_permissions = {
         "view": "members.view",
         "add": "members.manage",
@@ -224,18 +285,28 @@ class MembershipAdmin(TenantAdminMixin, admin.ModelAdmin):
     list_display = ["user", "organization", "role", "created_at"]
     list_filter = ["role", "organization"]
     search_fields = ["user__email", "organization__name", "organization__slug"]
-    autocomplete_fields = ["user"]
     readonly_fields = ["created_at", "updated_at"]
     list_select_related = ["user", "organization"]
-    actions: list[Any] = []
+
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        if obj is None:
+            return ["email", "organization", "role"]
+        return ["user", "organization", "role", *self.readonly_fields]
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
         fields = list(super().get_readonly_fields(request, obj))
         return [*fields, "user", "organization"] if obj is not None else fields
 
-    def _check_owners(self, request: HttpRequest, obj: Membership, *roles: str) -> None:
-        if Role.OWNER in roles and not self.role_allows(request, "owners.manage", obj.organization):
-            raise PermissionDenied("Only owners add, change or remove owners.")
+    def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any):  # type: ignore[no-untyped-def]
+        form = super().get_form(request, obj, change=change, **kwargs)
+        return type(form.__name__, (form,), {"request": request, "model_admin": self})
+
+    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
+        # MembershipAdminForm.clean() has saved through the services.
+        return
+
+    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
+        return
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         if (
@@ -245,27 +316,6 @@ class MembershipAdmin(TenantAdminMixin, admin.ModelAdmin):
         ):
             return False
         return super().has_delete_permission(request, obj)
-
-    def save_model(self, request: HttpRequest, obj: Membership, form: Any, change: bool) -> None:
-        try:
-            if change:
-                stored = Membership.objects.get(pk=obj.pk)
-                self._check_owners(request, obj, stored.role, obj.role)
-                services.membership_change_role(
-                    membership=obj, role=obj.role, actor=request.user, request=request
-                )
-            else:
-                self._check_owners(request, obj, obj.role)
-                created = services.membership_invite(
-                    organization=obj.organization,
-                    email=obj.user.email,
-                    role=obj.role,
-                    actor=request.user,
-                    request=request,
-                )
-                obj.pk = created.pk
-        except ApplicationError as exc:
-            messages.error(request, exc.message)
 
     def delete_model(self, request: HttpRequest, obj: Membership) -> None:
         try:

@@ -91,10 +91,17 @@ def test_adding_a_membership_in_the_admin_goes_through_the_service(admin_client,
     newcomer = User.objects.create_user("newcomer@example.com", "x")
     response = admin_client.post(
         "/admin/tenancy/membership/add/",
-        {"user": newcomer.pk, "organization": organization.pk, "role": "auditor"},
+        {"email": "Newcomer@example.com", "organization": organization.pk, "role": "auditor"},
     )
     assert response.status_code == 302
     assert Membership.objects.get(user=newcomer).role == "auditor"
+    again = admin_client.post(
+        "/admin/tenancy/membership/add/",
+        {"email": newcomer.email, "organization": organization.pk, "role": "viewer"},
+    )
+    assert again.context["adminform"].form.errors["email"] == [
+        "newcomer@example.com is already a member of Acme Networks."
+    ]
 
 
 def test_organization_settings_are_validated_in_the_admin(admin_client, organization):
@@ -227,7 +234,9 @@ def test_only_owners_add_promote_or_remove_owners_in_the_admin(organization, mak
     promote = admin_member.post(
         f"/admin/tenancy/membership/{operator_membership.pk}/change/", {"role": "owner"}
     )
-    assert promote.status_code == 403
+    assert promote.context["adminform"].form.errors["role"] == [
+        "Only owners add, promote or demote owners."
+    ]
     operator_membership.refresh_from_db()
     assert operator_membership.role == "operator"
     url = f"/admin/tenancy/membership/{owner_membership.pk}/delete/"
