@@ -99,3 +99,25 @@ def test_group_grants_count(organization, make_member):
     assign_perm("tenancy.change_organization", group, organization)
     membership = Membership.objects.get(user=member)
     assert has_object_permission(request_of(membership), "organization.change", organization)
+
+
+def test_a_superuser_is_unbound_by_the_matrix_only_in_the_admin(organization, admin_user, rf):
+    from apps.tenancy.permissions import actor_permission_denial
+    from cloudpam.context import actor_of
+
+    request = rf.post("/api/v1/pools/")
+    request.user = admin_user
+    outside = actor_of(request)
+    assert not outside.superuser
+    assert actor_permission_denial(
+        actor=outside, organization=organization, permission="pools.change"
+    ) == ("You are not a member of this organization.")
+    # ActiveOrganizationMiddleware marks the admin requests of superusers.
+    request.admin_superuser = True
+    inside = actor_of(request)
+    assert inside.superuser
+    assert inside.user_id == admin_user.pk
+    assert (
+        actor_permission_denial(actor=inside, organization=organization, permission="pools.change")
+        is None
+    )
