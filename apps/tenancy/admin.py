@@ -19,6 +19,7 @@ from apps.tenancy.forms import AdminLoginForm
 from apps.tenancy.models import ApiToken, Membership, Organization, User
 from apps.tenancy.permissions import check_permission
 from cloudpam.exceptions import ApplicationError, ValidationError
+from cloudpam.forms import JSONField
 
 # Sign-in attempts to the admin are limited like the console's.
 admin.site.login_form = AdminLoginForm
@@ -55,14 +56,14 @@ class OrganizationAdminForm(forms.ModelForm):
         label="Owner's e-mail",
         help_text="An existing user, who becomes the organization's first owner.",
     )
-    settings = forms.JSONField(
+    settings = JSONField(
         required=False,
         initial=dict,
         label="Settings to change",
         help_text='Only the keys to change, e.g. {"audit_retention_days": 730}; '
         "the others keep their values (see the effective settings).",
     )
-    quotas = forms.JSONField(
+    quotas = JSONField(
         required=False,
         initial=dict,
         label="Quotas to change",
@@ -140,7 +141,11 @@ class OrganizationAdminForm(forms.ModelForm):
                 fields={"owner_email": ["No user has this e-mail; add the user first."]},
             )
         return services.organization_create(
-            name=data["name"], slug=data.get("slug") or None, creator=owner, request=self.request
+            name=data["name"],
+            slug=data.get("slug") or None,
+            creator=self.request.user,
+            owner=owner,
+            request=self.request,
         )
 
     def _post_clean(self) -> None:

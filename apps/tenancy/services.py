@@ -59,9 +59,18 @@ def organization_create_allowed(user: User) -> bool:
 
 @transaction.atomic
 def organization_create(
-    *, name: str, creator: User, slug: str | None = None, request: Any = None
+    *,
+    name: str,
+    creator: User,
+    slug: str | None = None,
+    owner: User | None = None,
+    request: Any = None,
 ) -> Organization:
-    """Create an organization and make ``creator`` its owner, if the instance lets them."""
+    """Create an organization and make ``creator`` its owner, if the instance lets them.
+
+    ``owner`` names another first owner (a superuser creating one in the admin for a
+    customer); the instance's rule applies to the creator, who acts.
+    """
     if not organization_create_allowed(creator):
         raise PermissionDenied(
             "Only staff users may create organizations on this instance; "
@@ -83,7 +92,7 @@ def organization_create(
     organization = Organization.objects.create(name=name, slug=slug or _unique_slug(name))
     with tenant_context(organization):
         membership = Membership.objects.create(
-            user=creator, organization=organization, role=Role.OWNER
+            user=owner or creator, organization=organization, role=Role.OWNER
         )
         signals.membership_changed.send(
             sender=Membership,
