@@ -32,6 +32,13 @@ class AuditAction(models.TextChoices):
     RETENTION = "retention", "Retention"
 
 
+class LoginFailedReason(models.TextChoices):
+    """Why a sign-in failed, in a ``login_failed`` event's details."""
+
+    INVALID_CREDENTIALS = "invalid_credentials", "Invalid credentials"
+    RATE_LIMITED = "rate_limited", "Too many attempts"
+
+
 class ActorType(models.TextChoices):
     """Who acted: a person, an API token, the system (a task or command), or nobody known."""
 

@@ -19,7 +19,7 @@ from django.db import models
 from django.db.models.signals import m2m_changed
 
 from apps.audit import services
-from apps.audit.choices import AuditAction
+from apps.audit.choices import AuditAction, LoginFailedReason
 from apps.audit.context import actor_from
 from apps.audit.registration import audited_models, m2m_fields
 from apps.tenancy import signals as tenancy_signals
@@ -54,7 +54,12 @@ def on_user_login_failed(
     # Only the attempted identity: Django masks the password, and it is never read here.
     field = get_user_model().USERNAME_FIELD
     identity = credentials.get(field) or credentials.get("username") or credentials.get("email")
-    services.audit_login_failed_record(identity=str(identity or ""), request=request)
+    # Django's own signal carries no reason; the sign-in rate limit sends "rate_limited".
+    services.audit_login_failed_record(
+        identity=str(identity or ""),
+        request=request,
+        reason=kwargs.get("reason") or LoginFailedReason.INVALID_CREDENTIALS,
+    )
 
 
 def on_token_created(

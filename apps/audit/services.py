@@ -30,7 +30,7 @@ from django.db import connection, models, transaction
 from django.utils import timezone
 from django.utils.encoding import smart_str
 
-from apps.audit.choices import AuditAction
+from apps.audit.choices import AuditAction, LoginFailedReason
 from apps.audit.context import (
     Actor,
     RequestMeta,
@@ -417,8 +417,15 @@ def audit_user_event_record(
     ]
 
 
-def audit_login_failed_record(*, identity: str, request: Any | None) -> list[AuditEvent]:
-    """Record a failed sign-in for ``identity`` (the attempted email, never the password)."""
+def audit_login_failed_record(
+    *, identity: str, request: Any | None, reason: str = LoginFailedReason.INVALID_CREDENTIALS
+) -> list[AuditEvent]:
+    """Record a failed sign-in for ``identity`` (the attempted email, never the password).
+
+    ``reason`` tells a wrong password (``invalid_credentials``) from an attempt
+    refused by the sign-in rate limit before any password was checked
+    (``rate_limited``).
+    """
     identity = _text(identity, MAX_IDENTITY_LENGTH).strip()
     user = User.objects.filter(email__iexact=identity).first() if identity else None
     return audit_user_event_record(
@@ -427,6 +434,7 @@ def audit_login_failed_record(*, identity: str, request: Any | None) -> list[Aud
         actor=Actor(email=identity or None),
         instance=user,
         request=request,
+        details={"reason": str(reason)},
     )
 
 

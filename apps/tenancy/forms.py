@@ -8,6 +8,7 @@ from django import forms
 from django.conf import settings
 from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth.forms import AuthenticationForm
+from django.contrib.auth.signals import user_login_failed
 from django_ratelimit.core import get_usage
 
 from apps.tenancy.choices import Role, TokenScope
@@ -45,8 +46,17 @@ class _RateLimitedLogin:
     def clean(self) -> dict[str, Any]:
         request = getattr(self, "request", None)
         if request is not None:
-            wait = login_attempt_wait(request, self.data.get("username") or "")
+            username = self.data.get("username") or ""
+            wait = login_attempt_wait(request, username)
             if wait:
+                # authenticate() never runs, so Django sends no signal of its own: a
+                # throttled attempt (often the guessing itself) must still reach the audit trail.
+                user_login_failed.send(
+                    sender=__name__,
+                    credentials={"username": username},
+                    request=request,
+                    reason="rate_limited",
+                )
                 raise forms.ValidationError(
                     self.rate_limited_message, code="rate_limited", params={"seconds": wait}
                 )

@@ -154,3 +154,33 @@ def test_an_audit_failure_fails_the_change(organization, monkeypatch):
         organization.save()
     organization.refresh_from_db()
     assert organization.name == "Acme Networks"
+
+
+def test_a_throttled_sign_in_is_a_login_failed_event_with_reason_rate_limited(
+    client, user, organization, trail, settings
+):
+    settings.LOGIN_RATE_LIMIT = "2/m"
+    statuses = [
+        _login(client, user.email, WRONG, REMOTE_ADDR="203.0.113.9").status_code for _ in range(3)
+    ]
+    assert statuses == [200, 200, 429]
+    events = trail(action="login_failed")
+    assert [event.additional_data["reason"] for event in events] == [
+        "invalid_credentials",
+        "invalid_credentials",
+        "rate_limited",
+    ]
+    throttled = events[-1]
+    assert throttled.organization_id == organization.pk
+    assert throttled.actor_email == user.email
+    assert throttled.remote_addr == "203.0.113.9"
+
+
+def test_a_throttled_admin_sign_in_is_recorded_too(client, user, trail, settings):
+    settings.LOGIN_RATE_LIMIT = "1/m"
+    client.post("/admin/login/", {"username": user.email, "password": WRONG})
+    response = client.post("/admin/login/", {"username": user.email, "password": WRONG})
+    assert response.status_code in (200, 429)
+    assert [event.additional_data["reason"] for event in trail(action="login_failed")][-1] == (
+        "rate_limited"
+    )
