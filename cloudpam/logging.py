@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
+import sys
+from collections.abc import Iterator
 from typing import Any
 
 from pythonjsonlogger.json import JsonFormatter as _BaseJsonFormatter
@@ -77,3 +80,25 @@ class JsonFormatter(_BaseJsonFormatter):
         if isinstance(exc, str):
             log_record["exc_info"] = redact(exc)
         return log_record
+
+
+@contextlib.contextmanager
+def logs_to_stderr() -> Iterator[None]:
+    """Send log lines meant for stdout to stderr while the block runs.
+
+    For commands whose stdout is their result (``TOKEN=$(manage.py create_token ...)``):
+    the audit and request lines still appear, just not in what the shell captures.
+    """
+    handlers = [
+        handler
+        for logger in [logging.getLogger(), *logging.Logger.manager.loggerDict.values()]
+        for handler in getattr(logger, "handlers", [])
+        if isinstance(handler, logging.StreamHandler)
+        and handler.stream in (sys.stdout, sys.__stdout__)
+    ]
+    moved = [(handler, handler.setStream(sys.stderr)) for handler in handlers]
+    try:
+        yield
+    finally:
+        for handler, stream in moved:
+            handler.setStream(stream)

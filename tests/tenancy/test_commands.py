@@ -75,3 +75,34 @@ def test_seed_demo_is_idempotent(settings, tmp_path, capsys):
     organization = Organization.objects.get(slug="demo")
     assert Membership.objects.filter(organization=organization, role="owner").count() == 1
     assert "Found the demo organization 'demo'." in capsys.readouterr().out
+
+
+def test_create_token_run_by_a_shell_prints_only_the_token_on_stdout(tmp_path):
+    """``TOKEN=$(manage.py create_token ...)``: the audit log lines go to stderr, not stdout."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from django.conf import settings
+
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "cloudpam.settings.test",
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
+        "CLOUDPAM_VAR_DIR": str(tmp_path),
+    }
+    env.pop("REDIS_URL", None)
+    manage = [sys.executable, str(Path(settings.BASE_DIR) / "manage.py")]
+    subprocess.run([*manage, "migrate", "-v0"], env=env, check=True, capture_output=True)
+    result = subprocess.run(
+        [*manage, "create_token", "robot@example.com", "--org", "automation"],
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    assert result.stdout.startswith("cpam_")
+    assert result.stdout.count("\n") == 1
+    assert result.stdout.strip() not in result.stderr
+    assert '"logger": "cloudpam.audit"' in result.stderr

@@ -20,6 +20,7 @@ from apps.tenancy.rls import tenant_context
 from apps.tenancy.roles import ROLE_MAX_SCOPES
 from cloudpam import context
 from cloudpam.exceptions import ApplicationError
+from cloudpam.logging import logs_to_stderr
 
 
 class Command(BaseCommand):
@@ -71,7 +72,8 @@ class Command(BaseCommand):
             expires_at = timezone.now() + timedelta(days=options["expires_days"])
 
         try:
-            value = self._create(email, slug, options["role"], scopes, options, expires_at)
+            with logs_to_stderr():
+                value = self._create(email, slug, options["role"], scopes, options, expires_at)
         except ApplicationError as exc:
             raise CommandError(exc.message) from None
         self.stdout.write(value)
