@@ -142,11 +142,17 @@ DATABASES["default"]["ENGINE"] = _PROMETHEUS_ENGINES.get(
 )
 DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DATABASE_CONN_MAX_AGE", default=0))
 DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
+# WAL and a busy timeout let the dev server and a worker share the file. A
+# transaction that reads and then writes cannot wait for a lock it must upgrade
+# (SQLite answers "database is locked" at once), so every transaction takes the
+# write lock when it begins and waits up to the timeout for it instead.
+SQLITE_OPTIONS = {
+    "timeout": 20,
+    "transaction_mode": "IMMEDIATE",
+    "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+}
 if "sqlite" in DATABASES["default"]["ENGINE"]:
-    # WAL and a busy timeout let the dev server and a worker share the file.
-    DATABASES["default"].setdefault("OPTIONS", {}).update(
-        {"timeout": 20, "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"}
-    )
+    DATABASES["default"].setdefault("OPTIONS", {}).update(SQLITE_OPTIONS)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 if REDIS_URL:
