@@ -100,3 +100,57 @@ def test_out_of_range_pagination_is_400(owner_client, query):
     response = owner_client.get(f"/api/v1/tokens/?{query}")
     body = assert_error(response, 400, "validation_error")
     assert set(body["error"]["fields"]) <= {"limit", "offset"}
+
+
+@pytest.fixture(params=[False, True], ids=["debug-off", "debug-on"])
+def debug(request, settings):
+    settings.DEBUG = request.param
+    return request.param
+
+
+def test_unknown_api_route_is_json_404_in_debug_too(api_client, debug):
+    assert_error(api_client.get("/api/v1/no-such-thing/"), 404, "not_found")
+    assert_error(api_client.post("/api/v1/no-such-thing", {}, format="json"), 404, "not_found")
+    assert_error(api_client.get("/api/no-such-version/x"), 404, "not_found")
+
+
+def test_unexpected_exception_is_json_500_in_debug_too(api_client, debug):
+    api_client.raise_request_exception = False
+    response = api_client.get("/api/v1/_test/boom/")
+    body = assert_error(response, 500, "server_error")
+    assert "RuntimeError" not in response.content.decode()
+    assert body["error"]["message"] == "An unexpected error occurred; it has been logged."
+
+
+def test_a_post_without_the_trailing_slash_reaches_the_route(api_client, debug):
+    response = api_client.post("/api/v1/_test/errors/x", {"name": "ok", "size": 2}, format="json")
+    assert response.status_code == 200, response.content
+    assert response.json() == {"name": "ok", "size": 2}
+    body = assert_error(
+        api_client.post("/api/v1/_test/errors/x", {"size": 0}, format="json"),
+        400,
+        "validation_error",
+    )
+    assert set(body["error"]["fields"]) == {"name", "size"}
+
+
+def test_real_routes_answer_without_the_trailing_slash(owner_client, debug):
+    assert owner_client.get("/api/v1/me").status_code == 200
+    response = owner_client.post(
+        "/api/v1/pools", {"name": "Corp", "cidr": "10.0.0.0/8"}, format="json"
+    )
+    assert response.status_code in (201, 400), response.content
+    assert response["Content-Type"].startswith("application/json")
+
+
+def test_a_csrf_failure_under_the_api_is_json(client, user, debug):
+    client.handler.enforce_csrf_checks = True
+    client.force_login(user)
+    response = client.post("/api/v1/pools/", {}, content_type="application/json")
+    assert_error(response, 403, "permission_denied")
+
+
+def test_console_pages_keep_their_html_errors(client, debug):
+    response = client.get("/no-such-page/")
+    assert response.status_code == 404
+    assert response["Content-Type"].startswith("text/html")
