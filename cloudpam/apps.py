@@ -8,6 +8,7 @@ class CloudpamConfig(AppConfig):
     verbose_name = "CloudPAM platform"
 
     def ready(self) -> None:
-        # Imported for their side effects: Celery task metrics, OpenAPI auth schemes.
-        from cloudpam import metrics  # noqa: F401
+        # Imported for their side effects: system checks, Celery task metrics, OpenAPI
+        # auth schemes.
+        from cloudpam import checks, metrics  # noqa: F401
         from cloudpam.api import schema  # noqa: F401

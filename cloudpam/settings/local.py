@@ -7,3 +7,12 @@ DEBUG = env.bool("DEBUG", default=True)
 SECRET_KEY = SECRET_KEY or _secret_key_from_var_dir()
 # Anyone signed in may create an organization (production: staff only).
 CLOUDPAM_ORGANIZATION_CREATORS = _organization_creators("anyone")
+
+# Served straight from static/ and the apps, so that `make run` needs no collectstatic
+# even with DEBUG=false.
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = True

@@ -42,15 +42,16 @@ def test_production_refuses_to_start_without_allowed_hosts():
 
 
 @pytest.mark.slow
-def test_check_deploy_is_clean_when_configured():
-    result = run_manage(
-        "check",
-        "--deploy",
-        "--fail-level",
-        "WARNING",
-        SECRET_KEY=secrets.token_urlsafe(60),
-        ALLOWED_HOSTS="cloudpam.example.com",
-    )
+def test_check_deploy_is_clean_when_configured(tmp_path):
+    configured = {
+        "SECRET_KEY": secrets.token_urlsafe(60),
+        "ALLOWED_HOSTS": "cloudpam.example.com",
+        "STATIC_ROOT": str(tmp_path / "static"),
+        "EMAIL_HOST": "smtp.example.com",
+    }
+    collected = run_manage("collectstatic", "--noinput", "-v0", **configured)
+    assert collected.returncode == 0, collected.stderr
+    result = run_manage("check", "--deploy", "--fail-level", "WARNING", **configured)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
