@@ -46,3 +46,35 @@ def refuse_to_start_misconfigured() -> None:
         raise ImproperlyConfigured(
             "CloudPAM refuses to start:\n" + "\n".join(str(error) for error in errors)
         )
+
+
+_LOGGING_BACKENDS = {
+    "django.core.mail.backends.console.EmailBackend",
+    "django.core.mail.backends.filebased.EmailBackend",
+}
+
+
+@checks.register(STARTUP_TAG, deploy=True)
+def mail_backend_check(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """Invitations need a mail server; without one their links must not go to a log."""
+    backend = settings.EMAIL_BACKEND
+    if backend == "cloudpam.mail.UnconfiguredEmailBackend":
+        return [
+            checks.Warning(
+                "No mail server is configured: invitations are not emailed, and the inviter "
+                "is shown the link to pass on.",
+                hint="Set EMAIL_HOST (and EMAIL_PORT, EMAIL_HOST_USER, EMAIL_HOST_PASSWORD, "
+                "EMAIL_USE_TLS) to send them with SMTP.",
+                id="cloudpam.W001",
+            )
+        ]
+    if backend in _LOGGING_BACKENDS and not settings.DEBUG:
+        return [
+            checks.Warning(
+                f"EMAIL_BACKEND {backend} writes every message, invitation links included, "
+                "to the console or disk.",
+                hint="Unset EMAIL_BACKEND and set EMAIL_HOST to send with SMTP.",
+                id="cloudpam.W002",
+            )
+        ]
+    return []

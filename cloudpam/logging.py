@@ -18,6 +18,8 @@ from cloudpam import context
 _SECRET_PATTERNS = [
     (re.compile(r"cpam_[A-Za-z0-9]+_[A-Za-z0-9_\-]+"), "cpam_[REDACTED]"),
     (re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._\-]+"), r"\1[REDACTED]"),
+    # Invitation links: /invitations/<uid>/<password-setting token>/
+    (re.compile(r"(/invitations/[^/\s]+/)(?!set-password/)[^/\s\"']+"), r"\1[REDACTED]"),
     (
         re.compile(
             r"(?i)((?:password|passwd|secret|api_key|token|client_secret)[\"']?\s*[:=]\s*[\"']?)"
@@ -26,6 +28,10 @@ _SECRET_PATTERNS = [
         r"\1[REDACTED]",
     ),
 ]
+
+
+# LogRecord attributes that are code locations or already handled, not data.
+_RECORD_TEXT = {"msg", "name", "levelname", "pathname", "filename", "module", "funcName"}
 
 
 def redact(text: str) -> str:
@@ -60,6 +66,12 @@ class RedactSecretsFilter(logging.Filter):
         if cleaned != message:
             record.msg = cleaned
             record.args = None
+        # Extra fields (an access line's path) are output too.
+        for key, value in list(vars(record).items()):
+            if key not in _RECORD_TEXT and isinstance(value, str):
+                cleaned = redact(value)
+                if cleaned != value:
+                    setattr(record, key, cleaned)
         return True
 
 

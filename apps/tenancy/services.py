@@ -10,6 +10,7 @@ exceed the role) live here.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -35,6 +36,7 @@ from apps.tenancy.rls import tenant_context
 from apps.tenancy.roles import ROLE_MAX_SCOPES
 from apps.tenancy.tokens import LAST_USED_INTERVAL, forget_token, generate_token, hash_secret
 from cloudpam.exceptions import Conflict, PermissionDenied, ValidationError
+from cloudpam.mail import MailNotConfigured
 
 logger = logging.getLogger("apps.tenancy")
 
@@ -180,7 +182,21 @@ def _check_not_last_owner(membership: Membership) -> None:
         )
 
 
-def _send_invitation(user: User, organization: Organization, inviter: User | None, request: Any):
+@dataclass
+class Invitation:
+    """An invitation to set a password, and whether its email went out.
+
+    ``link`` carries a password-setting token: it is given to the inviter only
+    when the email could not be sent, and never logged.
+    """
+
+    email: str
+    link: str
+    sent: bool | None = None  # None until the transaction commits and mail is tried
+    error: str = ""
+
+
+def _invitation_link(user: User, request: Any) -> str:
     path = reverse(
         "tenancy:invitation-accept",
         kwargs={
@@ -188,18 +204,39 @@ def _send_invitation(user: User, organization: Organization, inviter: User | Non
             "token": default_token_generator.make_token(user),
         },
     )
-    link = request.build_absolute_uri(path) if request is not None else path
-    context = {"organization": organization, "inviter": inviter, "link": link, "user": user}
+    return request.build_absolute_uri(path) if request is not None else path
+
+
+def _send_invitation(
+    invitation: Invitation, organization: Organization, inviter: User | None
+) -> None:
+    context = {
+        "organization": organization,
+        "inviter": inviter,
+        "link": invitation.link,
+    }
     try:
         send_mail(
             subject=f"You are invited to {organization.name} on CloudPAM",
             message=render_to_string("tenancy/email/invitation.txt", context),
             from_email=None,
-            recipient_list=[user.email],
+            recipient_list=[invitation.email],
         )
-    except OSError:
-        # The membership exists either way; an administrator can invite again.
-        logger.warning("invitation email to %s could not be sent", user.email, exc_info=True)
+    except MailNotConfigured as exc:
+        invitation.sent, invitation.error = False, str(exc)
+        logger.warning("invitation email to %s not sent: no mail server", invitation.email)
+    except OSError as exc:
+        # The membership exists either way; the inviter gets the link to pass on. No
+        # traceback: an SMTP error can quote the message, link included.
+        invitation.sent = False
+        invitation.error = f"The mail server refused it ({type(exc).__name__})."
+        logger.warning(
+            "invitation email to %s could not be sent: %s",
+            invitation.email,
+            type(exc).__name__,
+        )
+    else:
+        invitation.sent = True
 
 
 @transaction.atomic
@@ -211,7 +248,12 @@ def membership_invite(
     actor: User | None,
     request: Any = None,
 ) -> Membership:
-    """Add the user with ``email`` to the organization, creating (and inviting) them if new."""
+    """Add the user with ``email`` to the organization, creating (and inviting) them if new.
+
+    A new user's :class:`Invitation` is ``membership.invitation`` (None for an
+    existing user); it is mailed when the transaction commits, and says whether
+    that worked.
+    """
     if role not in Role.values:
         raise ValidationError(f"role: Unknown role '{role}'.", fields={"role": ["Unknown role."]})
     email = User.objects.normalize_email(email).strip().lower()
@@ -231,8 +273,11 @@ def membership_invite(
         actor=actor,
         request=request,
     )
+    membership.invitation = None
     if created:
-        transaction.on_commit(lambda: _send_invitation(user, organization, actor, request))
+        invitation = Invitation(email=email, link=_invitation_link(user, request))
+        membership.invitation = invitation
+        transaction.on_commit(lambda: _send_invitation(invitation, organization, actor))
     return membership
 
 

@@ -236,8 +236,20 @@ class MemberListView(TenantViewMixin, View):
                 _show_error(request, form, exc)
             else:
                 messages.success(request, f"Added {membership.user.email} as {membership.role}.")
+                _report_invitation(request, membership.invitation)
                 return redirect("tenancy:member-list")
         return render(request, self.template_name, self._context(invite_form=form), status=400)
+
+
+def _report_invitation(request: HttpRequest, invitation: services.Invitation | None) -> None:
+    """Tell the inviter an invitation email failed, and give them its link, this once."""
+    if invitation is None or invitation.sent is not False:
+        return
+    messages.warning(
+        request,
+        f"The invitation email to {invitation.email} was not sent. {invitation.error} "
+        f"Pass this link on yourself; it is shown only now: {invitation.link}",
+    )
 
 
 class MemberRoleView(TenantViewMixin, View):

@@ -268,7 +268,8 @@ CLOUDPAM_ORGANIZATION_CREATORS = _organization_creators("staff")
 # Argon2id costs of API token hashes (argon2-cffi's RFC 9106 low-memory profile by default).
 CLOUDPAM_TOKEN_HASH_PARAMS: dict[str, int] = {}
 
-# Invitations to new members. The console backend prints mail until SMTP is configured.
+# Invitations to new members. The console backend prints mail in development;
+# production sends with SMTP when EMAIL_HOST is set and refuses to send otherwise.
 EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
 EMAIL_HOST = env.str("EMAIL_HOST", default="localhost")
 EMAIL_PORT = env.int("EMAIL_PORT", default=25)

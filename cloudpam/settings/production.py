@@ -15,6 +15,14 @@ if "*" in ALLOWED_HOSTS:
     raise ImproperlyConfigured("ALLOWED_HOSTS must not contain '*' in production.")
 
 DEBUG = False
+# Never the console backend: it would print invitation links (password-setting
+# tokens) into the log. SMTP when a host is given, else refuse to send (cloudpam.W001).
+EMAIL_BACKEND = env.str(
+    "EMAIL_BACKEND",
+    default="django.core.mail.backends.smtp.EmailBackend"
+    if env.str("EMAIL_HOST", default="")
+    else "cloudpam.mail.UnconfiguredEmailBackend",
+)
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
 # The health checks answer plain HTTP from the load balancer and the kubelet.
 SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^health$", r"^ready$"]
