@@ -8,15 +8,22 @@ import secrets
 
 import pytest
 from django.core import mail
+from django.test import Client
 
 from apps.tenancy.models import Membership
 from tests.conftest import parse_log_lines
 from tests.platform.test_settings import run_manage
-from tests.tenancy.test_views import browser_for  # noqa: F401 - a fixture
 
 pytestmark = pytest.mark.django_db
 
 LINK = re.compile(r"http://testserver(/invitations/[^/\s]+/[^/\s]+/)")
+
+
+@pytest.fixture
+def admin(organization, make_member):
+    client = Client()
+    client.force_login(make_member(organization, "admin"))
+    return client
 
 
 @pytest.fixture
@@ -34,10 +41,7 @@ def _invite(admin):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_without_a_mail_server_the_inviter_is_shown_the_link_once(
-    organization, browser_for, no_mail_server, json_logs
-):
-    admin = browser_for(organization, "admin")
+def test_without_a_mail_server_the_inviter_is_shown_the_link_once(admin, no_mail_server, json_logs):
     page = _invite(admin)
     assert Membership.objects.filter(user__email="new@example.com", role="operator").exists()
     text = page.content.decode()
@@ -50,7 +54,7 @@ def test_without_a_mail_server_the_inviter_is_shown_the_link_once(
     assert not LINK.search(again), "the link is shown only once"
 
     token = link.rstrip("/").rsplit("/", 1)[1]
-    accept = admin.__class__().get(link, follow=True)
+    accept = Client().get(link, follow=True)
     assert b"Choose a password" in accept.content
     lines = json_logs.getvalue()
     assert token not in lines
@@ -58,13 +62,10 @@ def test_without_a_mail_server_the_inviter_is_shown_the_link_once(
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_refused_smtp_send_shows_the_link_without_logging_the_message(
-    organization, browser_for, settings, json_logs
-):
+def test_a_refused_smtp_send_shows_the_link_without_logging_the_message(admin, settings, json_logs):
     settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
     settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", 9  # discard: nothing listens
     settings.EMAIL_TIMEOUT = 2
-    admin = browser_for(organization, "admin")
     text = _invite(admin).content.decode()
     assert "The mail server refused it (ConnectionRefusedError)." in text
     token = LINK.search(text).group(1).rstrip("/").rsplit("/", 1)[1]
