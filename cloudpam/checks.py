@@ -78,3 +78,18 @@ def mail_backend_check(app_configs: Any = None, **kwargs: Any) -> list[checks.Ch
             )
         ]
     return []
+
+
+@checks.register()
+def api_docs_setting_check(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    from cloudpam.api.permissions import API_DOCS_CHOICES
+
+    if settings.CLOUDPAM_API_DOCS in API_DOCS_CHOICES:
+        return []
+    return [
+        checks.Error(
+            f"CLOUDPAM_API_DOCS is {settings.CLOUDPAM_API_DOCS!r}; the API docs are off.",
+            hint=f"Use one of {', '.join(API_DOCS_CHOICES)}.",
+            id="cloudpam.E002",
+        )
+    ]

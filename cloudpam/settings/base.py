@@ -9,6 +9,7 @@ import secrets
 from pathlib import Path
 
 import environ
+from csp.constants import NONCE, NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
@@ -78,6 +79,7 @@ INSTALLED_APPS = [
     "auditlog",
     "django_celery_beat",
     "django_htmx",
+    "csp",
     "cloudpam",
     "apps.tenancy",
     "apps.pools",
@@ -93,6 +95,7 @@ MIDDLEWARE = [
     "cloudpam.middleware.RequestIdMiddleware",
     "cloudpam.api.middleware.ApiJsonMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -122,6 +125,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "csp.context_processors.nonce",
                 "apps.tenancy.context_processors.organization",
                 "cloudpam.navigation.nav_items",
             ],
@@ -211,6 +215,29 @@ X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 
+# Content-Security-Policy (django-csp): scripts and styles from our own origin, or
+# inline only with the response's nonce (the Swagger UI page's boot script and
+# styles). Console behaviour lives in static/js, never in inline handlers.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF, NONCE],
+        "style-src": [SELF, NONCE],
+        # Swagger UI and the admin draw some icons from data: URLs.
+        "img-src": [SELF, "data:"],
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    },
+}
+
+# Who may read /api/schema/ and /api/docs/: "public", "authenticated" (anyone
+# signed in or holding a token) or "off". Production defaults to authenticated.
+CLOUDPAM_API_DOCS = env.str("CLOUDPAM_API_DOCS", default="public")
+
 # Huge JSON bodies are refused before parsing (answered as a 400).
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=2 * 1024 * 1024)
 
@@ -283,6 +310,7 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "IP address management for multi-cloud networks.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["cloudpam.api.permissions.ApiDocsPermission"],
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",

@@ -15,6 +15,7 @@ if "*" in ALLOWED_HOSTS:
     raise ImproperlyConfigured("ALLOWED_HOSTS must not contain '*' in production.")
 
 DEBUG = False
+CLOUDPAM_API_DOCS = env.str("CLOUDPAM_API_DOCS", default="authenticated")
 # Never the console backend: it would print invitation links (password-setting
 # tokens) into the log. SMTP when a host is given, else refuse to send (cloudpam.W001).
 EMAIL_BACKEND = env.str(

@@ -9,3 +9,22 @@ document.addEventListener("htmx:responseError", function (event) {
   box.appendChild(item);
   document.querySelector("main").prepend(box);
 });
+
+// Behaviours declared in markup with data attributes: the Content-Security-Policy
+// allows no inline handlers (onsubmit=, onchange=...).
+document.addEventListener("submit", function (event) {
+  var form = event.target.closest("form[data-confirm]");
+  if (form && !window.confirm(form.dataset.confirm)) {
+    event.preventDefault();
+  }
+});
+document.addEventListener("change", function (event) {
+  if (event.target.matches("select[data-autosubmit]")) {
+    event.target.form.requestSubmit();
+  }
+});
+document.addEventListener("focusin", function (event) {
+  if (event.target.matches("input[data-select-on-focus]")) {
+    event.target.select();
+  }
+});
