@@ -92,9 +92,10 @@ def gunicorn(env: dict[str, str]) -> Iterator[str]:
             if process.poll() is not None:
                 raise RuntimeError(f"gunicorn exited: {process.stderr.read()}")
             try:
-                urllib.request.urlopen(f"{url}/healthz", timeout=2)  # noqa: S310
+                urllib.request.urlopen(f"{url}/healthz", timeout=10)  # noqa: S310
                 break
-            except (urllib.error.URLError, ConnectionError):
+            # Refused, reset or timed out while the worker still boots.
+            except OSError:
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.2)
