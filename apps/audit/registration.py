@@ -48,6 +48,10 @@ IGNORED_FIELDS: dict[str, list[str]] = {
     "tenancy.user": ["last_login"],
     "tenancy.apitoken": ["last_used_at", "last_used_ip", "last_used_from"],
     "django_celery_beat.periodictask": ["last_run_at", "total_run_count", "date_changed"],
+    "discovery.agent": ["last_heartbeat_at", "last_seen_ip"],
+    "discovery.agentprovisioningtoken": ["last_used_at"],
+    # The records themselves: kept in the batch, too large for an event; the count is there.
+    "discovery.ingestbatch": ["payload", "digest"],
 }
 
 

@@ -7,3 +7,7 @@ class DiscoveryConfig(AppConfig):
     name = "apps.discovery"
     label = "discovery"
     verbose_name = "Discovery"
+
+    def ready(self) -> None:
+        # Registers the OpenAPI descriptions of the agents' authentication classes.
+        from apps.discovery import schema  # noqa: F401

@@ -38,6 +38,8 @@ PERMISSIONS: dict[str, tuple[frozenset[Role], TokenScope]] = {
     "accounts.change": (WRITERS, TokenScope.WRITE),
     "discovery.view": (READERS, TokenScope.READ),
     "discovery.change": (WRITERS, TokenScope.WRITE),
+    "agents.view": (READERS, TokenScope.READ),
+    "agents.manage": (ADMINS, TokenScope.ADMIN),
     "analysis.view": (READERS, TokenScope.READ),
     "analysis.change": (WRITERS, TokenScope.WRITE),
     "plans.view": (READERS, TokenScope.READ),

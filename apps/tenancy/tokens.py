@@ -87,6 +87,14 @@ def hash_secret(secret: str) -> str:
     return _hasher().hash(secret)
 
 
+def secret_matches(secret_hash: str, secret: str) -> bool:
+    """Return whether ``secret`` is the one ``secret_hash`` was made from (any credential)."""
+    try:
+        return _hasher().verify(secret_hash, secret)
+    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        return False
+
+
 def _verify_secret(token: ApiToken, secret: str) -> bool:
     hasher = _hasher()
     try:

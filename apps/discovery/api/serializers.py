@@ -1,0 +1,141 @@
+"""Serializers of the agents API: shapes only; the services do the work."""
+
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from apps.discovery.choices import AgentStatus
+from apps.discovery.ingest import MAX_RECORDS
+from apps.discovery.models import Agent, AgentProvisioningToken
+
+TOKEN_STATUSES = ["active", "revoked", "expired"]
+
+
+class AgentSerializer(serializers.ModelSerializer):
+    status = serializers.ChoiceField(choices=AgentStatus.choices, read_only=True)
+    stale = serializers.BooleanField(
+        read_only=True, help_text="Approved, and no heartbeat for 15 minutes."
+    )
+    decided_by = serializers.EmailField(source="decided_by.email", read_only=True, allow_null=True)
+
+    class Meta:
+        model = Agent
+        fields = [
+            "id",
+            "name",
+            "version",
+            "hostname",
+            "status",
+            "stale",
+            "registered_at",
+            "registered_ip",
+            "decided_at",
+            "decided_by",
+            "last_heartbeat_at",
+            "last_seen_ip",
+        ]
+        read_only_fields = fields
+
+
+class AgentRegisterSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=100)
+    version = serializers.CharField(max_length=64, required=False, allow_blank=True)
+    hostname = serializers.CharField(max_length=255, required=False, allow_blank=True)
+
+
+class AgentRegisteredSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    status = serializers.ChoiceField(choices=AgentStatus.choices)
+    credential = serializers.CharField(
+        help_text="The agent's credential (cpag_...). It is shown here once and never again."
+    )
+
+
+class AgentHeartbeatSerializer(serializers.Serializer):
+    version = serializers.CharField(max_length=64, required=False, allow_blank=True)
+
+
+class AgentHeartbeatAnswerSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    status = serializers.ChoiceField(choices=AgentStatus.choices)
+    last_heartbeat_at = serializers.DateTimeField()
+    heartbeat_interval_seconds = serializers.IntegerField()
+
+
+class ProvisioningTokenSerializer(serializers.ModelSerializer):
+    status = serializers.ChoiceField(choices=TOKEN_STATUSES, read_only=True)
+    created_by = serializers.EmailField(source="created_by.email", read_only=True, allow_null=True)
+
+    class Meta:
+        model = AgentProvisioningToken
+        fields = [
+            "id",
+            "name",
+            "prefix",
+            "status",
+            "expires_at",
+            "created_at",
+            "created_by",
+            "last_used_at",
+            "revoked_at",
+        ]
+        read_only_fields = fields
+
+
+class ProvisioningTokenCreateSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=100)
+    expires_at = serializers.DateTimeField(required=False, allow_null=True)
+
+
+class ProvisioningTokenCreatedSerializer(ProvisioningTokenSerializer):
+    token = serializers.CharField(
+        read_only=True, help_text="The full token (cpap_...). Shown here once and never again."
+    )
+
+    class Meta(ProvisioningTokenSerializer.Meta):
+        fields = [*ProvisioningTokenSerializer.Meta.fields, "token"]
+        read_only_fields = fields
+
+
+class RegionOutcomeSerializer(serializers.Serializer):
+    region = serializers.CharField(max_length=64)
+    ok = serializers.BooleanField()
+    records = serializers.IntegerField(min_value=0)
+    error_code = serializers.CharField(required=False, allow_null=True)
+    error_message = serializers.CharField(required=False, allow_null=True)
+
+
+class DiscoveredRecordSerializer(serializers.Serializer):
+    """A record as :meth:`DiscoveredRecord.as_dict` writes it (documentation only)."""
+
+    provider = serializers.ChoiceField(choices=["aws", "gcp", "azure"])
+    resource_type = serializers.CharField(max_length=64)
+    resource_id = serializers.CharField(max_length=255)
+    cidr = serializers.CharField(max_length=64, help_text="Canonical, as canonical_cidr gives.")
+    name = serializers.CharField(max_length=255, required=False)
+    region = serializers.CharField(max_length=64, required=False)
+    network_id = serializers.CharField(max_length=255, required=False)
+    parent_resource_id = serializers.CharField(max_length=255, required=False)
+    account_external_id = serializers.CharField(max_length=255, required=False)
+    state = serializers.CharField(max_length=64, required=False)
+    tags = serializers.DictField(child=serializers.CharField(max_length=256), required=False)
+    attributes = serializers.DictField(required=False)
+
+
+class IngestBatchSerializer(serializers.Serializer):
+    """The ingest body (documentation only: ``apps.discovery.ingest`` validates it)."""
+
+    batch_id = serializers.RegexField(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$")
+    provider = serializers.ChoiceField(choices=["aws", "gcp", "azure"])
+    account_external_id = serializers.CharField(max_length=255)
+    regions = RegionOutcomeSerializer(many=True, required=False)
+    records = DiscoveredRecordSerializer(many=True, max_length=MAX_RECORDS)
+
+
+class IngestReceiptSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    batch_id = serializers.CharField()
+    record_count = serializers.IntegerField()
+    received_at = serializers.DateTimeField()
+    duplicate = serializers.BooleanField(help_text="True when the batch was already stored.")

@@ -1,0 +1,46 @@
+"""Discovery API routes, mounted under /api/v1/ in the "api" namespace."""
+
+from django.urls import path
+
+from apps.discovery.api import views
+
+urlpatterns = [
+    path("discovery/agents/", views.AgentListView.as_view(), name="agent-list"),
+    path(
+        "discovery/agents/register/", views.AgentRegisterView.as_view(), name="agent-register"
+    ),
+    path(
+        "discovery/agents/<int:agent_id>/", views.AgentDetailView.as_view(), name="agent-detail"
+    ),
+    path(
+        "discovery/agents/<int:agent_id>/approve/",
+        views.AgentApproveView.as_view(),
+        name="agent-approve",
+    ),
+    path(
+        "discovery/agents/<int:agent_id>/reject/",
+        views.AgentRejectView.as_view(),
+        name="agent-reject",
+    ),
+    path(
+        "discovery/agents/<int:agent_id>/revoke/",
+        views.AgentRevokeView.as_view(),
+        name="agent-revoke",
+    ),
+    path(
+        "discovery/agents/<int:agent_id>/heartbeat/",
+        views.AgentHeartbeatView.as_view(),
+        name="agent-heartbeat",
+    ),
+    path("discovery/ingest/", views.IngestView.as_view(), name="discovery-ingest"),
+    path(
+        "discovery/agent-tokens/",
+        views.ProvisioningTokenListView.as_view(),
+        name="agent-token-list",
+    ),
+    path(
+        "discovery/agent-tokens/<int:agent_token_id>/",
+        views.ProvisioningTokenDetailView.as_view(),
+        name="agent-token-detail",
+    ),
+]
