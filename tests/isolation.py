@@ -27,6 +27,14 @@ An app adds its factories in ``tests/<app>/isolation.py``::
 
 A route with a parameter that has no factory fails the walk (it is never
 skipped), naming the parameter to register.
+
+Routes that a machine credential authenticates rather than a member (an agent's
+``register``, ``heartbeat`` and ``ingest``) are listed, by URL name, in
+``MACHINE_CREDENTIALS`` with a factory of that credential in a world; the walk
+calls them with the other organization's machine credential, and the matrix
+checks that no member's session gets in::
+
+    MACHINE_CREDENTIALS = {"api:discovery-ingest": lambda world: agent_credential(world)}
 """
 
 from __future__ import annotations
@@ -109,6 +117,8 @@ PATH_FACTORIES: dict[str, Callable[[World], Any]] = {
     "token_id": _token_id,
 }
 VALUE_PARAMETERS: set[str] = set()
+# URL name -> the Authorization header value of a machine credential of the world.
+MACHINE_CREDENTIALS: dict[str, Callable[[World], str]] = {}
 
 
 def _load_app_factories() -> None:
@@ -126,6 +136,7 @@ def _load_app_factories() -> None:
             continue
         PATH_FACTORIES.update(getattr(app, "PATH_FACTORIES", {}))
         VALUE_PARAMETERS.update(getattr(app, "VALUE_PARAMETERS", set()))
+        MACHINE_CREDENTIALS.update(getattr(app, "MACHINE_CREDENTIALS", {}))
 
 
 _load_app_factories()

@@ -14,14 +14,18 @@ from apps.tenancy.choices import Role
 from apps.tenancy.models import Membership
 from apps.tenancy.roles import ROLE_MAX_SCOPES
 from apps.tenancy.services import api_token_create
-from tests.isolation import Route, World, api_routes, build_path
+from tests.isolation import MACHINE_CREDENTIALS, Route, World, api_routes, build_path
 
 pytestmark = pytest.mark.django_db
 
 ROUTES = api_routes()
 
 
-def _client_for(world: World) -> APIClient:
+def _client_for(world: World, route: Route | None = None) -> APIClient:
+    if route is not None and route.name in MACHINE_CREDENTIALS:
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=MACHINE_CREDENTIALS[route.name](world))
+        return client
     membership = Membership.objects.get(user=world.owner, organization=world.organization)
     _token, value = api_token_create(
         membership=membership,
@@ -54,7 +58,7 @@ def test_every_route_parameter_has_a_factory():
 def test_another_organizations_token_sees_nothing(route: Route):
     a, b = World.create("walk-a"), World.create("walk-b")
     path = build_path(route, a)
-    response = _call(_client_for(b), route, path)
+    response = _call(_client_for(b, route), route, path)
 
     assert response.status_code < 500, response.content
     assert a.marker not in response.getvalue().decode(), f"{route.id} leaked {a.marker}"

@@ -14,7 +14,14 @@ from rest_framework.test import APIClient
 from apps.tenancy.choices import Role
 from apps.tenancy.models import Membership, User
 from apps.tenancy.roles import PERMISSIONS, role_has
-from tests.isolation import Route, World, api_routes, build_path, declared_permission
+from tests.isolation import (
+    MACHINE_CREDENTIALS,
+    Route,
+    World,
+    api_routes,
+    build_path,
+    declared_permission,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -60,6 +67,8 @@ SPEC_ROLES: dict[str, set[str]] = {
     "owners.manage": {"owner"},
     "audit.view": {"owner", "admin", "auditor"},
     "audit.export": {"owner", "admin", "auditor"},
+    "agents.view": ALL,
+    "agents.manage": {"owner", "admin"},
 }
 
 
@@ -104,6 +113,11 @@ def test_role_matrix(route: Route, role: str):
         route.method.upper(), path, data="{}", content_type="application/json"
     )
 
+    if route.name in MACHINE_CREDENTIALS:
+        # An agent's endpoint: a member's session is no agent, whatever the role.
+        assert response.status_code == 401, (role, route.id, response.status_code)
+        assert response.json()["error"]["code"] == "not_authenticated"
+        return
     permission = expected_permission(route)
     allowed = permission is None or role_has(role, permission)
     assert response.status_code < 500, response.content

@@ -1,0 +1,47 @@
+"""Path factories and machine credentials of the agents routes, for the walks.
+
+Each agent and token is named after the world's marker, so a response that leaks one is
+caught. The agents' own routes are called with the world's agent credential (or
+provisioning token), never a member's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from tests.discovery import factories
+from tests.isolation import World
+
+
+def _agent(world: World) -> tuple[Any, str]:
+    return world.remember(
+        "agent", lambda: factories.agent(world.organization, f"agent {world.marker}")
+    )
+
+
+def _pending_agent(world: World) -> Any:
+    return world.remember(
+        "pending-agent",
+        lambda: factories.agent(world.organization, f"pending {world.marker}", approved=False)[0],
+    )
+
+
+def _token(world: World) -> tuple[Any, str]:
+    return world.remember(
+        "agent-token", lambda: factories.provisioning_token(world.organization, world.marker)
+    )
+
+
+PATH_FACTORIES: dict[str, Callable[[World], Any]] = {
+    # Decisions are taken on a pending agent, so each role's answer is about its role.
+    "agent_id": lambda world: _pending_agent(world).pk,
+    "api:agent-heartbeat:agent_id": lambda world: _agent(world)[0].pk,
+    "agent_token_id": lambda world: _token(world)[0].pk,
+}
+
+MACHINE_CREDENTIALS: dict[str, Callable[[World], str]] = {
+    "api:agent-register": lambda world: f"Bearer {_token(world)[1]}",
+    "api:agent-heartbeat": lambda world: f"Bearer {_agent(world)[1]}",
+    "api:discovery-ingest": lambda world: f"Bearer {_agent(world)[1]}",
+}
