@@ -7,6 +7,7 @@
     name: datacenter-1                     # default: the host name
     state_file: /var/lib/cloudpam-agent/state.json
     interval_minutes: 60
+    approval_poll_seconds: 30              # how often to ask while pending approval
     endpoints:                             # emulators; default: the real clouds
       aws: http://localhost:5000
     accounts:
@@ -80,6 +81,7 @@ class AgentConfig:
     endpoints: Mapping[str, str] = field(default_factory=dict)
     accounts: tuple[AccountConfig, ...] = ()
     verify_tls: bool = True
+    approval_poll_seconds: float = 30.0
 
     def endpoint_for(self, provider: str) -> str:
         """Return the emulator URL for ``provider``: the environment first, then the file."""
@@ -154,6 +156,10 @@ def parse_config(
         raise ConfigError("interval_minutes: must be a number.") from None
     if interval <= 0:
         raise ConfigError("interval_minutes: must be more than 0.")
+    try:
+        poll = float(data.get("approval_poll_seconds", 30))
+    except (TypeError, ValueError):
+        raise ConfigError("approval_poll_seconds: must be a number.") from None
     state_file = Path(str(data.get("state_file", DEFAULT_STATE_FILE)))
     if not state_file.is_absolute() and base_dir is not None:
         state_file = base_dir / state_file
@@ -172,6 +178,7 @@ def parse_config(
         endpoints={str(k): str(v) for k, v in endpoints.items()},
         accounts=tuple(_account(item, i, environ) for i, item in enumerate(accounts)),
         verify_tls=bool(data.get("verify_tls", True)),
+        approval_poll_seconds=max(poll, 0.1),
     )
 
 

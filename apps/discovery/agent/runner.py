@@ -23,7 +23,6 @@ logger = logging.getLogger("cloudpam.agent")
 
 BATCH_SIZE = 5000
 HEARTBEAT_SECONDS = 300
-APPROVAL_POLL_SECONDS = 30
 
 
 @dataclass(frozen=True)
@@ -139,13 +138,11 @@ class AgentRunner:
         client: ServerClient | None = None,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
-        approval_poll_seconds: float = APPROVAL_POLL_SECONDS,
     ) -> None:
         self.config = config
         self.client = client or ServerClient(config.server, verify=config.verify_tls)
         self.sleep = sleep
         self.clock = clock
-        self.approval_poll_seconds = approval_poll_seconds
         self.state: AgentState | None = None
         self.last_heartbeat = float("-inf")
 
@@ -186,7 +183,7 @@ class AgentRunner:
         """Heartbeat until an administrator approves the agent (rejection raises)."""
         while (status := self.heartbeat()) != "approved":
             logger.info("agent %s is %s; waiting for approval", self.state.agent_id, status)
-            self.sleep(self.approval_poll_seconds)
+            self.sleep(self.config.approval_poll_seconds)
 
     def run_cycle(self) -> list[dict[str, Any]]:
         """Collect every account and push its records; return the receipts."""

@@ -1,0 +1,230 @@
+"""The agent as it runs: a separate process against a live server, and its pure parts.
+
+The process test starts ``python -m apps.discovery.agent --once`` against pytest-django's
+``live_server``: it registers, waits while pending, is approved by the test through the
+API, heartbeats and ends its cycle. The 12,000-record estate is then pushed with the
+agent's own push path and saved credential, over HTTP.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+import yaml
+
+from apps.discovery.agent.client import AgentPending, AgentRevoked, ServerClient
+from apps.discovery.agent.config import ConfigError, parse_config
+from apps.discovery.agent.runner import AgentState, push_collection
+from apps.discovery.choices import AgentStatus
+from apps.discovery.collectors.base import Collection, ProviderError, failing, record
+from apps.discovery.models import Agent, IngestBatch
+from tests.discovery import factories
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_the_agent_imports_nothing_from_django() -> None:
+    code = (
+        "import sys, apps.discovery.agent.__main__\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'django'))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == "[]"
+
+
+def _estate(per_region: int, regions: tuple[str, ...]) -> Collection:
+    """Return a collection of distinct ENI addresses, ``per_region`` in each region."""
+
+    def stream(region_index: int, region: str):  # type: ignore[no-untyped-def]
+        for i in range(per_region):
+            n = region_index * per_region + i
+            yield record(
+                f"eni-{n:06x}",
+                f"10.{n // 65536}.{(n // 256) % 256}.{n % 256}",
+                resource_type="eni_private_ip",
+                region=region,
+                account_external_id="123456789012",
+            )
+
+    def failed():  # type: ignore[no-untyped-def]
+        return failing(ProviderError("access_denied", "not authorized in ap-east-1"))
+
+    streams = [(region, stream(i, region)) for i, region in enumerate(regions)]
+    return Collection([*streams, ("ap-east-1", failed())])
+
+
+def _wait_for(condition, timeout: float = 30.0) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.1)
+    raise AssertionError("timed out")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_agent_process_registers_is_approved_heartbeats_and_pushes_its_estate(
+    live_server, organization, token_for, tmp_path
+):
+    _token, provisioning = factories.provisioning_token(organization)
+    admin_token = token_for(organization, "admin")
+    state_file = tmp_path / "state" / "agent.json"
+    config = tmp_path / "agent.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "server": live_server.url,
+                "name": "dc-1",
+                "state_file": str(state_file),
+                "approval_poll_seconds": 0.2,
+                "accounts": [],
+            }
+        )
+    )
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("DJANGO")},
+        "PYTHONPATH": str(ROOT),
+        "CLOUDPAM_AGENT_TOKEN": provisioning,
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "apps.discovery.agent", "--config", str(config), "--once"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        _wait_for(lambda: Agent.objects.filter(last_heartbeat_at__isnull=False).exists())
+        agent = Agent.objects.get()
+        assert (agent.name, agent.status) == ("dc-1", AgentStatus.PENDING)
+        assert process.poll() is None, "a pending agent waits for its approval"
+
+        approved = requests.post(
+            f"{live_server.url}/api/v1/discovery/agents/{agent.pk}/approve/",
+            headers={"Authorization": f"Bearer {admin_token}"},
+            timeout=10,
+        )
+        assert approved.status_code == 200, approved.text
+        output, _ = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert process.returncode == 0, output
+    assert "registered as agent" in output
+    assert provisioning not in output
+
+    agent.refresh_from_db()
+    assert agent.status == AgentStatus.APPROVED
+    assert agent.last_heartbeat_at > agent.decided_at, "it heartbeat once approved"
+    state = AgentState.load(state_file)
+    assert state is not None
+    assert state.agent_id == agent.pk
+    assert stat.S_IMODE(state_file.stat().st_mode) == 0o600
+
+    # The estate: 12,000 records over three regions, a fourth failing.
+    client = ServerClient(live_server.url, credential=state.credential, tries=2)
+    estate = _estate(4000, ("eu-west-1", "us-east-1", "eu-central-1"))
+    receipts = push_collection(
+        client, provider="aws", account_external_id="123456789012", collection=estate
+    )
+
+    assert [r["record_count"] for r in receipts] == [5000, 5000, 2000]
+    batches = list(IngestBatch.objects.order_by("received_at", "id"))
+    assert [b.record_count for b in batches] == [5000, 5000, 2000]
+    assert all(b.agent_id == agent.pk for b in batches)
+    keys = {(r["resource_id"], r["cidr"]) for b in batches for r in b.content()["records"]}
+    assert len(keys) == 12000
+    # The last batch carries the outcome of every region, the failed one included.
+    assert batches[-1].regions == [outcome.as_dict() for outcome in estate.outcomes]
+    assert [(o["region"], o["ok"]) for o in batches[-1].regions] == [
+        ("eu-west-1", True),
+        ("us-east-1", True),
+        ("eu-central-1", True),
+        ("ap-east-1", False),
+    ]
+
+    # A batch retried after a lost answer is stored once.
+    again = batches[0].content()
+    assert client.push(again)["duplicate"] is True
+    assert IngestBatch.objects.count() == 3
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_client_tells_pending_and_revoked_apart(live_server, organization):
+    agent, credential = factories.agent(organization, approved=False)
+    client = ServerClient(live_server.url, credential=credential, tries=1)
+    batch = factories.batch("b-1", 1)
+
+    with pytest.raises(AgentPending):
+        client.push(batch)
+    Agent.objects.filter(pk=agent.pk).update(status=AgentStatus.REVOKED)
+    with pytest.raises(AgentRevoked):
+        client.heartbeat(agent.pk, version="1")
+
+
+def test_the_client_retries_busy_answers_with_the_same_body(monkeypatch) -> None:
+    sent, slept = [], []
+
+    class Answer:
+        def __init__(self, status: int, body: dict, headers: dict | None = None) -> None:
+            self.status_code, self._body, self.headers = status, body, headers or {}
+            self.content = json.dumps(body).encode()
+
+        def json(self) -> dict:
+            return self._body
+
+    answers = [
+        Answer(503, {"error": {"code": "x", "message": "busy"}}),
+        Answer(429, {"error": {"code": "rate_limited", "message": "slow"}}, {"Retry-After": "7"}),
+        Answer(201, {"id": 1, "duplicate": False}),
+    ]
+    client = ServerClient("http://cloudpam.invalid", credential="c", sleep=slept.append)
+    monkeypatch.setattr(
+        client.session, "post", lambda url, data, **kw: sent.append(data) or answers.pop(0)
+    )
+
+    assert client.push(factories.batch("b-9", 2)) == {"id": 1, "duplicate": False}
+    assert len(sent) == 3
+    assert len(set(sent)) == 1, "every try sends the same batch, with the same id"
+    assert slept[1] == 7.0, "Retry-After is honoured"
+
+
+def test_secrets_come_from_the_environment_and_bad_files_say_where() -> None:
+    data = {
+        "server": "https://cloudpam.example.com/",
+        "accounts": [
+            {
+                "provider": "aws",
+                "external_id": "123456789012",
+                "auth_method": "access_keys",
+                "regions": ["eu-west-1"],
+                "options": {"access_key_id": "AKIAEXAMPLE"},
+                "secrets": {"secret_access_key": {"env": "AGENT_TEST_SECRET"}},
+            }
+        ],
+    }
+    config = parse_config(data, environ={"AGENT_TEST_SECRET": "s3cr3t"})
+    assert config.server == "https://cloudpam.example.com"
+    account = config.accounts[0]
+    assert account.secrets == {"secret_access_key": "s3cr3t"}
+    assert "s3cr3t" not in repr(account.provider_config())
+
+    with pytest.raises(ConfigError, match=r"accounts\[0\].secrets.secret_access_key: the envi"):
+        parse_config(data, environ={})
+    data["accounts"][0]["auth_method"] = "password"
+    with pytest.raises(ConfigError, match=r"accounts\[0\].auth_method: must be one of"):
+        parse_config(data, environ={"AGENT_TEST_SECRET": "x"})
+    with pytest.raises(ConfigError, match="server: give the CloudPAM URL"):
+        parse_config({"server": "cloudpam"}, environ={})
