@@ -12,6 +12,7 @@ NAVIGATION = [
     ("Pools", "pools:pool-tree"),
     ("Cloud accounts", "cloud:account-list"),
     ("Discovery", "discovery:overview"),
+    ("Agents", "discovery:agent-list"),
     ("Analysis", "analysis:dashboard"),
     ("Recommendations", "analysis:recommendation-list"),
     ("Planning", "planning:overview"),

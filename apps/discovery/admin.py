@@ -1,0 +1,177 @@
+"""Admin of agents, provisioning tokens and ingest batches: read-only, decisions by action.
+
+Credentials are never shown (only prefixes); tokens are created in the console or the
+API, where the value can be shown once. Approve, reject and revoke go through the same
+services as the API and need ``agents.manage`` in the organization, as there.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
+
+from apps.discovery import services
+from apps.discovery.models import Agent, AgentProvisioningToken, IngestBatch
+from apps.tenancy.admin_mixins import TenantAdminMixin
+from apps.tenancy.permissions import check_permission
+from cloudpam.context import actor_of
+from cloudpam.exceptions import ApplicationError
+
+
+class ReadOnlyTenantAdmin(TenantAdminMixin, admin.ModelAdmin):
+    """Show the active organization's rows; nothing is added, edited or deleted here."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+def _decide(
+    modeladmin: Any, request: HttpRequest, queryset: QuerySet, service: Callable, done: str
+) -> None:
+    if not request.user.is_superuser:
+        reason = check_permission(request, "agents.manage")
+        if reason:
+            modeladmin.message_user(request, reason, messages.ERROR)
+            return
+    count = 0
+    for agent in queryset:
+        try:
+            service(agent=agent, actor=actor_of(request))
+        except ApplicationError as exc:
+            modeladmin.message_user(request, f"{agent.name}: {exc.message}", messages.WARNING)
+        else:
+            count += 1
+    modeladmin.message_user(request, f"{done} {count} agent(s).", messages.SUCCESS)
+
+
+@admin.action(description="Approve the selected pending agents", permissions=["view"])
+def approve_agents(modeladmin: Any, request: HttpRequest, queryset: QuerySet) -> None:
+    _decide(modeladmin, request, queryset, services.agent_approve, "Approved")
+
+
+@admin.action(description="Reject the selected pending agents", permissions=["view"])
+def reject_agents(modeladmin: Any, request: HttpRequest, queryset: QuerySet) -> None:
+    _decide(modeladmin, request, queryset, services.agent_reject, "Rejected")
+
+
+@admin.action(description="Revoke the selected agents", permissions=["view"])
+def revoke_agents(modeladmin: Any, request: HttpRequest, queryset: QuerySet) -> None:
+    _decide(modeladmin, request, queryset, services.agent_revoke, "Revoked")
+
+
+@admin.register(Agent)
+class AgentAdmin(ReadOnlyTenantAdmin):
+    """Agents and their status; the credential is never shown, not even its hash."""
+
+    list_display = [
+        "name",
+        "hostname",
+        "version",
+        "status",
+        "stale",
+        "last_heartbeat_at",
+        "organization",
+        "registered_at",
+    ]
+    list_filter = ["organization", "status"]
+    search_fields = ["name", "hostname", "credential_prefix"]
+    list_select_related = ["organization"]
+    fields = [
+        "name",
+        "organization",
+        "hostname",
+        "version",
+        "status",
+        "stale",
+        "credential_prefix",
+        "provisioning_token",
+        "registered_at",
+        "registered_ip",
+        "decided_at",
+        "decided_by",
+        "last_heartbeat_at",
+        "last_seen_ip",
+    ]
+    readonly_fields = fields
+    actions = [approve_agents, reject_agents, revoke_agents]
+
+    @admin.display(boolean=True, description="stale")
+    def stale(self, obj: Agent) -> bool:
+        return obj.is_stale()
+
+
+@admin.action(description="Revoke the selected provisioning tokens", permissions=["view"])
+def revoke_provisioning_tokens(modeladmin: Any, request: HttpRequest, queryset: QuerySet) -> None:
+    if not request.user.is_superuser:
+        reason = check_permission(request, "agents.manage")
+        if reason:
+            modeladmin.message_user(request, reason, messages.ERROR)
+            return
+    for token in queryset:
+        services.agent_provisioning_token_revoke(token=token, actor=actor_of(request))
+    modeladmin.message_user(request, f"Revoked {queryset.count()} token(s).", messages.SUCCESS)
+
+
+@admin.register(AgentProvisioningToken)
+class AgentProvisioningTokenAdmin(ReadOnlyTenantAdmin):
+    """Provisioning tokens, read-only but for revocation; the secret hash is never shown."""
+
+    list_display = ["name", "display_prefix", "status", "organization", "expires_at", "created_at"]
+    list_filter = ["organization", "created_at"]
+    search_fields = ["name", "prefix"]
+    list_select_related = ["organization"]
+    fields = [
+        "name",
+        "display_prefix",
+        "organization",
+        "status",
+        "expires_at",
+        "created_at",
+        "created_by",
+        "last_used_at",
+        "revoked_at",
+        "revoked_by",
+    ]
+    readonly_fields = fields
+    actions = [revoke_provisioning_tokens]
+
+
+@admin.register(IngestBatch)
+class IngestBatchAdmin(ReadOnlyTenantAdmin):
+    """Batches as received, waiting for the sync engine; the records stay compressed."""
+
+    list_display = [
+        "batch_id",
+        "agent",
+        "provider",
+        "account_external_id",
+        "record_count",
+        "received_at",
+        "consumed_at",
+        "organization",
+    ]
+    list_filter = ["organization", "provider", "received_at"]
+    search_fields = ["batch_id", "account_external_id", "agent__name"]
+    list_select_related = ["agent", "organization"]
+    fields = [
+        "batch_id",
+        "agent",
+        "organization",
+        "provider",
+        "account_external_id",
+        "record_count",
+        "regions",
+        "received_at",
+        "consumed_at",
+    ]
+    readonly_fields = fields
