@@ -33,6 +33,21 @@ def api_schema(db):
 schema = schemathesis.pytest.from_fixture("api_schema")
 
 
+def _machine_credential(case, organization):  # type: ignore[no-untyped-def]
+    from django.urls import Resolver404, resolve
+
+    from tests.isolation import MACHINE_CREDENTIALS, World
+
+    try:
+        name = resolve(case.formatted_path).view_name
+    except Resolver404:
+        return None
+    if name not in MACHINE_CREDENTIALS:
+        return None
+    world = World(organization=organization, owner=None, marker="fuzz")  # type: ignore[arg-type]
+    return MACHINE_CREDENTIALS[name](world)
+
+
 @schema.parametrize()
 @settings(
     max_examples=25,
@@ -42,10 +57,13 @@ schema = schemathesis.pytest.from_fixture("api_schema")
 )
 def test_api_never_answers_5xx_and_matches_schema(case, organization, token_for):
     # Fuzz as the organization's owner with a full-scope token: a generated
-    # bearer header would only ever test the 401.
-    token = token_for(organization, "owner")
+    # bearer header would only ever test the 401. Routes a machine credential
+    # authenticates (an agent's) get that credential of the organization instead.
+    authorization = _machine_credential(case, organization) or (
+        f"Bearer {token_for(organization, 'owner')}"
+    )
     headers = {k: v for k, v in (case.headers or {}).items() if k.lower() != "authorization"}
-    case.headers = {**headers, "Authorization": f"Bearer {token}"}
+    case.headers = {**headers, "Authorization": authorization}
     response = case.call()
     case.validate_response(
         response,

@@ -12,12 +12,13 @@ of a record is :meth:`DiscoveredRecord.as_dict`; of a region, :meth:`RegionOutco
 ... })
 >>> batch.records[0]["cidr"], batch.records[0]["tags"], batch.regions[0]["error_code"]
 ('10.0.0.0/16', {}, None)
->>> clean_batch({"batch_id": "b-1", "provider": "aws", "account_external_id": "1",
-...              "records": [{"provider": "aws", "resource_type": "vpc",
-...                           "resource_id": "vpc-1", "cidr": "10.0.0.1/16"}]})
-Traceback (most recent call last):
-...
-apps.discovery.ingest.BatchInvalid: records.0.cidr: '10.0.0.1/16' is not canonical; send '10.0.0.0/16'.
+>>> try:
+...     clean_batch({"batch_id": "b-1", "provider": "aws", "account_external_id": "1",
+...                  "records": [{"provider": "aws", "resource_type": "vpc",
+...                               "resource_id": "vpc-1", "cidr": "10.1.2.3/8"}]})
+... except BatchInvalid as error:
+...     print(error)
+records.0.cidr: '10.1.2.3/8' is not canonical; send '10.0.0.0/8'.
 """
 
 from __future__ import annotations
@@ -173,7 +174,9 @@ def _region(data: Any, index: int) -> dict[str, Any]:
     ok = data.get("ok")
     if not isinstance(ok, bool):
         raise BatchInvalid(f"{where}.ok", "must be true or false.")
-    records = data.get("records", 0)
+    if "records" not in data:
+        raise BatchInvalid(f"{where}.records", "is required.")
+    records = data["records"]
     if isinstance(records, bool) or not isinstance(records, int) or records < 0:
         raise BatchInvalid(f"{where}.records", "must be a whole number of at least 0.")
     error_code, error_message = data.get("error_code"), data.get("error_message")
@@ -205,9 +208,7 @@ def clean_batch(data: Any) -> CleanBatch:
     provider = _string(data.get("provider"), "provider", 16, required=True)
     if provider not in PROVIDERS:
         raise BatchInvalid("provider", f"must be one of {', '.join(PROVIDERS)}.")
-    account = _string(
-        data.get("account_external_id"), "account_external_id", 255, required=True
-    )
+    account = _string(data.get("account_external_id"), "account_external_id", 255, required=True)
     records = data.get("records")
     if not isinstance(records, list):
         raise BatchInvalid("records", "must be a list.")

@@ -141,9 +141,7 @@ def _agent_decide(*, agent: Agent, status: str, actor: Actor) -> Agent:
     if agent.status == status:
         return agent
     if agent.status not in TRANSITIONS[status]:
-        raise Conflict(
-            f"The agent is {agent.status}; it cannot become {status}.", code="conflict"
-        )
+        raise Conflict(f"The agent is {agent.status}; it cannot become {status}.", code="conflict")
     agent.status = status
     agent.decided_at = timezone.now()
     agent.decided_by_id = actor.user_id
@@ -167,9 +165,7 @@ def agent_revoke(*, agent: Agent, actor: Actor) -> Agent:
     return _agent_decide(agent=agent, status=AgentStatus.REVOKED, actor=actor)
 
 
-def agent_heartbeat(
-    *, agent: Agent, version: str | None = None, ip: str | None = None
-) -> Agent:
+def agent_heartbeat(*, agent: Agent, version: str | None = None, ip: str | None = None) -> Agent:
     """Record that the agent is alive (not audited: liveness, not a change of anything)."""
     now = timezone.now()
     fields: dict[str, Any] = {"last_heartbeat_at": now, "last_seen_ip": ip}

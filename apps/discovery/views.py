@@ -40,9 +40,7 @@ class AgentListView(TenantViewMixin, View):
             "rows": [{"agent": agent, "stale": agent.is_stale(now)} for agent in page],
             "can_manage": manage,
             "tokens": (
-                selectors.agent_provisioning_token_list(organization=organization)
-                if manage
-                else []
+                selectors.agent_provisioning_token_list(organization=organization) if manage else []
             ),
             "form": form or ProvisioningTokenForm(),
             "created": created,

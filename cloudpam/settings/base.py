@@ -328,6 +328,7 @@ SPECTACULAR_SETTINGS = {
         "RunwayStatusEnum": "apps.analysis.choices.RunwayStatus",
         "RecommendationTypeEnum": "apps.analysis.choices.RecommendationType",
         "RecommendationStatusEnum": "apps.analysis.choices.RecommendationStatus",
+        "AgentStatusEnum": "apps.discovery.choices.AgentStatus",
     },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",

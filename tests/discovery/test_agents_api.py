@@ -178,7 +178,7 @@ def test_a_revoked_agent_gets_401_at_once(organization, client_for):
 
 
 def test_an_unknown_or_forged_credential_gets_401(organization):
-    agent, credential = factories.agent(organization)
+    _agent, credential = factories.agent(organization)
     forged = credential[:-4] + ("aaaa" if not credential.endswith("aaaa") else "bbbb")
     assert _push(forged, factories.batch()).status_code == 401
     assert _push("cpag_0123456789_" + "x" * 43, factories.batch()).status_code == 401

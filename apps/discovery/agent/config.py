@@ -130,8 +130,7 @@ def _account(data: Any, index: int, environ: Mapping[str, str]) -> AccountConfig
         regions=tuple(regions),
         options=dict(options),
         secrets={
-            key: _secret(value, f"{where}.secrets.{key}", environ)
-            for key, value in secrets.items()
+            key: _secret(value, f"{where}.secrets.{key}", environ) for key, value in secrets.items()
         },
     )
 

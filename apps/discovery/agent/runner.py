@@ -170,7 +170,8 @@ class AgentRunner:
 
     def heartbeat(self) -> str:
         """Send a heartbeat; return the agent's status."""
-        assert self.state is not None
+        if self.state is None:
+            raise RuntimeError("heartbeat before registration")
         answer = self.client.heartbeat(self.state.agent_id, version=__version__)
         self.last_heartbeat = self.clock()
         return str(answer["status"])

@@ -7,6 +7,7 @@ from rest_framework import serializers
 from apps.discovery.choices import AgentStatus
 from apps.discovery.ingest import MAX_RECORDS
 from apps.discovery.models import Agent, AgentProvisioningToken
+from apps.pools.api.serializers import StrictCharField, StrictIntegerField
 
 TOKEN_STATUSES = ["active", "revoked", "expired"]
 
@@ -38,9 +39,9 @@ class AgentSerializer(serializers.ModelSerializer):
 
 
 class AgentRegisterSerializer(serializers.Serializer):
-    name = serializers.CharField(max_length=100)
-    version = serializers.CharField(max_length=64, required=False, allow_blank=True)
-    hostname = serializers.CharField(max_length=255, required=False, allow_blank=True)
+    name = StrictCharField(max_length=100)
+    version = StrictCharField(max_length=64, required=False, allow_blank=True)
+    hostname = StrictCharField(max_length=255, required=False, allow_blank=True)
 
 
 class AgentRegisteredSerializer(serializers.Serializer):
@@ -53,7 +54,7 @@ class AgentRegisteredSerializer(serializers.Serializer):
 
 
 class AgentHeartbeatSerializer(serializers.Serializer):
-    version = serializers.CharField(max_length=64, required=False, allow_blank=True)
+    version = StrictCharField(max_length=64, required=False, allow_blank=True)
 
 
 class AgentHeartbeatAnswerSerializer(serializers.Serializer):
@@ -84,7 +85,7 @@ class ProvisioningTokenSerializer(serializers.ModelSerializer):
 
 
 class ProvisioningTokenCreateSerializer(serializers.Serializer):
-    name = serializers.CharField(max_length=100)
+    name = StrictCharField(max_length=100)
     expires_at = serializers.DateTimeField(required=False, allow_null=True)
 
 
@@ -99,27 +100,31 @@ class ProvisioningTokenCreatedSerializer(ProvisioningTokenSerializer):
 
 
 class RegionOutcomeSerializer(serializers.Serializer):
-    region = serializers.CharField(max_length=64)
+    region = StrictCharField(max_length=64)
     ok = serializers.BooleanField()
-    records = serializers.IntegerField(min_value=0)
-    error_code = serializers.CharField(required=False, allow_null=True)
-    error_message = serializers.CharField(required=False, allow_null=True)
+    records = StrictIntegerField(min_value=0)
+    error_code = StrictCharField(max_length=64, required=False, allow_null=True, allow_blank=True)
+    error_message = StrictCharField(
+        max_length=1000, required=False, allow_null=True, allow_blank=True
+    )
 
 
 class DiscoveredRecordSerializer(serializers.Serializer):
     """A record as :meth:`DiscoveredRecord.as_dict` writes it (documentation only)."""
 
     provider = serializers.ChoiceField(choices=["aws", "gcp", "azure"])
-    resource_type = serializers.CharField(max_length=64)
-    resource_id = serializers.CharField(max_length=255)
-    cidr = serializers.CharField(max_length=64, help_text="Canonical, as canonical_cidr gives.")
-    name = serializers.CharField(max_length=255, required=False)
-    region = serializers.CharField(max_length=64, required=False)
-    network_id = serializers.CharField(max_length=255, required=False)
-    parent_resource_id = serializers.CharField(max_length=255, required=False)
-    account_external_id = serializers.CharField(max_length=255, required=False)
-    state = serializers.CharField(max_length=64, required=False)
-    tags = serializers.DictField(child=serializers.CharField(max_length=256), required=False)
+    resource_type = StrictCharField(max_length=64)
+    resource_id = StrictCharField(max_length=255)
+    cidr = StrictCharField(max_length=64, help_text="Canonical, as canonical_cidr gives.")
+    name = StrictCharField(max_length=255, required=False, allow_blank=True)
+    region = StrictCharField(max_length=64, required=False, allow_blank=True)
+    network_id = StrictCharField(max_length=255, required=False, allow_blank=True)
+    parent_resource_id = StrictCharField(max_length=255, required=False, allow_blank=True)
+    account_external_id = StrictCharField(max_length=255, required=False, allow_blank=True)
+    state = StrictCharField(max_length=64, required=False, allow_blank=True)
+    tags = serializers.DictField(
+        child=StrictCharField(max_length=256, allow_blank=True), required=False
+    )
     attributes = serializers.DictField(required=False)
 
 
@@ -128,7 +133,7 @@ class IngestBatchSerializer(serializers.Serializer):
 
     batch_id = serializers.RegexField(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$")
     provider = serializers.ChoiceField(choices=["aws", "gcp", "azure"])
-    account_external_id = serializers.CharField(max_length=255)
+    account_external_id = StrictCharField(max_length=255)
     regions = RegionOutcomeSerializer(many=True, required=False)
     records = DiscoveredRecordSerializer(many=True, max_length=MAX_RECORDS)
 

@@ -6,12 +6,8 @@ from apps.discovery.api import views
 
 urlpatterns = [
     path("discovery/agents/", views.AgentListView.as_view(), name="agent-list"),
-    path(
-        "discovery/agents/register/", views.AgentRegisterView.as_view(), name="agent-register"
-    ),
-    path(
-        "discovery/agents/<int:agent_id>/", views.AgentDetailView.as_view(), name="agent-detail"
-    ),
+    path("discovery/agents/register/", views.AgentRegisterView.as_view(), name="agent-register"),
+    path("discovery/agents/<int:agent_id>/", views.AgentDetailView.as_view(), name="agent-detail"),
     path(
         "discovery/agents/<int:agent_id>/approve/",
         views.AgentApproveView.as_view(),

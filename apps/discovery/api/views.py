@@ -164,7 +164,9 @@ class ProvisioningTokenListView(GenericAPIView):
             return AgentProvisioningToken.objects.none()
         return selectors.agent_provisioning_token_list(organization=self.request.organization)
 
-    @extend_schema(summary="List provisioning tokens", responses=ProvisioningTokenSerializer(many=True))
+    @extend_schema(
+        summary="List provisioning tokens", responses=ProvisioningTokenSerializer(many=True)
+    )
     def get(self, request: Request) -> Response:
         page = self.paginate_queryset(self.get_queryset())
         return self.get_paginated_response(ProvisioningTokenSerializer(page, many=True).data)
@@ -319,4 +321,3 @@ class IngestView(_AgentCalled, APIView):
             "duplicate": not created,
         }
         return Response(receipt, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
-
