@@ -5,7 +5,10 @@ Plain pytest: no Django, no database, no Docker daemon. The files are parsed
 health checks, probes, one beat, audit shipping.
 """
 
+import os
 import re
+import subprocess
+import sys
 import tomllib
 from pathlib import Path
 
@@ -173,6 +176,30 @@ def test_gunicorn_config_serves_8080_and_sums_metrics_over_workers(tmp_path, mon
     monkeypatch.setattr(conf.multiprocess, "mark_process_dead", marked.append)
     conf.child_exit(server=None, worker=type("W", (), {"pid": 4242})())
     assert marked == [4242]
+
+
+def test_the_image_has_an_agent_command_running_the_discovery_agent(tmp_path):
+    runtime = runtime_stage(dockerfile_instructions())
+    runs = [
+        args for keyword, args in runtime if keyword == "RUN" and "/usr/local/bin/agent" in args
+    ]
+    assert len(runs) == 1
+    # Run the same printf to check the script it writes, then the script itself.
+    script = tmp_path / "agent"
+    command = runs[0].split(" > /usr/local/bin/agent")[0]
+    subprocess.run(f"{command} > {script}", shell=True, check=True)  # noqa: S602
+    text = script.read_text()
+    assert text.startswith("#!/bin/sh\n")
+    assert 'exec python -m apps.discovery.agent "$@"' in text
+    help_text = subprocess.run(
+        ["sh", str(script), "--help"],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"},
+        cwd=ROOT,
+    ).stdout
+    assert "--once" in help_text
 
 
 def test_dockerfile_collects_static_with_a_secret_scoped_to_that_run_line():
