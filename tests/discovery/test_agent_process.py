@@ -228,3 +228,18 @@ def test_secrets_come_from_the_environment_and_bad_files_say_where() -> None:
         parse_config(data, environ={"AGENT_TEST_SECRET": "x"})
     with pytest.raises(ConfigError, match="server: give the CloudPAM URL"):
         parse_config({"server": "cloudpam"}, environ={})
+
+
+def test_the_example_configuration_is_valid() -> None:
+    data = yaml.safe_load((ROOT / "deploy" / "agent.example.yaml").read_text())
+    config = parse_config(
+        data,
+        environ={
+            "CLOUDPAM_AGENT_TOKEN": "cpap_x",
+            "GCP_SERVICE_ACCOUNT_KEY": "{}",
+            "AZURE_CLIENT_SECRET": "s",
+        },
+    )
+    assert [a.provider for a in config.accounts] == ["aws", "gcp", "azure"]
+    assert config.provisioning_token == "cpap_x"
+    assert config.state_file == Path("/var/lib/cloudpam-agent/state.json")
