@@ -373,3 +373,18 @@ def test_undecodable_bodies_are_400(organization, raw, encoding, message):
     )
     assert response.status_code == 400
     assert _error(response)["message"].startswith(message)
+
+
+def test_the_agent_list_costs_a_fixed_number_of_queries(
+    organization, client_for, django_assert_max_num_queries
+):
+    viewer = client_for(organization, "viewer")
+    for index in range(3):
+        factories.agent(organization, f"dc-{index}")
+    viewer.get(AGENTS)  # warm the session and membership caches
+    with django_assert_max_num_queries(8) as few:
+        assert viewer.get(AGENTS).status_code == 200
+    for index in range(3, 13):
+        factories.agent(organization, f"dc-{index}")
+    with django_assert_max_num_queries(len(few.captured_queries)):
+        assert len(viewer.get(AGENTS).json()["results"]) == 13
