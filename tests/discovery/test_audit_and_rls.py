@@ -46,9 +46,7 @@ def _events(**filters) -> list[AuditEvent]:  # type: ignore[no-untyped-def]
         return list(AuditEvent.objects.filter(**filters).order_by("sequence"))
 
 
-def test_registration_decisions_and_batches_are_audited_without_secrets(
-    organization, client_for
-):
+def test_registration_decisions_and_batches_are_audited_without_secrets(organization, client_for):
     admin = client_for(organization, "admin")
     agent, credential = _lifecycle(organization, admin)
 
