@@ -27,6 +27,7 @@ from apps.discovery.choices import AgentStatus
 from apps.discovery.collectors.base import Collection, ProviderError, failing, record
 from apps.discovery.models import Agent, IngestBatch
 from tests.discovery import factories
+from tests.fakes.gcp import FakeCompute
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -72,57 +73,89 @@ def _wait_for(condition, timeout: float = 30.0) -> None:  # type: ignore[no-unty
     raise AssertionError("timed out")
 
 
+GCP_REGIONS = ("europe-west1", "us-central1", "asia-east1")
+
+
+def _gcp_estate(per_region: int) -> tuple[FakeCompute, set[tuple[str, str]]]:
+    """Return a fake GCP project of ``per_region`` addresses a region, and its record keys."""
+    fake = FakeCompute("agent-project", GCP_REGIONS)
+    fake.add_network("prod")
+    expected = set()
+    for r, region in enumerate(GCP_REGIONS):
+        for i in range(per_region):
+            n = r * per_region + i
+            address = fake.add_address(
+                f"a{i}", f"34.{n // 65536}.{n // 256 % 256}.{n % 256}", region=region
+            )
+            resource_id = f"projects/agent-project/regions/{region}/addresses/a{i}"
+            expected.add((resource_id, f"{address['address']}/32"))
+    fake.record_requests = False
+    return fake, expected
+
+
 @pytest.mark.django_db(transaction=True)
 def test_an_agent_process_registers_is_approved_heartbeats_and_pushes_its_estate(
     live_server, organization, token_for, tmp_path
 ):
     _token, provisioning = factories.provisioning_token(organization)
     admin_token = token_for(organization, "admin")
+    fake, expected = _gcp_estate(4000)
     state_file = tmp_path / "state" / "agent.json"
     config = tmp_path / "agent.yaml"
-    config.write_text(
-        yaml.safe_dump(
-            {
-                "server": live_server.url,
-                "name": "dc-1",
-                "state_file": str(state_file),
-                "approval_poll_seconds": 0.2,
-                "accounts": [],
-            }
-        )
-    )
     env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith("DJANGO")},
+        **{k: v for k, v in os.environ.items() if not k.startswith(("DJANGO", "CLOUDPAM_"))},
         "PYTHONPATH": str(ROOT),
         "CLOUDPAM_AGENT_TOKEN": provisioning,
     }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "apps.discovery.agent", "--config", str(config), "--once"],
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    try:
-        _wait_for(lambda: Agent.objects.filter(last_heartbeat_at__isnull=False).exists())
-        agent = Agent.objects.get()
-        assert (agent.name, agent.status) == ("dc-1", AgentStatus.PENDING)
-        assert process.poll() is None, "a pending agent waits for its approval"
-
-        approved = requests.post(
-            f"{live_server.url}/api/v1/discovery/agents/{agent.pk}/approve/",
-            headers={"Authorization": f"Bearer {admin_token}"},
-            timeout=10,
+    with fake:
+        config.write_text(
+            yaml.safe_dump(
+                {
+                    "server": live_server.url,
+                    "name": "dc-1",
+                    "state_file": str(state_file),
+                    "approval_poll_seconds": 0.2,
+                    # The production GCP provider and collector, against the loopback fake.
+                    "endpoints": {"gcp": fake.url},
+                    "accounts": [
+                        {
+                            "provider": "gcp",
+                            "external_id": "agent-project",
+                            "auth_method": "service_account_key",
+                        }
+                    ],
+                }
+            )
         )
-        assert approved.status_code == 200, approved.text
-        output, _ = process.communicate(timeout=60)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.communicate()
+        process = subprocess.Popen(
+            [sys.executable, "-m", "apps.discovery.agent", "--config", str(config), "--once"],
+            cwd=tmp_path,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        try:
+            _wait_for(lambda: Agent.objects.filter(last_heartbeat_at__isnull=False).exists())
+            agent = Agent.objects.get()
+            assert (agent.name, agent.status) == ("dc-1", AgentStatus.PENDING)
+            assert process.poll() is None, "a pending agent waits for its approval"
+            assert not IngestBatch.objects.exists()
+
+            approved = requests.post(
+                f"{live_server.url}/api/v1/discovery/agents/{agent.pk}/approve/",
+                headers={"Authorization": f"Bearer {admin_token}"},
+                timeout=10,
+            )
+            assert approved.status_code == 200, approved.text
+            output, _ = process.communicate(timeout=120)
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.communicate()
     assert process.returncode == 0, output
     assert "registered as agent" in output
+    assert "gcp agent-project: 12000 records in 3 batches; regions failed: none" in output
     assert provisioning not in output
 
     agent.refresh_from_db()
@@ -133,32 +166,48 @@ def test_an_agent_process_registers_is_approved_heartbeats_and_pushes_its_estate
     assert state.agent_id == agent.pk
     assert stat.S_IMODE(state_file.stat().st_mode) == 0o600
 
-    # The estate: 12,000 records over three regions, a fourth failing.
-    client = ServerClient(live_server.url, credential=state.credential, tries=2)
-    estate = _estate(4000, ("eu-west-1", "us-east-1", "eu-central-1"))
-    receipts = push_collection(
-        client, provider="aws", account_external_id="123456789012", collection=estate
-    )
-
-    assert [r["record_count"] for r in receipts] == [5000, 5000, 2000]
     batches = list(IngestBatch.objects.order_by("received_at", "id"))
     assert [b.record_count for b in batches] == [5000, 5000, 2000]
-    assert all(b.agent_id == agent.pk for b in batches)
-    keys = {(r["resource_id"], r["cidr"]) for b in batches for r in b.content()["records"]}
-    assert len(keys) == 12000
-    # The last batch carries the outcome of every region, the failed one included.
-    assert batches[-1].regions == [outcome.as_dict() for outcome in estate.outcomes]
-    assert [(o["region"], o["ok"]) for o in batches[-1].regions] == [
-        ("eu-west-1", True),
-        ("us-east-1", True),
-        ("eu-central-1", True),
-        ("ap-east-1", False),
+    assert {(b.agent_id, b.provider, b.account_external_id) for b in batches} == {
+        (agent.pk, "gcp", "agent-project")
+    }
+    found = [(r["resource_id"], r["cidr"]) for b in batches for r in b.content()["records"]]
+    assert len(found) == 12000
+    assert set(found) == expected, "the estate, no more, no less"
+    # The last batch carries the outcome of every region.
+    assert [(o["region"], o["ok"], o["records"]) for o in batches[-1].regions] == [
+        ("global", True, 0),
+        *((region, True, 4000) for region in GCP_REGIONS),
     ]
 
     # A batch retried after a lost answer is stored once.
-    again = batches[0].content()
-    assert client.push(again)["duplicate"] is True
+    client = ServerClient(live_server.url, credential=state.credential, tries=1)
+    assert client.push(batches[0].content())["duplicate"] is True
     assert IngestBatch.objects.count() == 3
+
+
+@pytest.mark.django_db(transaction=True)
+def test_push_collection_sends_every_region_outcome_with_the_last_batch(live_server, organization):
+    _agent, credential = factories.agent(organization)
+    client = ServerClient(live_server.url, credential=credential, tries=1)
+    estate = _estate(700, ("eu-west-1", "us-east-1"))
+    receipts = push_collection(
+        client,
+        provider="aws",
+        account_external_id="123456789012",
+        collection=estate,
+        size=500,
+    )
+
+    assert [r["record_count"] for r in receipts] == [500, 500, 400]
+    last = IngestBatch.objects.get(pk=receipts[-1]["id"])
+    assert [(o["region"], o["ok"]) for o in last.regions] == [
+        ("eu-west-1", True),
+        ("us-east-1", True),
+        ("ap-east-1", False),
+    ]
+    first = IngestBatch.objects.get(pk=receipts[0]["id"])
+    assert first.regions == [], "no region had ended when the first batch left"
 
 
 @pytest.mark.django_db(transaction=True)

@@ -17,7 +17,12 @@ from typing import Any
 from apps.discovery.agent import __version__
 from apps.discovery.agent.client import AgentPending, ServerClient
 from apps.discovery.agent.config import AccountConfig, AgentConfig, ConfigError
-from apps.discovery.collectors.base import AccountRef, Collection, DiscoveredRecord
+from apps.discovery.collectors.base import (
+    AccountRef,
+    Collection,
+    DiscoveredRecord,
+    RegionOutcome,
+)
 
 logger = logging.getLogger("cloudpam.agent")
 
@@ -104,6 +109,7 @@ def push_collection(
     provider: str,
     account_external_id: str,
     collection: Iterable[DiscoveredRecord],
+    outcomes: list[RegionOutcome] | None = None,
     size: int = BATCH_SIZE,
     new_batch_id: Callable[[], str] = lambda: uuid.uuid4().hex,
 ) -> list[dict[str, Any]]:
@@ -111,8 +117,11 @@ def push_collection(
 
     Each batch gets its id once and keeps it through the client's retries. The region
     outcomes known when a batch leaves go with it: all of them with the last batch.
+    ``outcomes`` is the list the collection fills as it goes (by default its own
+    ``outcomes``; given when ``collection`` wraps a :class:`Collection`).
     """
-    outcomes = getattr(collection, "outcomes", None)
+    if outcomes is None:
+        outcomes = getattr(collection, "outcomes", None)
     receipts = []
     for chunk, last in batches(collection, size):
         if not chunk and not last:
@@ -198,6 +207,7 @@ class AgentRunner:
                     provider=account.provider,
                     account_external_id=account.external_id,
                     collection=_heartbeating(collection, self.heartbeat_if_due),
+                    outcomes=collection.outcomes,
                 )
             except AgentPending:
                 # Approval was withdrawn between two cycles: wait, then go on next cycle.
