@@ -2,13 +2,15 @@
 
 The process test starts ``python -m apps.discovery.agent --once`` against pytest-django's
 ``live_server``: it registers, waits while pending, is approved by the test through the
-API, heartbeats and ends its cycle. The 12,000-record estate is then pushed with the
-agent's own push path and saved credential, over HTTP.
+API, heartbeats, collects a 12,000-address project with the production GCP provider and
+collector from the loopback Compute Engine fake (``tests/fakes/gcp.py``, reached through
+the endpoint override) and pushes it in three batches.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import stat
 import subprocess
@@ -292,3 +294,39 @@ def test_the_example_configuration_is_valid() -> None:
     assert [a.provider for a in config.accounts] == ["aws", "gcp", "azure"]
     assert config.provisioning_token == "cpap_x"
     assert config.state_file == Path("/var/lib/cloudpam-agent/state.json")
+
+
+@pytest.fixture
+def agent_log(caplog):  # type: ignore[no-untyped-def]
+    """Capture the agent's log lines (Django's logging stops ``cloudpam.*`` at its handler)."""
+    logger = logging.getLogger("cloudpam.agent")
+    logger.addHandler(caplog.handler)
+    yield caplog
+    logger.removeHandler(caplog.handler)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_rejected_agent_exits_with_status_3(live_server, organization, tmp_path, agent_log):
+    from apps.discovery import services
+    from apps.discovery.agent.__main__ import main
+    from tests.actors import TEST_ACTOR
+
+    agent, credential = factories.agent(organization, approved=False)
+    services.agent_reject(agent=agent, actor=TEST_ACTOR)
+    state_file = tmp_path / "state.json"
+    AgentState(agent.pk, credential, live_server.url).save(state_file)
+
+    status = main(["--server", live_server.url, "--state-file", str(state_file), "--once"])
+
+    assert status == 3
+    assert "This agent was rejected by an administrator." in agent_log.text
+
+
+def test_without_state_or_token_the_agent_says_what_to_do(tmp_path, agent_log) -> None:
+    from apps.discovery.agent.__main__ import main
+
+    status = main(
+        ["--server", "http://cloudpam.invalid", "--state-file", str(tmp_path / "none.json")]
+    )
+    assert status == 2
+    assert "Not registered yet: give a provisioning token" in agent_log.text
