@@ -4,8 +4,11 @@ Neither is a user's API token and neither stands for a member: the request's use
 :class:`AgentPrincipal`, which holds no role, so no member-facing endpoint lets it in.
 Both use ``Authorization: Bearer <credential>``.
 
-Verification runs Argon2id on every request, which is affordable at an agent's pace (a
-heartbeat every 5 minutes and a few batches a cycle).
+Argon2id costs tens of milliseconds by design, more than the rest of a heartbeat, so a
+verified agent credential is remembered for a minute under a keyed hash of the whole
+credential (never the credential itself), as API tokens are. A hit still reads the agent's
+row, so a revocation takes effect at once. Provisioning tokens are used once per agent and
+are verified every time.
 """
 
 from __future__ import annotations
@@ -13,7 +16,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from django.core.cache import cache
 from django.utils import timezone
+from django.utils.crypto import salted_hmac
 from rest_framework import authentication, exceptions, permissions
 
 from apps.discovery import credentials
@@ -25,6 +30,12 @@ from cloudpam import context
 from cloudpam.exceptions import PermissionDenied
 
 INVALID = "Invalid, expired or revoked credential."
+CACHE_SECONDS = 60
+_KEY_SALT = "cloudpam.discovery.agent-verification"
+
+
+def _cache_key(raw: str) -> str:
+    return f"discovery:agent:v:{salted_hmac(_KEY_SALT, raw, algorithm='sha256').hexdigest()}"
 
 
 @dataclass(frozen=True)
@@ -118,9 +129,18 @@ class AgentAuthentication(authentication.BaseAuthentication):
         if parsed is None:
             raise exceptions.AuthenticationFailed(INVALID)
         prefix, secret = parsed
-        agent = _find(Agent, {"credential_prefix": prefix})
-        if agent is None or not credentials.secret_matches(agent.credential_hash, secret):
+        key = _cache_key(raw)
+        verified_id = cache.get(key)
+        lookup = {"credential_prefix": prefix}
+        if verified_id is not None:
+            lookup["pk"] = verified_id
+        agent = _find(Agent, lookup)
+        if agent is None:
             raise exceptions.AuthenticationFailed(INVALID)
+        if verified_id is None:
+            if not credentials.secret_matches(agent.credential_hash, secret):
+                raise exceptions.AuthenticationFailed(INVALID)
+            cache.set(key, agent.pk, timeout=CACHE_SECONDS)
         if agent.status == AgentStatus.REVOKED:
             raise exceptions.AuthenticationFailed("This agent has been revoked.")
         label = f"agent {agent.pk} {agent.name}"

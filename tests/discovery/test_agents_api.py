@@ -388,3 +388,28 @@ def test_the_agent_list_costs_a_fixed_number_of_queries(
         factories.agent(organization, f"dc-{index}")
     with django_assert_max_num_queries(len(few.captured_queries)):
         assert len(viewer.get(AGENTS).json()["results"]) == 13
+
+
+def test_a_verified_credential_skips_argon2_for_a_minute_but_not_revocation(
+    organization, monkeypatch
+):
+    from apps.discovery import authentication, credentials
+
+    calls = []
+    real = credentials.secret_matches
+    monkeypatch.setattr(credentials, "secret_matches", lambda *args: calls.append(1) or real(*args))
+    agent, credential = factories.agent(organization)
+    beat = f"{AGENTS}{agent.pk}/heartbeat/"
+    assert _as(credential).post(beat, {}, format="json").status_code == 200
+    assert _as(credential).post(beat, {}, format="json").status_code == 200
+    assert len(calls) == 1
+    from django.core.cache import cache
+
+    assert cache.get(authentication._cache_key(credential)) == agent.pk
+    # A wrong secret under the same prefix is another key: verified, and refused.
+    forged = credential[:-1] + ("A" if credential[-1] != "A" else "B")
+    assert _as(forged).post(beat, {}, format="json").status_code == 401
+    assert len(calls) == 2
+
+    services.agent_revoke(agent=agent, actor=TEST_ACTOR)
+    assert _as(credential).post(beat, {}, format="json").status_code == 401
