@@ -6,6 +6,7 @@ import gzip
 import json
 
 import pytest
+from django.core.cache import cache
 from rest_framework.test import APIClient
 
 from apps.discovery import services
@@ -403,8 +404,6 @@ def test_a_verified_credential_skips_argon2_for_a_minute_but_not_revocation(
     assert _as(credential).post(beat, {}, format="json").status_code == 200
     assert _as(credential).post(beat, {}, format="json").status_code == 200
     assert len(calls) == 1
-    from django.core.cache import cache
-
     assert cache.get(authentication._cache_key(credential)) == agent.pk
     # A wrong secret under the same prefix is another key: verified, and refused.
     forged = credential[:-1] + ("A" if credential[-1] != "A" else "B")
