@@ -17,13 +17,14 @@ from django.http import HttpRequest
 from apps.discovery import services
 from apps.discovery.models import Agent, AgentProvisioningToken, IngestBatch
 from apps.tenancy.admin_mixins import TenantAdminMixin
-from apps.tenancy.permissions import check_permission
 from cloudpam.context import actor_of
 from cloudpam.exceptions import ApplicationError
 
 
 class ReadOnlyTenantAdmin(TenantAdminMixin, admin.ModelAdmin):
-    """Show the active organization's rows; nothing is added, edited or deleted here."""
+    """Show rows of the active organization; nothing is added, edited or deleted here."""
+
+    role_permissions = {"view": "agents.view"}
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
@@ -34,39 +35,23 @@ class ReadOnlyTenantAdmin(TenantAdminMixin, admin.ModelAdmin):
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
+    def has_manage_permission(self, request: HttpRequest) -> bool:
+        return self.role_allows(request, "agents.manage")
 
-def _decide(
-    modeladmin: Any, request: HttpRequest, queryset: QuerySet, service: Callable, done: str
-) -> None:
-    if not request.user.is_superuser:
-        reason = check_permission(request, "agents.manage")
-        if reason:
-            modeladmin.message_user(request, reason, messages.ERROR)
-            return
-    count = 0
-    for agent in queryset:
-        try:
-            service(agent=agent, actor=actor_of(request))
-        except ApplicationError as exc:
-            modeladmin.message_user(request, f"{agent.name}: {exc.message}", messages.WARNING)
-        else:
-            count += 1
-    modeladmin.message_user(request, f"{done} {count} agent(s).", messages.SUCCESS)
-
-
-@admin.action(description="Approve the selected pending agents", permissions=["view"])
-def approve_agents(modeladmin: Any, request: HttpRequest, queryset: QuerySet) -> None:
-    _decide(modeladmin, request, queryset, services.agent_approve, "Approved")
-
-
-@admin.action(description="Reject the selected pending agents", permissions=["view"])
-def reject_agents(modeladmin: Any, request: HttpRequest, queryset: QuerySet) -> None:
-    _decide(modeladmin, request, queryset, services.agent_reject, "Rejected")
-
-
-@admin.action(description="Revoke the selected agents", permissions=["view"])
-def revoke_agents(modeladmin: Any, request: HttpRequest, queryset: QuerySet) -> None:
-    _decide(modeladmin, request, queryset, services.agent_revoke, "Revoked")
+    def act(self, request: HttpRequest, queryset: QuerySet, service: Callable, done: str) -> None:
+        """Run ``service`` on each selected row the member may manage; report the others."""
+        allowed, denied = self.permitted(request, "agents.manage", queryset)
+        self.deny_message(request, "agents.manage", denied)
+        count = 0
+        for obj in allowed:
+            try:
+                service(obj, actor_of(request))
+            except ApplicationError as exc:
+                self.message_user(request, f"{obj}: {exc.message}", messages.WARNING)
+            else:
+                count += 1
+        if count:
+            self.message_user(request, f"{done} {count}.", messages.SUCCESS)
 
 
 @admin.register(Agent)
@@ -103,23 +88,38 @@ class AgentAdmin(ReadOnlyTenantAdmin):
         "last_seen_ip",
     ]
     readonly_fields = fields
-    actions = [approve_agents, reject_agents, revoke_agents]
+    actions = ["approve_agents", "reject_agents", "revoke_agents"]
 
     @admin.display(boolean=True, description="stale")
     def stale(self, obj: Agent) -> bool:
         return obj.is_stale()
 
+    @admin.action(description="Approve the selected pending agents", permissions=["manage"])
+    def approve_agents(self, request: HttpRequest, queryset: QuerySet) -> None:
+        self.act(
+            request,
+            queryset,
+            lambda agent, actor: services.agent_approve(agent=agent, actor=actor),
+            "Agents approved:",
+        )
 
-@admin.action(description="Revoke the selected provisioning tokens", permissions=["view"])
-def revoke_provisioning_tokens(modeladmin: Any, request: HttpRequest, queryset: QuerySet) -> None:
-    if not request.user.is_superuser:
-        reason = check_permission(request, "agents.manage")
-        if reason:
-            modeladmin.message_user(request, reason, messages.ERROR)
-            return
-    for token in queryset:
-        services.agent_provisioning_token_revoke(token=token, actor=actor_of(request))
-    modeladmin.message_user(request, f"Revoked {queryset.count()} token(s).", messages.SUCCESS)
+    @admin.action(description="Reject the selected pending agents", permissions=["manage"])
+    def reject_agents(self, request: HttpRequest, queryset: QuerySet) -> None:
+        self.act(
+            request,
+            queryset,
+            lambda agent, actor: services.agent_reject(agent=agent, actor=actor),
+            "Agents rejected:",
+        )
+
+    @admin.action(description="Revoke the selected agents", permissions=["manage"])
+    def revoke_agents(self, request: HttpRequest, queryset: QuerySet) -> None:
+        self.act(
+            request,
+            queryset,
+            lambda agent, actor: services.agent_revoke(agent=agent, actor=actor),
+            "Agents revoked:",
+        )
 
 
 @admin.register(AgentProvisioningToken)
@@ -143,7 +143,18 @@ class AgentProvisioningTokenAdmin(ReadOnlyTenantAdmin):
         "revoked_by",
     ]
     readonly_fields = fields
-    actions = [revoke_provisioning_tokens]
+    actions = ["revoke_provisioning_tokens"]
+    # Provisioning tokens are an admin's business, as in the API and the console.
+    role_permissions = {"view": "agents.manage"}
+
+    @admin.action(description="Revoke the selected provisioning tokens", permissions=["manage"])
+    def revoke_provisioning_tokens(self, request: HttpRequest, queryset: QuerySet) -> None:
+        self.act(
+            request,
+            queryset,
+            lambda token, actor: services.agent_provisioning_token_revoke(token=token, actor=actor),
+            "Provisioning tokens revoked:",
+        )
 
 
 @admin.register(IngestBatch)

@@ -32,6 +32,9 @@ from apps.analysis import services as analysis_services
 from apps.analysis.choices import RecommendationStatus
 from apps.analysis.models import AnalysisRun, Recommendation, UtilizationSnapshot
 from apps.audit.models import AuditChain, AuditEvent
+from apps.discovery import services as discovery_services
+from apps.discovery.ingest import clean_batch
+from apps.discovery.models import Agent, IngestBatch
 from apps.pools import services as pool_services
 from apps.pools.models import Pool
 from apps.tenancy.choices import Role
@@ -39,6 +42,7 @@ from apps.tenancy.models import ApiToken, Membership, Organization, User
 from apps.tenancy.roles import role_has
 from apps.tenancy.services import api_token_create
 from tests.actors import TEST_ACTOR
+from tests.discovery import factories as discovery_factories
 
 pytestmark = pytest.mark.django_db
 
@@ -79,6 +83,9 @@ PAGES: dict[str, dict[str, str]] = {
     "analysis.recommendation": _read_only("analysis.view"),
     "audit.auditevent": _read_only("audit.view"),
     "audit.auditchain": _read_only("audit.view"),
+    "discovery.agent": _read_only("agents.view"),
+    "discovery.agentprovisioningtoken": _read_only("agents.manage"),
+    "discovery.ingestbatch": _read_only("agents.view"),
     "auth.group": _only(SUPERUSER),
     "django_celery_beat.periodictask": _only(SUPERUSER),
     "django_celery_beat.clockedschedule": _only(SUPERUSER),
@@ -174,6 +181,11 @@ ROWS: dict[str, Callable[[World], Any]] = {
         organization=world.organization
     ).first(),
     "audit.auditchain": lambda world: AuditChain.objects.filter(pk=world.organization.pk).first(),
+    "discovery.agent": lambda world: _agent(world),
+    "discovery.agentprovisioningtoken": lambda world: discovery_factories.provisioning_token(
+        world.organization, f"walk {next(_serial)}"
+    )[0],
+    "discovery.ingestbatch": lambda world: _ingest_batch(world),
     "auth.group": lambda world: Group.objects.create(name=f"walk {next(_serial)}"),
     "django_celery_beat.periodictask": lambda world: _task(),
     "django_celery_beat.clockedschedule": lambda world: ClockedSchedule.objects.create(
@@ -185,6 +197,18 @@ ROWS: dict[str, Callable[[World], Any]] = {
     ),
     "django_celery_beat.intervalschedule": lambda world: _interval(),
 }
+
+
+def _agent(world: World, *, approved: bool = False) -> Agent:
+    return discovery_factories.agent(
+        world.organization, f"walk {next(_serial)}", approved=approved
+    )[0]
+
+
+def _ingest_batch(world: World) -> IngestBatch:
+    agent = _agent(world, approved=True)
+    batch = clean_batch(discovery_factories.batch(f"walk-{next(_serial)}", 1))
+    return discovery_services.ingest_batch_store(agent=agent, batch=batch)[0]
 
 
 def _gone(obj: Any) -> bool:
@@ -255,6 +279,25 @@ ACTIONS: dict[str, dict[str, Action]] = {
     },
     "audit.auditevent": {},
     "audit.auditchain": {},
+    "discovery.agent": {
+        "approve_agents": Action(
+            "agents.manage", _agent, lambda agent: _fresh(agent).status == "approved"
+        ),
+        "reject_agents": Action(
+            "agents.manage", _agent, lambda agent: _fresh(agent).status == "rejected"
+        ),
+        "revoke_agents": Action(
+            "agents.manage", _agent, lambda agent: _fresh(agent).status == "revoked"
+        ),
+    },
+    "discovery.agentprovisioningtoken": {
+        "revoke_provisioning_tokens": Action(
+            "agents.manage",
+            ROWS["discovery.agentprovisioningtoken"],
+            lambda token: _fresh(token).revoked_at is not None,
+        )
+    },
+    "discovery.ingestbatch": {},
     "auth.group": {"delete_selected": _delete_selected("auth.group")},
     "django_celery_beat.periodictask": {
         "delete_selected": _delete_selected("django_celery_beat.periodictask"),
