@@ -9,6 +9,7 @@ the endpoint override) and pushes it in three batches.
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import os
@@ -330,3 +331,36 @@ def test_without_state_or_token_the_agent_says_what_to_do(tmp_path, agent_log) -
     )
     assert status == 2
     assert "Not registered yet: give a provisioning token" in agent_log.text
+
+
+def test_between_cycles_the_agent_heartbeats_every_five_minutes(tmp_path) -> None:
+    from apps.discovery.agent.config import AgentConfig
+    from apps.discovery.agent.runner import AgentRunner
+    from apps.discovery.collectors.pacing import FakeClock
+
+    clock = FakeClock()
+    beats: list[float] = []
+
+    class Server:
+        credential = ""
+
+        def heartbeat(self, agent_id: int, *, version: str) -> dict:
+            beats.append(clock.now())
+            if clock.now() > 3600:
+                raise KeyboardInterrupt  # an hour is enough to see the rhythm
+            return {"status": "approved"}
+
+    AgentState(7, "cpag_x", "https://cloudpam.example.com").save(tmp_path / "state.json")
+    config = AgentConfig(
+        server="https://cloudpam.example.com",
+        state_file=tmp_path / "state.json",
+        interval_minutes=12,
+    )
+    runner = AgentRunner(config, client=Server(), sleep=clock.sleep, clock=clock.now)
+    with pytest.raises(KeyboardInterrupt):
+        runner.run()
+
+    gaps = [later - earlier for earlier, later in itertools.pairwise(beats)]
+    assert beats[0] == 0
+    assert max(gaps) <= 300
+    assert min(gaps) >= 240, "no more often than needed"

@@ -236,7 +236,9 @@ class AgentRunner:
                 return
             next_cycle = started + self.config.interval_minutes * 60
             while (left := next_cycle - self.clock()) > 0:
-                self.sleep(min(left, HEARTBEAT_SECONDS))
+                # Wake for whichever comes first: the next heartbeat or the next cycle.
+                beat_due = self.last_heartbeat + HEARTBEAT_SECONDS - self.clock()
+                self.sleep(max(min(left, beat_due), 0))
                 self.heartbeat_if_due()
 
 
