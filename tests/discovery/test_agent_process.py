@@ -364,3 +364,46 @@ def test_between_cycles_the_agent_heartbeats_every_five_minutes(tmp_path) -> Non
     assert beats[0] == 0
     assert max(gaps) <= 300
     assert min(gaps) >= 240, "no more often than needed"
+
+
+def test_a_slow_collection_keeps_heartbeating(tmp_path, monkeypatch) -> None:
+    from apps.discovery.agent import runner as agent_runner
+    from apps.discovery.agent.config import AccountConfig, AgentConfig
+    from apps.discovery.collectors.pacing import FakeClock
+
+    clock = FakeClock()
+    beats: list[float] = []
+    pushed: list[int] = []
+
+    class Server:
+        credential = ""
+
+        def heartbeat(self, agent_id: int, *, version: str) -> dict:
+            beats.append(clock.now())
+            return {"status": "approved"}
+
+        def push(self, batch: dict) -> dict:
+            pushed.append(len(batch["records"]))
+            return {"duplicate": False}
+
+    def slow_region():  # type: ignore[no-untyped-def]
+        for i in range(12):
+            clock.sleep(100)  # a hundred seconds a page
+            yield record(f"eni-{i}", f"10.0.0.{i}", region="eu-west-1")
+
+    monkeypatch.setattr(
+        agent_runner,
+        "collect",
+        lambda account, endpoint: Collection([("eu-west-1", slow_region())]),
+    )
+    config = AgentConfig(
+        server="https://cloudpam.example.com",
+        state_file=tmp_path / "state.json",
+        accounts=(AccountConfig("aws", "123456789012", "default_chain"),),
+    )
+    runner = agent_runner.AgentRunner(config, client=Server(), sleep=clock.sleep, clock=clock.now)
+    runner.state = AgentState(7, "cpag_x", config.server)
+    runner.run_cycle()
+
+    assert pushed == [12]
+    assert beats == [0, 300, 600, 900, 1200]

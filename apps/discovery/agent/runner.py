@@ -243,10 +243,9 @@ class AgentRunner:
 
 
 def _heartbeating(
-    records: Iterable[DiscoveredRecord], beat: Callable[[], None], every: int = 1000
+    records: Iterable[DiscoveredRecord], beat: Callable[[], None]
 ) -> Iterator[DiscoveredRecord]:
     """Pass ``records`` through, heartbeating when due: a long collection keeps it alive."""
-    for count, found in enumerate(records, 1):
-        if count % every == 0:
-            beat()
+    for found in records:
+        beat()
         yield found
