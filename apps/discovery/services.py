@@ -141,7 +141,7 @@ def _agent_decide(*, agent: Agent, status: str, actor: Actor) -> Agent:
     if agent.status == status:
         return agent
     if agent.status not in TRANSITIONS[status]:
-        raise Conflict(f"The agent is {agent.status}; it cannot become {status}.", code="conflict")
+        raise Conflict(f"The agent is {agent.status}; it cannot become {status}.")
     agent.status = status
     agent.decided_at = timezone.now()
     agent.decided_by_id = actor.user_id
@@ -186,7 +186,9 @@ def ingest_batch_store(*, agent: Agent, batch: CleanBatch) -> tuple[IngestBatch,
     """
     canonical = batch.canonical_json()
     digest = CleanBatch.digest_of(canonical)
-    existing = IngestBatch.objects.filter(agent=agent, batch_id=batch.batch_id).first()
+    # The records stay in the database: a retry needs only the digest to be answered.
+    known = IngestBatch.objects.filter(agent=agent, batch_id=batch.batch_id).defer("payload")
+    existing = known.first()
     if existing is None:
         try:
             with transaction.atomic(), operation("create", actor=agent_actor(agent)):
@@ -204,11 +206,10 @@ def ingest_batch_store(*, agent: Agent, batch: CleanBatch) -> tuple[IngestBatch,
             return stored, True
         except IntegrityError:
             # The same batch arrived twice at once: the other request stored it.
-            existing = IngestBatch.objects.get(agent=agent, batch_id=batch.batch_id)
+            existing = known.get()
     if existing.digest != digest:
         raise Conflict(
             f"Batch '{batch.batch_id}' was already received with different content; "
-            "send new records under a new batch id.",
-            code="conflict",
+            "send new records under a new batch id."
         )
     return existing, False
