@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -47,7 +48,11 @@ def test_viewers_see_agents_with_status_and_staleness_but_no_buttons(organizatio
 def test_an_admin_approves_from_the_page(organization, console):
     agent, _ = factories.agent(organization, "dc-1", approved=False)
     admin = console(Role.ADMIN)
-    assert "Approve</button>" in admin.get(PAGE).content.decode()
+    html = admin.get(PAGE).content.decode()
+    assert "Approve</button>" in html
+    # The Content-Security-Policy runs no inline handler: confirmations are data attributes.
+    assert not re.search(r"\son[a-z]+=", html)
+    assert 'data-confirm="Reject dc-1? It cannot be approved afterwards."' in html
 
     response = admin.post(f"/discovery/agents/{agent.pk}/approve/", follow=True)
     assert "Approved the agent dc-1." in response.content.decode()
@@ -74,6 +79,7 @@ def test_a_provisioning_token_is_shown_once(organization, console):
     assert response.status_code == 201
     html = response.content.decode()
     token = AgentProvisioningToken.objects.get()
+    assert not re.search(r"\son[a-z]+=", html)
     value = html.split('id="new-token" value="')[1].split('"')[0]
     assert value.startswith(f"cpap_{token.prefix}_")
     assert response["Cache-Control"] == "no-store"
