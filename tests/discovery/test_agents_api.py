@@ -418,3 +418,14 @@ def test_a_verified_credential_skips_argon2_for_a_minute_but_not_revocation(
 
     services.agent_revoke(agent=agent, actor=TEST_ACTOR)
     assert _as(credential).post(beat, {}, format="json").status_code == 401
+
+
+def test_an_ingest_costs_the_same_queries_for_ten_records_or_5000(
+    organization, django_assert_max_num_queries
+):
+    _agent, credential = factories.agent(organization)
+    _push(credential, factories.batch("warm", 1))  # the credential is verified and remembered
+    with django_assert_max_num_queries(20) as small:
+        assert _push(credential, factories.batch("small", 10)).status_code == 201
+    with django_assert_max_num_queries(len(small.captured_queries)):
+        assert _push(credential, factories.batch("large", 5000), compress=True).status_code == 201
