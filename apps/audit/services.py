@@ -187,15 +187,19 @@ def audit_event_record(
         if _chain_after_commit():
             _chain_on_commit(organization_id)
         else:
-            chained = _chain_batch(organization_id, wait=True).events
-            for other in chained:
-                if other.pk == event.pk:
-                    event.sequence, event.prev_hash, event.hash = (
-                        other.sequence,
-                        other.prev_hash,
-                        other.hash,
-                    )
+            _chain_now(event)
     return event
+
+
+def _chain_now(event: AuditEvent) -> None:
+    """Chain ``event`` (and what is pending before it) in the current transaction."""
+    for chained in _chain_batch(event.organization_id, wait=True).events:
+        if chained.pk == event.pk:
+            event.sequence, event.prev_hash, event.hash = (
+                chained.sequence,
+                chained.prev_hash,
+                chained.hash,
+            )
 
 
 # --- chaining ----------------------------------------------------------------------
@@ -219,28 +223,39 @@ def _chain_after_commit() -> bool:
 
 
 class _ChainAfterCommit:
-    """The after-commit chainer of one chain: one per chain and transaction."""
+    """The after-commit chainer of one chain, registered for each event and run once.
+
+    A batch writes many events of one chain in one transaction: the first
+    call after commit takes them all, the other calls return at once. An
+    instance stays on the connection until it has run, so one left over by a
+    rolled-back transaction simply serves the next.
+    """
 
     def __init__(self, organization_id: int | None) -> None:
         self.organization_id = organization_id
+        self.done = False
 
     def __call__(self) -> None:
+        if self.done:
+            return
+        self.done = True
+        _chainers().pop(self.organization_id, None)
         audit_chain_settle(organization_id=self.organization_id, rounds=CHAIN_ROUNDS)
 
 
-def _chain_on_commit(organization_id: int | None) -> None:
-    """Have the chain of ``organization_id`` settled once the current transaction commits.
+def _chainers() -> dict[int | None, _ChainAfterCommit]:
+    # On the connection, not the module: each thread has its own connection and transaction.
+    db = transaction.get_connection()
+    if not hasattr(db, "_audit_chainers"):
+        db._audit_chainers = {}
+    return db._audit_chainers
 
-    A batch writes many events of one chain in one transaction: one chainer
-    takes them all. Scanning Django's own list of callbacks (not a set of our
-    own) keeps this right when a savepoint rolls back with its callbacks.
-    """
-    pending = transaction.get_connection().run_on_commit
-    for _savepoints, callback, _robust in pending:
-        if isinstance(callback, _ChainAfterCommit) and callback.organization_id == organization_id:
-            return
+
+def _chain_on_commit(organization_id: int | None) -> None:
+    """Have the chain of ``organization_id`` settled once the current transaction commits."""
+    chainer = _chainers().setdefault(organization_id, _ChainAfterCommit(organization_id))
     # Robust: the change is committed; if chaining fails now, the beat task chains it later.
-    transaction.on_commit(_ChainAfterCommit(organization_id), robust=True)
+    transaction.on_commit(chainer, robust=True)
 
 
 @dataclass(frozen=True)
@@ -731,6 +746,8 @@ def _retention_apply(*, organization_id: int | None, now: datetime | None) -> Re
         organization_id=organization_id,
         details=details,
     )
+    # Chained before the head is released: the new anchor never shows without its event.
+    _chain_now(event)
     return RetentionResult(
         organization_id=organization_id,
         removed=removed,
