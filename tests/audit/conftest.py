@@ -19,7 +19,7 @@ def auditor_client(organization: Organization, client_for: Callable[..., APIClie
 
 @pytest.fixture
 def trail(settle_chains: Callable[[], None]) -> Callable[..., list[AuditEvent]]:
-    """Return a function listing events in chain order (pending ones chained), optionally filtered."""
+    """Return a function listing events in chain order (chaining pending ones first)."""
 
     def events(**filters: object) -> list[AuditEvent]:
         settle_chains()
