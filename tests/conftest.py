@@ -7,6 +7,8 @@ import json
 import logging
 import os
 from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from typing import Any
 
 import pytest
 from django.core.cache import cache
@@ -45,6 +47,44 @@ def _fresh_tenant_state() -> Iterator[None]:
     token = rls._state.set(rls.TenantState())
     yield
     rls._state.reset(token)
+
+
+@pytest.fixture
+def settle_chains(db: None) -> Callable[[], None]:
+    """Return a function that chains every pending audit event.
+
+    On PostgreSQL events take their place in the chain after their
+    transaction commits, and a test's transaction never does: call this
+    before reading ``sequence`` or ``hash``, as the after-commit chainer would
+    have run by then. On SQLite events are chained inline and it finds nothing.
+    """
+    from apps.audit.services import audit_chains_settle
+
+    def settle() -> None:
+        audit_chains_settle(wait=True)
+
+    return settle
+
+
+@pytest.fixture
+def django_capture_on_commit_callbacks(
+    settle_chains: Callable[[], None],
+) -> Callable[..., AbstractContextManager[list[Callable[[], None]]]]:
+    """pytest-django's fixture, with the audit chains settled on entering.
+
+    What a test wrote before the block stands for earlier, committed
+    transactions, whose events were chained (and their log lines written)
+    when they committed, not at the block's simulated commit.
+    """
+    from django.test import TestCase
+
+    @contextmanager
+    def capture(**kwargs: Any) -> Iterator[list[Callable[[], None]]]:
+        settle_chains()
+        with TestCase.captureOnCommitCallbacks(**kwargs) as callbacks:
+            yield callbacks
+
+    return capture
 
 
 @pytest.fixture

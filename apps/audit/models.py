@@ -105,9 +105,11 @@ class AuditEventManager(LogEntryManager.from_queryset(AuditEventQuerySet)):  # t
 class AuditEvent(AbstractLogEntry):
     """One event of the audit trail: a change of a row or an access event.
 
-    Append-only: nothing updates or deletes an event but the retention task,
-    and on PostgreSQL a trigger refuses anything else. Events of an
-    organization form a hash chain ordered by ``sequence``; events without an
+    Append-only: nothing updates an event but the chainer, once, to give it
+    its place in the chain (``sequence``, ``prev_hash`` and ``hash`` go from
+    empty to set), nothing deletes one but the retention task, and on
+    PostgreSQL a trigger refuses anything else. Events of an organization form
+    a hash chain ordered by ``sequence``; events without an
     organization (e.g. a failed login for an unknown email) form the global
     chain. References to users, organizations and content types are kept
     without database constraints, so that deleting those rows never touches
@@ -140,7 +142,11 @@ class AuditEvent(AbstractLogEntry):
         blank=True,
         related_name="+",
     )
-    sequence = models.PositiveBigIntegerField(help_text="Position in the organization's chain.")
+    sequence = models.PositiveBigIntegerField(
+        null=True,
+        blank=True,
+        help_text="Position in the organization's chain; empty until the event is chained.",
+    )
     object_type = models.CharField(max_length=100, blank=True, db_index=True)
     actor_token_id = models.BigIntegerField(null=True, blank=True)
     actor_token_name = models.CharField(max_length=255, blank=True)
@@ -148,8 +154,8 @@ class AuditEvent(AbstractLogEntry):
         max_length=255, blank=True, help_text="The task or command that acted, if any."
     )
     user_agent = models.CharField(max_length=512, blank=True)
-    prev_hash = models.CharField(max_length=64)
-    hash = models.CharField(max_length=64)
+    prev_hash = models.CharField(max_length=64, null=True, blank=True)
+    hash = models.CharField(max_length=64, null=True, blank=True)
 
     objects = AuditEventManager()
 
@@ -175,11 +181,21 @@ class AuditEvent(AbstractLogEntry):
                 fields=["organization", "object_type", "object_pk"], name="audit_event_org_object"
             ),
             models.Index(fields=["organization", "actor_email"], name="audit_event_org_actor"),
+            # The chainer's work list: small, as events wait only until their commit.
+            models.Index(
+                fields=["organization", "id"],
+                condition=Q(sequence__isnull=True),
+                name="audit_event_unchained",
+            ),
         ]
 
     def __str__(self) -> str:
         subject = f"{self.object_type} {self.object_repr}".strip()
         return f"{self.get_action_display()} {subject}".strip()
+
+    @property
+    def chained(self) -> bool:
+        return self.sequence is not None
 
     @property
     def request_id(self) -> str | None:
@@ -208,10 +224,10 @@ class AuditEvent(AbstractLogEntry):
 class AuditChain(models.Model):
     """The head of one hash chain, and where it starts after retention.
 
-    The primary key is the organization's id (0 for the global chain). Writers
-    lock this row, so two concurrent events can never take the same place in a
-    chain. ``anchor_*`` is the last event removed by retention: the first
-    retained event must follow it.
+    The primary key is the organization's id (0 for the global chain). The
+    chainer locks this row, so two events can never take the same place in a
+    chain; writers of events do not touch it. ``anchor_*`` is the last event
+    removed by retention: the first retained event must follow it.
     """
 
     id = models.BigIntegerField(primary_key=True)

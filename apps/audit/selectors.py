@@ -135,7 +135,7 @@ def _chain_rows(organization_id: int | None) -> Iterator[dict[str, Any]]:
     columns = ("id", *HASHED_FIELDS, "prev_hash", "hash")
     # Ordered by the position in the chain, read in chunks: constant memory for any length.
     return (
-        AuditEvent.objects.filter(organization_id=organization_id)
+        AuditEvent.objects.filter(organization_id=organization_id, sequence__isnull=False)
         .order_by("sequence")
         .values(*columns)
         .iterator(chunk_size=VERIFY_CHUNK)
@@ -149,7 +149,8 @@ def audit_chain_verify(*, organization_id: int | None) -> ChainVerification:
     without a gap, carry the previous hash, and hash to its stored hash; the
     last event must be the chain's recorded head, and the newest retention
     event must name the anchor the chain starts from. Stops at the first
-    broken event.
+    broken event. Events not chained yet are not part of the chain: they are
+    counted in a note.
     """
     result = ChainVerification(organization_id=organization_id)
     key = organization_id if organization_id is not None else AuditChain.GLOBAL
@@ -197,4 +198,9 @@ def audit_chain_verify(*, organization_id: int | None) -> ChainVerification:
         result.problem = "the chain's anchor differs from the one its last retention event set"
     if anchor != (0, GENESIS_HASH):
         result.notes.append(f"anchored at sequence {anchor[0]} by retention")
+    pending = AuditEvent.objects.filter(
+        organization_id=organization_id, sequence__isnull=True
+    ).count()
+    if pending:
+        result.notes.append(f"{pending} event(s) not chained yet")
     return result

@@ -1,13 +1,16 @@
 """
-Writes of the audit trail: record an event, apply retention.
+Writes of the audit trail: record an event, chain it, apply retention.
 
-``audit_event_record`` is the only writer of ``AuditEvent``: it takes the
-chain head of the event's organization under a row lock, so concurrent
-writers queue instead of forking the chain, and it is always the last lock a
-transaction takes (the domain service locked its own rows before saving).
+``audit_event_record`` is the only writer of ``AuditEvent``. It inserts the
+event unchained (no sequence, no hash) in the transaction of the change it
+records, without a savepoint of its own: a change that cannot be audited is
+not made. Taking a place in the chain is a second, short transaction after
+commit (``audit_chain_settle``): the chain head of one organization is then
+held for a few milliseconds instead of for the whole writing transaction, so
+writers in different parents of one organization do not queue on it.
 
-Events are written in the transaction of the change they record, without a
-savepoint of their own: a change that cannot be audited is not made.
+On SQLite, which has one writer at a time anyway and no ``SKIP LOCKED``,
+events are chained inline, in the writing transaction.
 """
 
 from __future__ import annotations
@@ -23,8 +26,8 @@ from typing import Any
 
 from auditlog.diff import model_instance_diff
 from auditlog.models import AbstractLogEntry
+from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
-from django.core.exceptions import FieldDoesNotExist
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection, models, transaction
 from django.utils import timezone
@@ -44,7 +47,7 @@ from apps.audit.models import AuditChain, AuditEvent
 from apps.audit.registration import model_key, redact
 from apps.audit.scoping import across_organizations
 from apps.tenancy.models import DEFAULT_ORGANIZATION_SETTINGS, Membership, Organization, User
-from cloudpam.context import get_operation, get_organization
+from cloudpam.context import get_operation
 from cloudpam.net import client_ip
 
 audit_logger = logging.getLogger("cloudpam.audit")
@@ -95,26 +98,22 @@ def _lock_chain(organization_id: int | None) -> AuditChain:
     return chain
 
 
-def _cached_organization(instance: models.Model | None) -> Organization | None:
-    """Return the organization already loaded on ``instance``, without a query."""
-    if instance is None:
-        return None
-    try:
-        field = instance._meta.get_field("organization")
-    except FieldDoesNotExist:
-        return None
-    if not field.is_relation or not field.is_cached(instance):
-        return None
-    return field.get_cached_value(instance, default=None)
+def _try_lock_chain(organization_id: int | None) -> AuditChain | None:
+    """Return the head of the chain of ``organization_id`` locked, or None if another holds it."""
+    key = organization_id if organization_id is not None else AuditChain.GLOBAL
+    heads = AuditChain.objects.select_for_update(skip_locked=True).filter(pk=key)
+    chain = heads.first()
+    if chain is None:
+        if AuditChain.objects.filter(pk=key).exists():
+            return None
+        AuditChain.objects.bulk_create([AuditChain(pk=key)], ignore_conflicts=True)
+        chain = heads.first()
+    return chain
 
 
-def _organization_slug(organization_id: int | None, *hints: Any) -> str | None:
-    """Return the slug of an organization, from an object at hand when one matches."""
+def _organization_slug(organization_id: int | None) -> str | None:
     if organization_id is None:
         return None
-    for hint in hints:
-        if isinstance(hint, Organization) and hint.pk == organization_id:
-            return hint.slug
     return Organization.objects.filter(pk=organization_id).values_list("slug", flat=True).first()
 
 
@@ -139,13 +138,13 @@ def audit_event_record(
     details: dict[str, Any] | None = None,
     actor: Actor | None = None,
     request_meta: RequestMeta | None = None,
-    organization_hint: Organization | None = None,
 ) -> AuditEvent:
-    """Append one event to the chain of ``organization_id`` (the global chain for None).
+    """Record one event for the chain of ``organization_id`` (the global chain for None).
 
     The actor, request id, client address and user agent default to the
-    current request, task or command. The JSON log line is written once the
-    transaction commits, so a rolled-back change leaves no line behind.
+    current request, task or command. The event takes its place in the chain
+    once the transaction commits (inline on SQLite); its JSON log line is
+    written when it does, so a rolled-back change leaves no line behind.
     """
     actor = actor or current_actor()
     meta = request_meta or get_request_meta()
@@ -162,51 +161,8 @@ def audit_event_record(
         except Exception:  # A broken __str__ must not lose the event.
             object_repr = f"{object_type} {object_pk}"
 
-    with across_organizations(organization_id):
-        event = _append(
-            organization_id=organization_id,
-            action=action,
-            content_type=content_type,
-            object_type=object_type,
-            object_pk=object_pk,
-            object_id=object_id,
-            object_repr=object_repr,
-            changes=changes,
-            details=details,
-            actor=actor,
-            meta=meta,
-        )
-    slug = _organization_slug(
-        organization_id,
-        organization_hint,
-        instance,
-        _cached_organization(instance),
-        get_organization(),
-    )
-    transaction.on_commit(partial(_ship, event_document(instance_values(event), slug)))
-    return event
-
-
-def _append(
-    *,
-    organization_id: int | None,
-    action: str,
-    content_type: ContentType | None,
-    object_type: str,
-    object_pk: str,
-    object_id: int | None,
-    object_repr: str,
-    changes: dict[str, Any] | None,
-    details: dict[str, Any] | None,
-    actor: Actor,
-    meta: RequestMeta,
-) -> AuditEvent:
-    """Take the next place in the chain, hash the event and store it."""
-    chain = _lock_chain(organization_id)
     event = AuditEvent(
         organization_id=organization_id,
-        sequence=chain.last_sequence + 1,
-        prev_hash=chain.last_hash,
         timestamp=timezone.now(),
         action=action,
         content_type=content_type,
@@ -225,13 +181,178 @@ def _append(
         remote_addr=meta.ip,
         user_agent=_text(meta.user_agent, 512),
     )
-    event.hash = event.compute_hash()
-    # bulk_create sends no pre_save signal: nothing may change the event after it is hashed.
-    AuditEvent.objects.bulk_create([event])
-    AuditChain.objects.filter(pk=chain.pk).update(
-        last_sequence=event.sequence, last_hash=event.hash, updated_at=event.timestamp
-    )
+    with across_organizations(organization_id):
+        # bulk_create sends no pre_save signal: nothing may change the event before it is hashed.
+        AuditEvent.objects.bulk_create([event])
+        if _chain_after_commit():
+            _chain_on_commit(organization_id)
+        else:
+            _chain_now(event)
     return event
+
+
+def _chain_now(event: AuditEvent) -> None:
+    """Chain ``event`` (and what is pending before it) in the current transaction."""
+    for chained in _chain_batch(event.organization_id, wait=True).events:
+        if chained.pk == event.pk:
+            event.sequence, event.prev_hash, event.hash = (
+                chained.sequence,
+                chained.prev_hash,
+                chained.hash,
+            )
+
+
+# --- chaining ----------------------------------------------------------------------
+
+# Events chained per transaction: bounds how long one chainer holds the head.
+CHAIN_BATCH = 500
+# Rounds one after-commit chainer runs before leaving the rest to the next one or to beat.
+CHAIN_ROUNDS = 20
+
+
+def _chain_after_commit() -> bool:
+    """Return whether events are chained after commit (else inline, in the writing transaction).
+
+    ``AUDIT_CHAIN_AFTER_COMMIT`` forces either; by default only databases with
+    ``SKIP LOCKED`` (PostgreSQL) defer, since SQLite serialises writers anyway.
+    """
+    forced = getattr(settings, "AUDIT_CHAIN_AFTER_COMMIT", None)
+    if forced is not None:
+        return bool(forced)
+    return bool(connection.features.has_select_for_update_skip_locked)
+
+
+class _ChainAfterCommit:
+    """The after-commit chainer of one chain, registered for each event and run once.
+
+    A batch writes many events of one chain in one transaction: the first
+    call after commit takes them all, the other calls return at once. An
+    instance stays on the connection until it has run, so one left over by a
+    rolled-back transaction simply serves the next.
+    """
+
+    def __init__(self, organization_id: int | None) -> None:
+        self.organization_id = organization_id
+        self.done = False
+
+    def __call__(self) -> None:
+        if self.done:
+            return
+        self.done = True
+        _chainers().pop(self.organization_id, None)
+        audit_chain_settle(organization_id=self.organization_id, rounds=CHAIN_ROUNDS)
+
+
+def _chainers() -> dict[int | None, _ChainAfterCommit]:
+    # On the connection, not the module: each thread has its own connection and transaction.
+    db = transaction.get_connection()
+    if not hasattr(db, "_audit_chainers"):
+        db._audit_chainers = {}
+    return db._audit_chainers
+
+
+def _chain_on_commit(organization_id: int | None) -> None:
+    """Have the chain of ``organization_id`` settled once the current transaction commits."""
+    chainer = _chainers().setdefault(organization_id, _ChainAfterCommit(organization_id))
+    # Robust: the change is committed; if chaining fails now, the beat task chains it later.
+    transaction.on_commit(chainer, robust=True)
+
+
+@dataclass(frozen=True)
+class ChainBatch:
+    """What one chainer transaction did: whether it held the head, and the events it chained."""
+
+    held: bool
+    events: list[AuditEvent]
+
+
+def _chain_batch(organization_id: int | None, *, wait: bool) -> ChainBatch:
+    """Give the oldest pending events of one chain their sequence and hash, in id order.
+
+    Without ``wait``, return at once (``held`` False) when another chainer
+    holds the head: that one rechecks after releasing it and takes ours.
+    """
+    with transaction.atomic():
+        head = _lock_chain(organization_id) if wait else _try_lock_chain(organization_id)
+        if head is None:
+            return ChainBatch(held=False, events=[])
+        events = list(
+            AuditEvent.objects.filter(
+                organization_id=organization_id, sequence__isnull=True
+            ).order_by("id")[:CHAIN_BATCH]
+        )
+        if not events:
+            return ChainBatch(held=True, events=[])
+        sequence, prev_hash = head.last_sequence, head.last_hash
+        for event in events:
+            sequence += 1
+            event.sequence, event.prev_hash = sequence, prev_hash
+            # Hashed as read back from the database, exactly as verification reads it.
+            event.hash = prev_hash = event.compute_hash()
+        AuditEvent.objects.bulk_update(events, ["sequence", "prev_hash", "hash"])
+        AuditChain.objects.filter(pk=head.pk).update(
+            last_sequence=sequence, last_hash=prev_hash, updated_at=timezone.now()
+        )
+        transaction.on_commit(partial(_ship_chained, organization_id, events))
+    return ChainBatch(held=True, events=events)
+
+
+def _ship_chained(organization_id: int | None, events: list[AuditEvent]) -> None:
+    if not audit_logger.isEnabledFor(logging.INFO):
+        return
+    slug = _organization_slug(organization_id)
+    for event in events:
+        _ship(event_document(instance_values(event), slug))
+
+
+def _has_pending(organization_id: int | None) -> bool:
+    return AuditEvent.objects.filter(
+        organization_id=organization_id, sequence__isnull=True
+    ).exists()
+
+
+def audit_chain_settle(
+    *, organization_id: int | None, wait: bool = False, rounds: int | None = None
+) -> int:
+    """Chain the committed pending events of one chain; return how many this call chained.
+
+    Without ``wait`` a chainer that finds the head held skips: the holder
+    rechecks for pending events after releasing it, and every event whose
+    chainer skipped was committed before that release, so none is left
+    behind. After ``rounds`` rounds (under sustained writes) it stops; the
+    next chainer or the beat task goes on. With ``wait`` it queues on the head
+    and returns only when nothing committed is pending.
+    """
+    chained = 0
+    done = 0
+    # Only the chain's own organization: a request's chainer needs no bypass round trips.
+    with across_organizations(organization_id):
+        while rounds is None or done < rounds:
+            batch = _chain_batch(organization_id, wait=wait)
+            chained += len(batch.events)
+            done += 1
+            if not batch.held or not _has_pending(organization_id):
+                break
+    return chained
+
+
+def audit_chains_pending() -> list[int | None]:
+    """Return the chains with committed events still waiting for their place."""
+    with across_organizations():
+        ids = (
+            AuditEvent.objects.filter(sequence__isnull=True)
+            .order_by("organization_id")
+            .values_list("organization_id", flat=True)
+            .distinct()
+        )
+        return list(ids)
+
+
+def audit_chains_settle(*, wait: bool = True) -> dict[int | None, int]:
+    """Chain every pending event of every chain; return how many, by chain."""
+    return {
+        key: audit_chain_settle(organization_id=key, wait=wait) for key in audit_chains_pending()
+    }
 
 
 def organization_ids_for(instance: models.Model) -> list[int | None]:
@@ -581,8 +702,10 @@ def audit_retention_apply(
     to the last one older than the cutoff is removed. The chain is then
     anchored at the last removed event, so ``verify_audit_chain`` checks the
     first kept event against it, and a ``retention`` event records the count
-    and the anchor. An unreadable retention setting removes nothing.
+    and the anchor. An unreadable retention setting removes nothing. Pending
+    events are chained first; any still unchained are kept whatever their age.
     """
+    audit_chain_settle(organization_id=organization_id, wait=True)
     with across_organizations(), transaction.atomic():
         return _retention_apply(organization_id=organization_id, now=now)
 
@@ -599,7 +722,7 @@ def _retention_apply(*, organization_id: int | None, now: datetime | None) -> Re
     cutoff = now - timedelta(days=days) if days is not None else None
     removed = 0
     anchor_sequence, anchor_hash = chain.anchor_sequence, chain.anchor_hash
-    events = AuditEvent.objects.filter(organization_id=organization_id)
+    events = AuditEvent.objects.filter(organization_id=organization_id, sequence__isnull=False)
     boundary = (
         events.filter(timestamp__lt=cutoff).order_by("-sequence").values("sequence", "hash").first()
         if cutoff is not None
@@ -625,8 +748,9 @@ def _retention_apply(*, organization_id: int | None, now: datetime | None) -> Re
         action=AuditAction.RETENTION,
         organization_id=organization_id,
         details=details,
-        organization_hint=organization,
     )
+    # Chained before the head is released: the new anchor never shows without its event.
+    _chain_now(event)
     return RetentionResult(
         organization_id=organization_id,
         removed=removed,

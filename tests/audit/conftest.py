@@ -18,10 +18,11 @@ def auditor_client(organization: Organization, client_for: Callable[..., APIClie
 
 
 @pytest.fixture
-def trail() -> Callable[..., list[AuditEvent]]:
-    """Return a function listing events in chain order, optionally filtered."""
+def trail(settle_chains: Callable[[], None]) -> Callable[..., list[AuditEvent]]:
+    """Return a function listing events in chain order (chaining pending ones first)."""
 
     def events(**filters: object) -> list[AuditEvent]:
+        settle_chains()
         return list(AuditEvent.objects.filter(**filters).order_by("organization_id", "sequence"))
 
     return events

@@ -13,7 +13,8 @@ EVENTS = "/admin/audit/auditevent/"
 
 
 @pytest.fixture
-def event(organization):
+def event(organization, settle_chains):
+    settle_chains()
     return AuditEvent.objects.get(organization=organization, action="create")
 
 

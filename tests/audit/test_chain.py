@@ -39,11 +39,12 @@ def _run_verify(*args):
 
 
 @pytest.fixture
-def chain(organization):
+def chain(organization, settle_chains):
     organization.name = "Acme 2"
     organization.save()
     organization.name = "Acme 3"
     organization.save()
+    settle_chains()
     return list(AuditEvent.objects.filter(organization=organization).order_by("sequence"))
 
 
@@ -59,7 +60,8 @@ def test_events_of_an_organization_form_a_chain(chain, organization):
     assert (head.last_sequence, head.last_hash) == (3, chain[-1].hash)
 
 
-def test_chains_are_per_organization(chain, other_organization):
+def test_chains_are_per_organization(chain, other_organization, settle_chains):
+    settle_chains()
     (event,) = AuditEvent.objects.filter(organization=other_organization)
     assert (event.sequence, event.prev_hash) == (1, GENESIS_HASH)
 
@@ -131,9 +133,10 @@ def test_a_moved_retention_anchor_is_caught(chain, organization):
     assert result.problem == "the chain starts after an anchor that no retention event records"
 
 
-def test_the_global_chain_is_verified_too(trail):
+def test_the_global_chain_is_verified_too(settle_chains):
     audit_event_record(action=AuditAction.LOGIN_FAILED, organization_id=None)
     audit_event_record(action=AuditAction.LOGIN_FAILED, organization_id=None)
+    settle_chains()
     assert audit_chain_verify(organization_id=None).verified == 2
 
 

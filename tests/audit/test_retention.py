@@ -27,11 +27,15 @@ def _record_at(organization_id, when):
 
 
 @pytest.fixture
-def aged(organization):
+def aged(organization, settle_chains):
     """Events of acme 100, 40, 20 and 1 days before NOW, after the organization's own."""
     organization.settings = {"audit_retention_days": 30}
     organization.save()
-    return [_record_at(organization.pk, NOW - timedelta(days=days)) for days in (100, 40, 20, 1)]
+    events = [_record_at(organization.pk, NOW - timedelta(days=days)) for days in (100, 40, 20, 1)]
+    settle_chains()
+    for event in events:
+        event.refresh_from_db()
+    return events
 
 
 def _retain(organization_id):

@@ -13,9 +13,10 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def renamed(organization):
+def renamed(organization, settle_chains):
     organization.name = "Acme <Renamed>"
     organization.save()
+    settle_chains()
     return AuditEvent.objects.get(organization=organization, action="update")
 
 

@@ -28,7 +28,11 @@ class AuditEventSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     timestamp = serializers.DateTimeField()
     organization = serializers.CharField(allow_null=True, help_text="The organization's slug.")
-    sequence = serializers.IntegerField(help_text="Position in the organization's hash chain.")
+    sequence = serializers.IntegerField(
+        allow_null=True,
+        help_text="Position in the organization's hash chain; null for a moment after the "
+        "change commits, until the event is chained.",
+    )
     actor = AuditActorSerializer()
     action = serializers.ChoiceField(choices=AuditAction.choices)
     object_type = serializers.CharField(allow_null=True)
@@ -42,8 +46,8 @@ class AuditEventSerializer(serializers.Serializer):
     request_id = serializers.CharField(allow_null=True)
     ip = serializers.CharField(allow_null=True)
     user_agent = serializers.CharField(allow_null=True)
-    hash = serializers.CharField()
-    prev_hash = serializers.CharField()
+    hash = serializers.CharField(allow_null=True, help_text="Null until the event is chained.")
+    prev_hash = serializers.CharField(allow_null=True, help_text="Null until the event is chained.")
 
     def to_representation(self, instance: Any) -> dict[str, Any]:
         return event_document(instance_values(instance), self.context.get("organization_slug"))

@@ -1,0 +1,240 @@
+"""Chaining after commit: events go in unchained, a short chainer gives them their place."""
+
+import threading
+from unittest import mock
+
+import pytest
+from django.core.management import call_command
+from django.db import DatabaseError, connection, connections, transaction
+from django_celery_beat.models import PeriodicTask
+
+from apps.audit.choices import AuditAction
+from apps.audit.models import AuditChain, AuditEvent
+from apps.audit.selectors import audit_chain_verify
+from apps.audit.services import audit_chain_settle, audit_event_record
+from apps.audit.tasks import audit_chain
+from apps.tenancy.models import Organization
+
+pytestmark = pytest.mark.django_db
+
+LIST = "/api/v1/audit/events/"
+
+
+@pytest.fixture
+def after_commit(settings):
+    """Chain after commit on every database, SQLite included (its default is inline)."""
+    settings.AUDIT_CHAIN_AFTER_COMMIT = True
+
+
+def _record(organization_id):
+    return audit_event_record(action=AuditAction.UPDATE, organization_id=organization_id)
+
+
+def _crashed(organization_id, count=1):
+    """Record events whose process died before its after-commit chainer ran."""
+    with mock.patch("apps.audit.services._chain_on_commit"):
+        return [_record(organization_id) for _ in range(count)]
+
+
+def test_the_default_chains_after_commit_on_postgresql_and_inline_on_sqlite(organization):
+    event = _record(organization.pk)
+    assert (event.sequence is None) == (connection.vendor == "postgresql")
+
+
+def test_an_event_is_inserted_unchained_and_chained_once_committed(
+    organization, after_commit, settle_chains, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        event = _record(organization.pk)
+        event.refresh_from_db()
+        assert (event.sequence, event.prev_hash, event.hash) == (None, None, None)
+    event.refresh_from_db()
+    head = AuditChain.objects.get(pk=organization.pk)
+    assert event.sequence == head.last_sequence
+    assert event.hash == head.last_hash == event.compute_hash()
+    assert audit_chain_verify(organization_id=organization.pk).intact
+
+
+def test_one_transaction_of_many_events_is_chained_in_order_by_one_chainer(
+    organization, after_commit, settle_chains, django_capture_on_commit_callbacks
+):
+    settle_chains()
+    with (
+        mock.patch("apps.audit.services.audit_chain_settle", wraps=audit_chain_settle) as settle,
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        events = [_record(organization.pk) for _ in range(5)]
+    assert settle.call_count == 1
+    chained = list(AuditEvent.objects.filter(pk__in=[e.pk for e in events]).order_by("sequence"))
+    assert [e.pk for e in chained] == [e.pk for e in events]
+    sequences = [e.sequence for e in chained]
+    assert sequences == list(range(sequences[0], sequences[0] + 5))
+    assert audit_chain_verify(organization_id=organization.pk).intact
+
+
+def test_a_rolled_back_event_leaves_no_gap(
+    organization, after_commit, django_capture_on_commit_callbacks
+):
+    def record_then_fail():
+        with transaction.atomic():
+            _record(organization.pk)
+            raise RuntimeError
+
+    with django_capture_on_commit_callbacks(execute=True):
+        with pytest.raises(RuntimeError):
+            record_then_fail()
+        _record(organization.pk)
+    result = audit_chain_verify(organization_id=organization.pk)
+    assert result.intact, result.problem
+    assert result.notes == []
+
+
+def test_the_beat_task_chains_what_a_crash_left_pending(
+    organization, other_organization, after_commit, settle_chains
+):
+    settle_chains()
+    events = [*_crashed(organization.pk, 2), *_crashed(other_organization.pk), *_crashed(None)]
+    assert AuditEvent.objects.filter(pk__in=[e.pk for e in events], sequence=None).count() == 4
+    counts = audit_chain.delay().get()
+    assert counts == {"global": 1, str(organization.pk): 2, str(other_organization.pk): 1}
+    assert not AuditEvent.objects.filter(sequence=None).exists()
+    for key in (None, organization.pk, other_organization.pk):
+        assert audit_chain_verify(organization_id=key).intact
+    task = PeriodicTask.objects.get(name="Audit chaining")
+    assert task.task == "apps.audit.tasks.audit_chain"
+    assert (task.interval.every, task.interval.period) == (1, "minutes")
+
+
+def test_verify_chains_pending_events_first(organization, after_commit, settle_chains, capsys):
+    settle_chains()
+    _crashed(organization.pk, 2)
+    call_command("verify_audit_chain", "--org", "acme")
+    out = capsys.readouterr().out
+    assert "acme: chained 2 pending event(s)" in out
+    assert not AuditEvent.objects.filter(organization=organization, sequence=None).exists()
+    assert "not chained yet" not in out
+
+
+def test_verify_with_no_chain_leaves_pending_events_and_names_them(
+    organization, after_commit, settle_chains, capsys
+):
+    settle_chains()
+    _crashed(organization.pk, 2)
+    call_command("verify_audit_chain", "--org", "acme", "--no-chain")
+    out = capsys.readouterr().out
+    assert AuditEvent.objects.filter(organization=organization, sequence=None).count() == 2
+    assert "acme: 1 events intact (sequence 1 to 1); 2 event(s) not chained yet" in out
+    assert "All 1 audit chain(s) verified." in out
+
+
+def test_readers_show_an_event_not_chained_yet(organization, after_commit, auditor_client):
+    (event,) = _crashed(organization.pk)
+    response = auditor_client.get(f"{LIST}?action=update")
+    assert response.status_code == 200
+    (document,) = [d for d in response.json()["results"] if d["id"] == event.pk]
+    assert (document["sequence"], document["hash"], document["prev_hash"]) == (None, None, None)
+    page = auditor_client.get(f"/audit/{event.pk}/")
+    assert page.status_code == 200
+    assert "Not chained yet" in page.content.decode()
+
+
+@pytest.mark.postgres
+def test_postgresql_allows_exactly_the_chaining_update(organization, after_commit):
+    (event,) = _crashed(organization.pk)
+    pending = AuditEvent.objects.filter(pk=event.pk)
+    refused = "audit events are append-only: UPDATE refused"
+    # Chaining may not change anything else at the same time.
+    with pytest.raises(DatabaseError, match=refused), transaction.atomic():
+        pending.update(sequence=99, prev_hash="0" * 64, hash="1" * 64, object_repr="forged")
+    # Nor set only part of the chain fields.
+    with pytest.raises(DatabaseError, match=refused), transaction.atomic():
+        pending.update(sequence=99)
+    audit_chain_settle(organization_id=organization.pk, wait=True)
+    event.refresh_from_db()
+    assert event.sequence is not None
+    # Once chained, an event is never updated again: not rechained, not unchained.
+    with pytest.raises(DatabaseError, match=refused), transaction.atomic():
+        pending.update(hash="2" * 64)
+    with pytest.raises(DatabaseError, match=refused), transaction.atomic():
+        pending.update(sequence=None, prev_hash=None, hash=None)
+    with pytest.raises(DatabaseError, match="DELETE refused"), transaction.atomic():
+        pending.delete()
+    assert audit_chain_verify(organization_id=organization.pk).intact
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_an_open_writer_no_longer_blocks_another_writer_of_its_organization():
+    """The chain head is held only by the short chainer, not by writing transactions."""
+    organization = Organization.objects.create(name="Race", slug="race")
+    recorded, release = threading.Event(), threading.Event()
+    errors = []
+
+    def slow_writer():
+        try:
+            with transaction.atomic():
+                _record(organization.pk)
+                recorded.set()
+                release.wait(10)
+        except Exception as error:  # surfaced below
+            errors.append(error)
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=slow_writer)
+    thread.start()
+    try:
+        assert recorded.wait(10)
+        with transaction.atomic():
+            with connection.cursor() as cursor:
+                cursor.execute("SET LOCAL lock_timeout = '2s'")
+            _record(organization.pk)
+    finally:
+        release.set()
+        thread.join()
+    assert errors == []
+    audit_chain_settle(organization_id=organization.pk, wait=True)
+    result = audit_chain_verify(organization_id=organization.pk)
+    assert result.intact, result.problem
+    assert result.verified == 3  # the organization's creation, then both writers
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_chainer_that_finds_the_head_held_skips_and_the_holder_takes_its_event():
+    organization = Organization.objects.create(name="Race", slug="race")
+    audit_chain_settle(organization_id=organization.pk, wait=True)
+    _crashed(organization.pk)
+    holding, committed = threading.Event(), threading.Event()
+    real_bulk_update = AuditEvent.objects.bulk_update
+    chained = []
+
+    def pausing_bulk_update(events, fields, **kwargs):
+        # The holder has read its pending events and holds the head until ours commits.
+        if threading.current_thread() is not threading.main_thread():
+            holding.set()
+            committed.wait(10)
+        return real_bulk_update(events, fields, **kwargs)
+
+    def holder():
+        try:
+            chained.append(audit_chain_settle(organization_id=organization.pk))
+        finally:
+            connections.close_all()
+
+    with mock.patch.object(AuditEvent.objects, "bulk_update", pausing_bulk_update):
+        thread = threading.Thread(target=holder)
+        thread.start()
+        try:
+            assert holding.wait(10)
+            with transaction.atomic():
+                late = _record(organization.pk)
+            # Its own after-commit chainer found the head held and skipped.
+            assert AuditEvent.objects.get(pk=late.pk).sequence is None
+        finally:
+            committed.set()
+            thread.join()
+    assert chained == [2]  # the crashed event, then ours on the holder's recheck
+    late.refresh_from_db()
+    assert late.sequence == 3
+    assert audit_chain_verify(organization_id=organization.pk).intact
