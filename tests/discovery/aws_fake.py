@@ -199,9 +199,10 @@ def _handler(fake: FakeAws) -> type[BaseHTTPRequestHandler]:
                     return
             page = None
             if action in PAGED and "MaxResults" in params:
-                size = int(params.pop("MaxResults"))
-                start = int(params.pop("NextToken", "0"))
-                body = urlencode(params).encode()
+                forwarded = dict(params)
+                size = int(forwarded.pop("MaxResults"))
+                start = int(forwarded.pop("NextToken", "0"))
+                body = urlencode(forwarded).encode()
                 if not 5 <= size <= 1000:
                     seen.status = 400
                     error = Fault(400, "InvalidParameterValue", f"MaxResults {size} not in 5-1000")

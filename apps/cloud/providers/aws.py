@@ -117,7 +117,7 @@ def base_config(config: ProviderConfig) -> Config:
     """
     options = config.options
     return Config(
-        retries={"mode": "adaptive", "max_attempts": int(options.get("max_attempts", 5))},
+        retries={"mode": "adaptive", "total_max_attempts": int(options.get("max_attempts", 5))},
         connect_timeout=float(options.get("connect_timeout", 10)),
         read_timeout=float(options.get("read_timeout", 30)),
         user_agent_extra="cloudpam",
@@ -279,7 +279,7 @@ def check_connectivity(config: ProviderConfig, timeout: float = 15) -> Connectiv
     thread so the answer comes in time even when a role chain adds calls of its own.
     """
     fast = Config(
-        retries={"mode": "standard", "max_attempts": 1},
+        retries={"mode": "standard", "total_max_attempts": 1},
         connect_timeout=timeout,
         read_timeout=timeout,
         user_agent_extra="cloudpam",

@@ -65,8 +65,9 @@ GONE = frozenset({"disassociating", "disassociated", "failing", "failed"})
 # The collector retries through RetryPolicy, which honours Retry-After, counts the tries
 # the SPEC allows and takes a token from the account's bucket before each one. botocore's
 # own retries (adaptive mode in the provider's default config) would multiply those tries
-# and bypass the bucket, so the collector's clients make exactly one attempt per call.
-SINGLE_ATTEMPT = Config(retries={"mode": "standard", "max_attempts": 1})
+# and bypass the bucket, so the collector's clients make exactly one attempt per call
+# (``total_max_attempts``: botocore's ``max_attempts`` counts the retries after the first).
+SINGLE_ATTEMPT = Config(retries={"mode": "standard", "total_max_attempts": 1})
 
 
 def collect(
