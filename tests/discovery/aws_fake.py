@@ -73,6 +73,7 @@ class Fault:
     headers: Mapping[str, str] = field(default_factory=dict)
     times: int | None = None
     delay: float = 0.0
+    answer: bytes | None = None
     used: int = 0
 
     def matches(self, seen: Seen) -> bool:
@@ -86,6 +87,8 @@ class Fault:
         )
 
     def body(self, service: str) -> bytes:
+        if self.answer is not None:
+            return self.answer
         if service == "organizations":
             return json.dumps({"__type": self.code, "message": self.message}).encode()
         if service == "ec2":

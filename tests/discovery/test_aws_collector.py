@@ -207,21 +207,35 @@ def test_access_denied_is_not_retried(aws: FakeAws) -> None:
 
 
 def test_no_regions_means_every_enabled_region(aws: FakeAws, estate: dict[str, set]) -> None:
-    everywhere = {r["RegionName"] for r in aws.client("ec2").describe_regions()["Regions"]}
+    # moto ignores the opt-in filter and lists every region; AWS, for an account that opted
+    # in to none, answers with the regions needing no opt-in, as here.
+    enabled = (*REGIONS, "eu-central-1")
+    items = "".join(
+        f"<item><regionName>{name}</regionName><optInStatus>opt-in-not-required</optInStatus>"
+        f"<regionEndpoint>ec2.{name}.amazonaws.com</regionEndpoint></item>"
+        for name in enabled
+    )
+    aws.fail(
+        action="DescribeRegions",
+        status=200,
+        answer=(
+            '<DescribeRegionsResponse xmlns="http://ec2.amazonaws.com/doc/2016-11-15/">'
+            f"<requestId>r</requestId><regionInfo>{items}</regionInfo></DescribeRegionsResponse>"
+        ).encode(),
+    )
 
-    collection = collect(client_factory(account_config(aws)), account(requests_per_second=1000), ())
+    collection = collect(client_factory(account_config(aws)), account(requests_per_second=1000))
     records = list(collection)
 
-    assert {o.region for o in collection.outcomes} == everywhere
+    assert [o.region for o in collection.outcomes] == sorted(enabled)
     assert collection.failed_regions == ()
-    mine = {expected(r) for r in records if r.region in REGIONS}
-    assert mine == set().union(*estate.values())
-    # moto gives every other region a default VPC on first sight.
-    others = {(r.region, r.cidr) for r in records if r.resource_type == "vpc"} - {
-        (found[3], found[2]) for found in mine
+    assert {expected(r) for r in records if r.region in REGIONS} == set().union(*estate.values())
+    # Untouched by the estate, eu-central-1 holds the default VPC moto makes on first sight.
+    assert {(r.resource_type, r.cidr) for r in records if r.region == "eu-central-1"} >= {
+        ("vpc", "172.31.0.0/16")
     }
-    assert others == {(region, "172.31.0.0/16") for region in everywhere - set(REGIONS)}
     (listing,) = aws.requests("DescribeRegions")
+    assert (listing.service, listing.region) == ("ec2", "us-east-1")
     assert listing.params["Filter.1.Name"] == "opt-in-status"
     assert {listing.params["Filter.1.Value.1"], listing.params["Filter.1.Value.2"]} == {
         "opt-in-not-required",
