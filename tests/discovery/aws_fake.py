@@ -44,7 +44,7 @@ PAGED = {
     "DescribeSubnets": "subnetSet",
     "DescribeNetworkInterfaces": "networkInterfaceSet",
 }
-SCOPE = re.compile(r"Credential=[^/]+/\d+/([^/]+)/([^/]+)/aws4_request")
+SCOPE = re.compile(r"Credential=([^/]+)/\d+/([^/]+)/([^/]+)/aws4_request")
 HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length", "server", "date"}
 
 
@@ -56,6 +56,7 @@ class Seen:
     region: str
     action: str
     params: dict[str, str]
+    access_key: str = ""
     status: int = 0
 
 
@@ -181,7 +182,7 @@ def _handler(fake: FakeAws) -> type[BaseHTTPRequestHandler]:
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
             scope = SCOPE.search(self.headers.get("Authorization", ""))
-            region, service = scope.groups() if scope else ("", "")
+            access_key, region, service = scope.groups() if scope else ("", "", "")
             target = self.headers.get("X-Amz-Target", "")
             if target:
                 params = json.loads(body or b"{}")
@@ -189,7 +190,7 @@ def _handler(fake: FakeAws) -> type[BaseHTTPRequestHandler]:
             else:
                 params = dict(parse_qsl(body.decode()))
                 action = params.get("Action", "")
-            seen = Seen(service, region, action, params)
+            seen = Seen(service, region, action, params, access_key)
             fault = fake._fault_for(seen)
             if fault is not None:
                 time.sleep(fault.delay)
