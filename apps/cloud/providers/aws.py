@@ -74,9 +74,10 @@ ACCESS_DENIED = frozenset(
         "UnauthorizedAccess",
         "AuthorizationError",
         "OptInRequired",
-        "AWSOrganizationsNotInUseException",
     }
 )
+# Organizations says so when the account manages no Organization: nothing to list there.
+NOT_FOUND = frozenset({"AWSOrganizationsNotInUseException"})
 INVALID_CREDENTIALS = frozenset(
     {
         "InvalidClientTokenId",
@@ -242,7 +243,7 @@ def _classify(error: Exception) -> _Failure:
             return _Failure("invalid_credentials", message)
         if code in ACCESS_DENIED:
             return _Failure("access_denied", message)
-        if code.endswith(("NotFound", "NotFoundException")) or status == 404:
+        if code in NOT_FOUND or code.endswith(("NotFound", "NotFoundException")) or status == 404:
             return _Failure("not_found", message)
         return _Failure("provider_error", message, retry_after)
     if isinstance(error, (ReadTimeoutError, ConnectTimeoutError, TimeoutError)):
