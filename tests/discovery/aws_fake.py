@@ -16,7 +16,6 @@ production, so the code under test is the production code.
 
 from __future__ import annotations
 
-import contextlib
 import http.client
 import ipaddress
 import json
@@ -26,7 +25,7 @@ import threading
 import time
 import warnings
 import xml.etree.ElementTree as ET
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -111,6 +110,7 @@ class FakeAws:
     def __init__(self) -> None:
         self.faults: list[Fault] = []
         self.seen: list[Seen] = []
+        self._listings: dict[tuple[Any, ...], _Listing] = {}
         self._lock = threading.Lock()
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
         self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
@@ -138,6 +138,7 @@ class FakeAws:
         connection.close()
         self.faults.clear()
         self.seen.clear()
+        self._listings.clear()
 
     def fail(self, **rule: Any) -> Fault:
         """Add a :class:`Fault` and return it (its ``used`` counts the answers it gave)."""
@@ -212,14 +213,24 @@ def _handler(fake: FakeAws) -> type[BaseHTTPRequestHandler]:
                     error = Fault(400, "InvalidParameterValue", f"MaxResults {size} not in 5-1000")
                     self._answer(400, {"Content-Type": "xml"}, error.body("ec2"))
                     return
-                page = (PAGED[action], start, size)
+                # Later pages come from the list the first page saw, as a NextToken
+                # walks one listing in EC2, and moto is asked for the whole list once.
+                key = (access_key, region, action, body)
+                listing = fake._listings.get(key) if start else None
+                if listing is not None:
+                    seen.status = 200
+                    self._answer(200, {"Content-Type": "text/xml"}, listing.page(start, size))
+                    return
+                page = (key, PAGED[action], start, size)
             try:
                 status, headers, answer = self._forward(body)
             except OSError:
                 # moto has stopped (a delayed request outlived its test): nobody listens.
                 return
             if page is not None and status == 200:
-                answer = _page(answer, *page)
+                key, set_name, start, size = page
+                listing = fake._listings[key] = _Listing(answer, set_name)
+                answer = listing.page(start, size)
             seen.status = status
             self._answer(status, headers, answer)
 
@@ -245,29 +256,30 @@ def _handler(fake: FakeAws) -> type[BaseHTTPRequestHandler]:
     return Proxy
 
 
-def _page(answer: bytes, set_name: str, start: int, size: int) -> bytes:
-    """Return the EC2 answer cut to ``size`` items from ``start``, with a ``nextToken``."""
-    root = ET.fromstring(answer)  # noqa: S314 - moto's own answer on loopback
-    namespace = root.tag[: root.tag.index("}") + 1] if root.tag.startswith("{") else ""
-    items = root.find(f"{namespace}{set_name}")
-    if items is None:
-        return answer
-    every = list(items)
-    for item in every:
-        items.remove(item)
-    items.extend(every[start : start + size])
-    if start + size < len(every):
-        ET.SubElement(root, f"{namespace}nextToken").text = str(start + size)
-    if namespace:
-        ET.register_namespace("", namespace[1:-1])
-    return ET.tostring(root, encoding="utf-8", xml_declaration=True)
+class _Listing:
+    """One full EC2 list answer from moto, served a page at a time."""
 
+    def __init__(self, answer: bytes, set_name: str) -> None:
+        self.root = ET.fromstring(answer)  # noqa: S314 - moto's own answer on loopback
+        tag = self.root.tag
+        self.namespace = tag[: tag.index("}") + 1] if tag.startswith("{") else ""
+        found = self.root.find(f"{self.namespace}{set_name}")
+        self.items = found if found is not None else ET.Element(f"{self.namespace}{set_name}")
 
-@contextlib.contextmanager
-def running() -> Iterator[FakeAws]:
-    """Run a :class:`FakeAws` for the length of the block."""
-    with FakeAws() as fake:
-        yield fake
+    def page(self, start: int, size: int) -> bytes:
+        """Return ``size`` items from ``start``, with a ``nextToken`` when more follow."""
+        root = ET.Element(self.root.tag)
+        for child in self.root:
+            if child is self.items:
+                cut = ET.SubElement(root, self.items.tag)
+                cut.extend(list(self.items)[start : start + size])
+            else:
+                root.append(child)
+        if start + size < len(self.items):
+            ET.SubElement(root, f"{self.namespace}nextToken").text = str(start + size)
+        if self.namespace:
+            ET.register_namespace("", self.namespace[1:-1])
+        return ET.tostring(root, encoding="utf-8", xml_declaration=True)
 
 
 Expected = tuple[str, str, str, str, str, str, str]
