@@ -52,6 +52,7 @@ from apps.discovery.collectors.base import ProviderError
 __all__ = [
     "DEFAULT_MEMBER_ROLE",
     "ClientFactory",
+    "base_config",
     "check_connectivity",
     "client_factory",
     "failure",
