@@ -167,3 +167,29 @@ def test_a_member_of_an_access_key_account_assumes_its_role_with_those_keys(
     assert (
         assumed.params["RoleArn"] == f"arn:aws:iam::{member_id}:role/OrganizationAccountAccessRole"
     )
+
+
+def test_a_member_whose_role_refuses_fails_as_access_denied_without_retries(
+    aws: FakeAws, organization: Organization
+) -> None:
+    member_id = next(iter(organization.names))
+    aws.fail(
+        action="AssumeRole",
+        status=403,
+        code="AccessDenied",
+        message="User is not authorized to perform: sts:AssumeRole",
+        when=lambda params: params["RoleArn"].startswith(f"arn:aws:iam::{member_id}:"),
+    )
+
+    collection = collect(
+        client_factory(member_config(management(aws), member_id)),
+        AccountRef("aws", member_id),
+        [REGION],
+    )
+
+    assert list(collection) == []
+    assert [(o.ok, o.error_code, o.error_message) for o in collection.outcomes] == [
+        (False, "access_denied", "User is not authorized to perform: sts:AssumeRole")
+    ]
+    assert len(aws.requests("AssumeRole")) == 2  # the management role, then the refusal
+    assert aws.requests("DescribeVpcs") == []
