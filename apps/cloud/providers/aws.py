@@ -13,6 +13,12 @@ Pure Python, no Django. Auth methods:
 
 ``config.endpoint_url`` (``CLOUDPAM_AWS_ENDPOINT_URL``) goes to every client, STS included,
 so an emulator such as moto's server stands in for every AWS call.
+
+What the role (or keys) needs, and nothing more: ``sts:GetCallerIdentity``;
+``ec2:DescribeRegions``, ``ec2:DescribeVpcs``, ``ec2:DescribeSubnets``,
+``ec2:DescribeAddresses``, ``ec2:DescribeNetworkInterfaces`` for discovery;
+``organizations:ListAccounts`` on a management or delegated account, whose role must also
+be trusted by each member's role and allowed ``sts:AssumeRole`` on it.
 """
 
 from __future__ import annotations
