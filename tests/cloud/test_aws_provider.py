@@ -104,6 +104,10 @@ def test_default_chain_uses_the_workers_credentials(aws: FakeAws) -> None:
         ("GetCallerIdentity", 400, "Throttling", "throttled"),
         ("GetCallerIdentity", 500, "InternalFailure", "provider_error"),
         ("AssumeRole", 403, "AccessDenied", "access_denied"),
+        # Codes AWS may add later are named by their HTTP status.
+        ("GetCallerIdentity", 403, "NewKindOfDenial", "access_denied"),
+        ("GetCallerIdentity", 401, "NewKindOfBadKey", "invalid_credentials"),
+        ("GetCallerIdentity", 400, "ValidationError", "provider_error"),
     ],
 )
 def test_failures_are_named_in_the_providers_words_after_one_try(

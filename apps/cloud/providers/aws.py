@@ -23,9 +23,8 @@ be trusted by each member's role and allowed ``sts:AssumeRole`` on it.
 
 from __future__ import annotations
 
-import email.utils
 import functools
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
@@ -53,6 +52,7 @@ from botocore.exceptions import (
 )
 
 from apps.cloud.providers import ConnectivityResult, OrganizationMember, ProviderConfig
+from apps.cloud.providers.http_errors import code_for_status, retry_after
 from apps.discovery.collectors.base import ProviderError
 
 __all__ = [
@@ -243,16 +243,18 @@ def _classify(error: Exception) -> _Failure:
         message = str(details.get("Message", "")) or code or str(error)
         metadata = error.response.get("ResponseMetadata", {})
         status = int(metadata.get("HTTPStatusCode") or 0)
-        retry_after = _retry_after(metadata.get("HTTPHeaders", {}))
+        headers = {key.lower(): value for key, value in metadata.get("HTTPHeaders", {}).items()}
+        wait = retry_after(headers.get("retry-after"))
         if code in THROTTLED or status == 429 or code.startswith("Throttl"):
-            return _Failure("throttled", message, retry_after)
+            return _Failure("throttled", message, wait)
         if code in INVALID_CREDENTIALS:
             return _Failure("invalid_credentials", message)
         if code in ACCESS_DENIED:
             return _Failure("access_denied", message)
-        if code in NOT_FOUND or code.endswith(("NotFound", "NotFoundException")) or status == 404:
+        if code in NOT_FOUND or code.endswith(("NotFound", "NotFoundException")):
             return _Failure("not_found", message)
-        return _Failure("provider_error", message, retry_after)
+        # A code not named above (AWS adds them) still says its kind by its HTTP status.
+        return _Failure(code_for_status(status), message, wait)
     if isinstance(error, (ReadTimeoutError, ConnectTimeoutError, TimeoutError)):
         return _Failure("timeout", str(error))
     if isinstance(error, (NoCredentialsError, PartialCredentialsError)):
@@ -262,22 +264,6 @@ def _classify(error: Exception) -> _Failure:
     if isinstance(error, BotoCoreError):
         return _Failure("provider_error", str(error))
     return _Failure("provider_error", type(error).__name__)
-
-
-def _retry_after(headers: Mapping[str, str]) -> float | None:
-    """Return the seconds a ``Retry-After`` header asks for (seconds or an HTTP date)."""
-    value = {key.lower(): item for key, item in headers.items()}.get("retry-after")
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())
 
 
 def check_connectivity(config: ProviderConfig, timeout: float = 15) -> ConnectivityResult:
