@@ -48,6 +48,9 @@ IGNORED_FIELDS: dict[str, list[str]] = {
     "tenancy.user": ["last_login"],
     "tenancy.apitoken": ["last_used_at", "last_used_ip", "last_used_from"],
     "django_celery_beat.periodictask": ["last_run_at", "total_run_count", "date_changed"],
+    # The ciphertext: never in an event, not even redacted (credentials_updated_at records
+    # that the credentials changed, and rotation re-encrypts without changing them).
+    "cloud.cloudaccount": ["credentials_encrypted"],
 }
 
 
