@@ -67,6 +67,11 @@ def _fernet() -> MultiFernet:
         ) from None
 
 
+def require_keys() -> None:
+    """Raise ConfigurationError unless a usable key is configured."""
+    _fernet()
+
+
 def encrypt_secrets(secrets: Mapping[str, str]) -> str:
     """Return ``secrets`` encrypted with the newest key, as text for the database."""
     payload = json.dumps(dict(secrets), sort_keys=True).encode()

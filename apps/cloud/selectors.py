@@ -120,10 +120,7 @@ def account_status_counts(*, organization: Organization) -> dict[str, int]:
     from django.db.models import Count
 
     rows = (
-        account_list(organization=organization)
-        .order_by()
-        .values("status")
-        .annotate(n=Count("id"))
+        account_list(organization=organization).order_by().values("status").annotate(n=Count("id"))
     )
     return {row["status"]: row["n"] for row in rows}
 

@@ -154,9 +154,7 @@ class AccountCreateSerializer(serializers.Serializer):
         max_length=MAX_REGIONS,
         help_text="Empty: every enabled region or location.",
     )
-    parent = StrictIntegerField(
-        required=False, allow_null=True, min_value=1, max_value=2**63 - 1
-    )
+    parent = StrictIntegerField(required=False, allow_null=True, min_value=1, max_value=2**63 - 1)
     sync_enabled = StrictBooleanField(required=False)
     sync_interval_minutes = StrictIntegerField(required=False, min_value=5, max_value=10_080)
     auto_import = StrictBooleanField(required=False)

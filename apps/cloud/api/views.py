@@ -54,7 +54,9 @@ class AccountViewSet(TenantScopedMixin, viewsets.GenericViewSet):
     filterset_class = ApiAccountFilterSet
 
     def get_object(self) -> CloudAccount:
-        account = selectors.account_get(organization=self.request.organization, pk=self.kwargs["pk"])
+        account = selectors.account_get(
+            organization=self.request.organization, pk=self.kwargs["pk"]
+        )
         self.check_object_permissions(self.request, account)
         return account
 
@@ -71,9 +73,7 @@ class AccountViewSet(TenantScopedMixin, viewsets.GenericViewSet):
         description="Filters: provider, status, parent (an account id or null), q, ordering.",
     )
     def list(self, request: Request) -> Response:
-        queryset = self.filter_queryset(
-            selectors.account_list(organization=request.organization)
-        )
+        queryset = self.filter_queryset(selectors.account_list(organization=request.organization))
         page = self.paginate_queryset(queryset)
         return self.get_paginated_response(AccountSerializer(page, many=True).data)
 
