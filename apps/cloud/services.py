@@ -536,8 +536,8 @@ def _run_check(account: CloudAccount, timeout: float) -> ConnectivityResult:
             error_code="invalid_credentials",
             error_message="No credentials are stored for this account.",
         )
-    module = provider_module(account.provider)
     config = config_of(account)
+    module = provider_module(account.provider)
     try:
         return module.check_connectivity(config, timeout=timeout)
     except Exception as exc:
