@@ -74,6 +74,10 @@ class CloudAccountAdminForm(forms.ModelForm):
             return data
         actor = actor_of(self.request)
         secrets = {name: data.get(name) for name in SECRET_INPUTS if data.get(name)}
+        if secrets and not self.may_write_credentials:
+            # Refused before anything is written: a form error does not roll back.
+            self.add_error(None, "Your role does not have the permission 'accounts.credentials'.")
+            return data
         try:
             if self.instance.pk is None:
                 fields = {name: data.get(name) for name in EDITABLE}
@@ -98,11 +102,6 @@ class CloudAccountAdminForm(forms.ModelForm):
                     changes["status"] = data["status"]
                 self.instance = services.account_update(account=account, actor=actor, **changes)
             if secrets:
-                if not self.may_write_credentials:
-                    raise ApplicationError(
-                        "Your role does not have the permission 'accounts.credentials'.",
-                        code="permission_denied",
-                    )
                 secret_name = SECRET_FIELDS.get(self.instance.auth_method)
                 self.instance = services.account_credentials_set(
                     account=self.instance,
