@@ -1,4 +1,4 @@
-"""The cloud account admin: the API's role rules, writes through the services, secrets write-only."""
+"""The cloud account admin: the role rules of the API, writes through services, secrets hidden."""
 
 from __future__ import annotations
 
@@ -70,7 +70,8 @@ def test_the_changelist_is_limited_to_the_organization(staff, aws_account, other
         auth_method="default_chain",
     )
     html = staff(Role.VIEWER).get(CHANGELIST).content.decode()
-    assert "Production" in html and "foreign" not in html
+    assert "Production" in html
+    assert "foreign" not in html
 
 
 def test_a_viewer_may_only_look(staff, aws_account):
