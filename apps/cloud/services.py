@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import logging
 import re
-import uuid
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -542,8 +541,8 @@ def _run_check(account: CloudAccount, timeout: float) -> ConnectivityResult:
         return module.check_connectivity(config, timeout=timeout)
     except Exception as exc:
         # The provider modules answer failures as results; anything else is a bug in
-        # them, reported by type only (its message could quote a request).
-        logger.exception("connectivity test of account %s raised", account.pk)
+        # them, reported by type only: its message or traceback could quote a request.
+        logger.error("connectivity test of account %s raised %s", account.pk, type(exc).__name__)
         return ConnectivityResult(
             ok=False,
             checked_at=timezone.now(),
@@ -788,11 +787,6 @@ def account_collect(*, account: CloudAccount, actor: Actor) -> CollectionSummary
             locked.save()
     account.refresh_from_db()
     return summary
-
-
-def new_external_id() -> str:
-    """Return a fresh external id for an AWS role trust policy (what the console suggests)."""
-    return f"cloudpam-{uuid.uuid4().hex}"
 
 
 # Key rotation

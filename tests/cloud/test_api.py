@@ -366,13 +366,15 @@ def test_a_failed_test_names_the_cause(
 
 
 def test_a_provider_module_that_raises_is_a_provider_error_not_a_500(
-    operator, aws_account_with_keys, scripted_provider
+    operator, aws_account_with_keys, scripted_provider, json_logs
 ):
     scripted_provider.failure = RuntimeError(f"boom {AWS_SECRET}")
     response = operator.post(f"{detail(aws_account_with_keys)}test/")
     assert response.status_code == 200
     assert response.json()["error"]["code"] == "provider_error"
     assert AWS_SECRET not in response.content.decode()
+    assert "raised RuntimeError" in json_logs.getvalue()
+    assert AWS_SECRET not in json_logs.getvalue()
 
 
 def test_endpoint_overrides_reach_the_provider(
