@@ -336,6 +336,10 @@ SPECTACULAR_SETTINGS = {
         "RunwayStatusEnum": "apps.analysis.choices.RunwayStatus",
         "RecommendationTypeEnum": "apps.analysis.choices.RecommendationType",
         "RecommendationStatusEnum": "apps.analysis.choices.RecommendationStatus",
+        "CloudProviderEnum": "apps.cloud.choices.Provider",
+        "CloudAuthMethodEnum": "apps.cloud.choices.AuthMethod",
+        "CloudAccountStatusEnum": "apps.cloud.choices.AccountStatus",
+        "CloudAccountStatusChangeEnum": [("disabled", "disabled"), ("pending", "pending")],
     },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
