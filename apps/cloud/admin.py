@@ -19,7 +19,6 @@ from apps.cloud.forms import SecretTextarea
 from apps.cloud.models import CloudAccount
 from apps.cloud.services import ALL_PROVIDER_FIELDS, SECRET_FIELDS
 from apps.tenancy.admin_mixins import TenantAdminMixin
-from apps.tenancy.permissions import check_permission
 from cloudpam.context import actor_of
 from cloudpam.exceptions import ApplicationError
 
@@ -130,11 +129,11 @@ class CloudAccountAdmin(TenantAdminMixin, admin.ModelAdmin):
     """Cloud accounts of the active organization (every organization for superusers)."""
 
     form = CloudAccountAdminForm
+    # Deleting is the soft-delete action's, never the admin's delete page.
     role_permissions = {
         "view": "accounts.view",
         "add": "accounts.change",
         "change": "accounts.change",
-        "delete": "accounts.change",
     }
     list_display = [
         "name",
@@ -164,46 +163,19 @@ class CloudAccountAdmin(TenantAdminMixin, admin.ModelAdmin):
     ]
     actions = ["soft_delete", "check_connectivity"]
 
-    # The role rules of the API (roles.py), for members; superusers pass.
-
-    def _role_allows(self, request: HttpRequest, permission: str) -> bool:
-        if request.user.is_active and request.user.is_superuser:
-            return True
-        return check_permission(request, permission) is None
-
-    def has_module_permission(self, request: HttpRequest) -> bool:
-        return super().has_module_permission(request) and self._role_allows(
-            request, "accounts.view"
-        )
-
-    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return super().has_view_permission(request, obj) and self._role_allows(
-            request, "accounts.view"
-        )
-
-    def has_add_permission(self, request: HttpRequest, *args: Any) -> bool:
-        return super().has_add_permission(request, *args) and self._role_allows(
-            request, "accounts.change"
-        )
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return super().has_change_permission(request, obj) and self._role_allows(
-            request, "accounts.change"
-        )
-
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         # Rows are never deleted directly: the action soft-deletes through the service.
         return False
 
     def has_soft_delete_permission(self, request: HttpRequest) -> bool:
-        return self._role_allows(request, "accounts.change")
+        return self.role_allows(request, "accounts.change")
 
     def has_check_connectivity_permission(self, request: HttpRequest) -> bool:
-        return self._role_allows(request, "accounts.change")
+        return self.role_allows(request, "accounts.change")
 
     def get_form(self, request: HttpRequest, obj: CloudAccount | None = None, **kwargs: Any) -> Any:
         form = super().get_form(request, obj, **kwargs)
-        may = self._role_allows(request, "accounts.credentials")
+        may = self.role_allows(request, "accounts.credentials")
         return type(form.__name__, (form,), {"request": request, "may_write_credentials": may})
 
     def get_fields(self, request: HttpRequest, obj: CloudAccount | None = None) -> list[str]:
@@ -211,7 +183,7 @@ class CloudAccountAdmin(TenantAdminMixin, admin.ModelAdmin):
         if obj is not None:
             fields.remove("organization")
             fields.remove("provider")
-        if self._role_allows(request, "accounts.credentials"):
+        if self.role_allows(request, "accounts.credentials"):
             fields += SECRET_INPUTS
         return fields + self.readonly_fields
 
@@ -240,8 +212,12 @@ class CloudAccountAdmin(TenantAdminMixin, admin.ModelAdmin):
 
     @admin.action(description="Soft-delete selected accounts", permissions=["soft_delete"])
     def soft_delete(self, request: HttpRequest, queryset: QuerySet) -> None:
+        allowed, denied = self.permitted(
+            request, "accounts.change", queryset.filter(deleted_at__isnull=True).order_by("pk")
+        )
+        self.deny_message(request, "accounts.change", denied)
         done = 0
-        for account in queryset.filter(deleted_at__isnull=True).order_by("pk"):
+        for account in allowed:
             services.account_delete(account=account, actor=actor_of(request))
             done += 1
         self.message_user(request, f"Deleted {done} account(s).", messages.SUCCESS)
@@ -250,7 +226,11 @@ class CloudAccountAdmin(TenantAdminMixin, admin.ModelAdmin):
         description="Test connectivity of selected accounts", permissions=["check_connectivity"]
     )
     def check_connectivity(self, request: HttpRequest, queryset: QuerySet) -> None:
-        for account in queryset.filter(deleted_at__isnull=True).order_by("pk"):
+        allowed, denied = self.permitted(
+            request, "accounts.change", queryset.filter(deleted_at__isnull=True).order_by("pk")
+        )
+        self.deny_message(request, "accounts.change", denied)
+        for account in allowed:
             try:
                 result = services.account_check(account=account, actor=actor_of(request))
             except ApplicationError as exc:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from django.contrib.auth.models import Permission
 from django.test import Client
 
 from apps.audit.models import AuditEvent
@@ -23,9 +22,6 @@ def staff(organization, make_member):
         member = make_member(organization, role, email=f"staff-{role}@example.com")
         member.is_staff = True
         member.save()
-        # Django's model permissions (the admin's own gate on main); the role decides the rest.
-        for codename in ("view", "add", "change", "delete"):
-            member.user_permissions.add(Permission.objects.get(codename=f"{codename}_cloudaccount"))
         client = Client()
         client.force_login(member)
         return client
