@@ -52,6 +52,9 @@ IGNORED_FIELDS: dict[str, list[str]] = {
     "discovery.agentprovisioningtoken": ["last_used_at"],
     # The records themselves: kept in the batch, too large for an event; the count is there.
     "discovery.ingestbatch": ["payload", "digest"],
+    # The ciphertext: never in an event, not even redacted (credentials_updated_at records
+    # that the credentials changed, and rotation re-encrypts without changing them).
+    "cloud.cloudaccount": ["credentials_encrypted"],
 }
 
 

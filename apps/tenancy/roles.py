@@ -36,6 +36,7 @@ PERMISSIONS: dict[str, tuple[frozenset[Role], TokenScope]] = {
     "pools.purge": (ADMINS, TokenScope.ADMIN),
     "accounts.view": (READERS, TokenScope.READ),
     "accounts.change": (WRITERS, TokenScope.WRITE),
+    "accounts.credentials": (ADMINS, TokenScope.ADMIN),
     "discovery.view": (READERS, TokenScope.READ),
     "discovery.change": (WRITERS, TokenScope.WRITE),
     "agents.view": (READERS, TokenScope.READ),

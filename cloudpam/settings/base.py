@@ -39,7 +39,15 @@ SECRET_KEY_FALLBACKS = env.list("SECRET_KEY_FALLBACKS", default=[])
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 REDIS_URL = env.str("REDIS_URL", default="")
+# Fernet keys for cloud credentials, newest first (apps/cloud/crypto.py). Without one,
+# only settings with CLOUDPAM_DEV_ENCRYPTION_KEY (local, test) derive a key from SECRET_KEY;
+# production refuses to store credentials.
 CLOUDPAM_ENCRYPTION_KEYS = env.list("CLOUDPAM_ENCRYPTION_KEYS", default=[])
+CLOUDPAM_DEV_ENCRYPTION_KEY = False
+# Emulator endpoints standing in for the clouds (SPEC.md section 4); empty: the real cloud.
+CLOUDPAM_AWS_ENDPOINT_URL = env.str("CLOUDPAM_AWS_ENDPOINT_URL", default="")
+CLOUDPAM_GCP_ENDPOINT_URL = env.str("CLOUDPAM_GCP_ENDPOINT_URL", default="")
+CLOUDPAM_AZURE_ENDPOINT_URL = env.str("CLOUDPAM_AZURE_ENDPOINT_URL", default="")
 METRICS_ALLOWED_IPS = env.list("METRICS_ALLOWED_IPS", default=[])
 # Proxies (addresses or networks) whose X-Forwarded-For header is believed.
 TRUSTED_PROXIES = env.list("TRUSTED_PROXIES", default=[])
@@ -329,6 +337,10 @@ SPECTACULAR_SETTINGS = {
         "RecommendationTypeEnum": "apps.analysis.choices.RecommendationType",
         "RecommendationStatusEnum": "apps.analysis.choices.RecommendationStatus",
         "AgentStatusEnum": "apps.discovery.choices.AgentStatus",
+        "CloudProviderEnum": "apps.cloud.choices.Provider",
+        "CloudAuthMethodEnum": "apps.cloud.choices.AuthMethod",
+        "CloudAccountStatusEnum": "apps.cloud.choices.AccountStatus",
+        "CloudAccountStatusChangeEnum": [("disabled", "disabled"), ("pending", "pending")],
     },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",

@@ -16,3 +16,6 @@ STORAGES = {
 }
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = True
+# No CLOUDPAM_ENCRYPTION_KEYS in development: credentials are encrypted with a key derived
+# from SECRET_KEY (apps/cloud/crypto.py), so they survive as long as var/secret_key does.
+CLOUDPAM_DEV_ENCRYPTION_KEY = True

@@ -24,3 +24,6 @@ os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 VAR_DIR.mkdir(parents=True, exist_ok=True)
 # Anyone signed in may create an organization (production: staff only).
 CLOUDPAM_ORGANIZATION_CREATORS = _organization_creators("anyone")
+# Credentials in tests are encrypted with a key derived from SECRET_KEY unless a test sets
+# CLOUDPAM_ENCRYPTION_KEYS (apps/cloud/crypto.py).
+CLOUDPAM_DEV_ENCRYPTION_KEY = True

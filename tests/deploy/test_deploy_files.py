@@ -558,7 +558,7 @@ def test_vector_sinks_never_drop_audit_events_when_a_destination_is_down(vector)
         "pg_dump",
         "pg_restore",
         "CLOUDPAM_ENCRYPTION_KEYS",
-        "rotate_encryption_keys",
+        "rotate_credentials",
         "verify_audit_chain",
         "BYPASSRLS",
         "/readyz",

@@ -32,6 +32,8 @@ from apps.analysis import services as analysis_services
 from apps.analysis.choices import RecommendationStatus
 from apps.analysis.models import AnalysisRun, Recommendation, UtilizationSnapshot
 from apps.audit.models import AuditChain, AuditEvent
+from apps.cloud.models import CloudAccount
+from apps.cloud.services import account_create
 from apps.discovery import services as discovery_services
 from apps.discovery.ingest import clean_batch
 from apps.discovery.models import Agent, IngestBatch
@@ -78,6 +80,12 @@ PAGES: dict[str, dict[str, str]] = {
     "tenancy.apitoken": _read_only("tokens.view"),
     "pools.pool": {"view": "pools.view", "add": "pools.change", "change": "pools.change"}
     | {"delete": NOBODY},
+    "cloud.cloudaccount": {
+        "view": "accounts.view",
+        "add": "accounts.change",
+        "change": "accounts.change",
+        "delete": NOBODY,
+    },
     "analysis.utilizationsnapshot": _read_only("analysis.view"),
     "analysis.analysisrun": _read_only("analysis.view"),
     "analysis.recommendation": _read_only("analysis.view"),
@@ -161,6 +169,18 @@ def _own_token(world: World) -> ApiToken:
     return token
 
 
+def _account(world: World) -> CloudAccount:
+    # Access keys without a stored secret: a connectivity test never leaves the database.
+    return account_create(
+        organization=world.organization,
+        actor=TEST_ACTOR,
+        name=f"walk account {next(_serial)}",
+        provider="aws",
+        external_id=f"{next(_serial):012d}",
+        auth_method="access_keys",
+    )
+
+
 # One row of each admin's model, in the walked organization where it has one.
 ROWS: dict[str, Callable[[World], Any]] = {
     "tenancy.user": lambda world: User.objects.create_user(f"row-{next(_serial)}@example.com"),
@@ -168,6 +188,7 @@ ROWS: dict[str, Callable[[World], Any]] = {
     "tenancy.membership": lambda world: _member(world),
     "tenancy.apitoken": _own_token,
     "pools.pool": lambda world: world.root,
+    "cloud.cloudaccount": _account,
     "analysis.utilizationsnapshot": lambda world: UtilizationSnapshot.objects.filter(
         organization=world.organization
     ).first(),
@@ -266,6 +287,14 @@ ACTIONS: dict[str, dict[str, Action]] = {
         ),
         "purge": Action(
             "pools.purge", lambda world: world.pool("10.0.3.0/24", deleted=True), _gone
+        ),
+    },
+    "cloud.cloudaccount": {
+        "soft_delete": Action(
+            "accounts.change", _account, lambda account: _fresh(account).deleted_at is not None
+        ),
+        "check_connectivity": Action(
+            "accounts.change", _account, lambda account: _fresh(account).last_checked_at is not None
         ),
     },
     "analysis.utilizationsnapshot": {},

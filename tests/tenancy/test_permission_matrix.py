@@ -55,6 +55,7 @@ SPEC_ROLES: dict[str, set[str]] = {
     "pools.view": ALL,
     "pools.change": {"owner", "admin", "operator"},
     "accounts.change": {"owner", "admin", "operator"},
+    "accounts.credentials": {"owner", "admin"},
     "discovery.change": {"owner", "admin", "operator"},
     "analysis.change": {"owner", "admin", "operator"},
     "plans.change": {"owner", "admin", "operator"},
