@@ -352,7 +352,7 @@ def _url(label: str, suffix: str = "") -> str:
 
 
 @pytest.fixture
-def world(make_member: Callable[..., User]) -> World:
+def world(make_member: Callable[..., User], settle_chains: Callable[[], None]) -> World:
     """An organization with a member of every role, pools, analyses and a recommendation."""
     organization = Organization.objects.create(name="Walk", slug="walk")
     people = {role.value: make_member(organization, role) for role in Role}
@@ -374,6 +374,8 @@ def world(make_member: Callable[..., User]) -> World:
         )
     analysis_services.snapshot_take(organization=organization)
     analysis_services.recommendation_generate(organization=organization)
+    # The chain row the walk opens exists once events are chained (after commit on PostgreSQL).
+    settle_chains()
     return World(organization, people[Role.OWNER], people[Role.OWNER], people)
 
 

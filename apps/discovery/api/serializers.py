@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
+from apps.cloud.choices import Provider
 from apps.discovery.choices import AgentStatus
 from apps.discovery.ingest import MAX_RECORDS
 from apps.discovery.models import Agent, AgentProvisioningToken
@@ -112,7 +113,7 @@ class RegionOutcomeSerializer(serializers.Serializer):
 class DiscoveredRecordSerializer(serializers.Serializer):
     """A record as :meth:`DiscoveredRecord.as_dict` writes it (documentation only)."""
 
-    provider = serializers.ChoiceField(choices=["aws", "gcp", "azure"])
+    provider = serializers.ChoiceField(choices=Provider.choices)
     resource_type = StrictCharField(max_length=64)
     resource_id = StrictCharField(max_length=255)
     cidr = StrictCharField(max_length=64, help_text="Canonical, as canonical_cidr gives.")
@@ -132,7 +133,7 @@ class IngestBatchSerializer(serializers.Serializer):
     """The ingest body (documentation only: ``apps.discovery.ingest`` validates it)."""
 
     batch_id = serializers.RegexField(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$")
-    provider = serializers.ChoiceField(choices=["aws", "gcp", "azure"])
+    provider = serializers.ChoiceField(choices=Provider.choices)
     account_external_id = StrictCharField(max_length=255)
     regions = RegionOutcomeSerializer(many=True, required=False)
     records = DiscoveredRecordSerializer(many=True, max_length=MAX_RECORDS)
