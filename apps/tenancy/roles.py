@@ -45,6 +45,10 @@ PERMISSIONS: dict[str, tuple[frozenset[Role], TokenScope]] = {
     "analysis.change": (WRITERS, TokenScope.WRITE),
     "plans.view": (READERS, TokenScope.READ),
     "plans.change": (WRITERS, TokenScope.WRITE),
+    "plans.apply": (WRITERS, TokenScope.WRITE),
+    "templates.manage": (WRITERS, TokenScope.WRITE),
+    "ai.use": (WRITERS, TokenScope.WRITE),
+    "ai.manage": (ADMINS, TokenScope.ADMIN),
     "audit.view": (AUDIT_READERS, TokenScope.READ),
     "audit.export": (AUDIT_READERS, TokenScope.READ),
 }
