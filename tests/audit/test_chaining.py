@@ -6,8 +6,10 @@ from unittest import mock
 import pytest
 from django.core.management import call_command
 from django.db import DatabaseError, connection, connections, transaction
+from django.test.utils import CaptureQueriesContext
 from django_celery_beat.models import PeriodicTask
 
+from apps.audit import services as audit_services
 from apps.audit.choices import AuditAction
 from apps.audit.models import AuditChain, AuditEvent
 from apps.audit.selectors import audit_chain_verify
@@ -206,15 +208,15 @@ def test_a_chainer_that_finds_the_head_held_skips_and_the_holder_takes_its_event
     audit_chain_settle(organization_id=organization.pk, wait=True)
     _crashed(organization.pk)
     holding, committed = threading.Event(), threading.Event()
-    real_bulk_update = AuditEvent.objects.bulk_update
+    real_write_places = audit_services._write_places
     chained = []
 
-    def pausing_bulk_update(events, fields, **kwargs):
+    def pausing_write_places(head_pk, events):
         # The holder has read its pending events and holds the head until ours commits.
         if threading.current_thread() is not threading.main_thread():
             holding.set()
             committed.wait(10)
-        return real_bulk_update(events, fields, **kwargs)
+        return real_write_places(head_pk, events)
 
     def holder():
         try:
@@ -222,7 +224,7 @@ def test_a_chainer_that_finds_the_head_held_skips_and_the_holder_takes_its_event
         finally:
             connections.close_all()
 
-    with mock.patch.object(AuditEvent.objects, "bulk_update", pausing_bulk_update):
+    with mock.patch.object(audit_services, "_write_places", pausing_write_places):
         thread = threading.Thread(target=holder)
         thread.start()
         try:
@@ -235,6 +237,48 @@ def test_a_chainer_that_finds_the_head_held_skips_and_the_holder_takes_its_event
             committed.set()
             thread.join()
     assert chained == [2]  # the crashed event, then ours on the holder's recheck
+    late.refresh_from_db()
+    assert late.sequence == 3
+    assert audit_chain_verify(organization_id=organization.pk).intact
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_thread_that_commits_while_another_of_its_process_chains_leaves_it_the_event():
+    organization = Organization.objects.create(name="Coalesce", slug="coalesce")
+    audit_chain_settle(organization_id=organization.pk, wait=True)
+    _crashed(organization.pk)
+    holding, committed = threading.Event(), threading.Event()
+    real_write_places = audit_services._write_places
+    calls = []
+
+    def pausing_write_places(head_pk, events):
+        calls.append(len(events))
+        if threading.current_thread() is not threading.main_thread() and len(calls) == 1:
+            holding.set()
+            committed.wait(10)
+        return real_write_places(head_pk, events)
+
+    def holder():
+        try:
+            audit_services._process_chainer(organization.pk).settle()
+        finally:
+            connections.close_all()
+
+    with mock.patch.object(audit_services, "_write_places", pausing_write_places):
+        thread = threading.Thread(target=holder)
+        thread.start()
+        try:
+            assert holding.wait(10)
+            with CaptureQueriesContext(connection) as queries, transaction.atomic():
+                late = _record(organization.pk)
+            # Its after-commit chainer only marked the chain dirty: no chainer transaction.
+            assert [q["sql"] for q in queries][-1] == "COMMIT"
+            assert AuditEvent.objects.get(pk=late.pk).sequence is None
+        finally:
+            committed.set()
+            thread.join()
+    assert calls == [1, 1]  # the crashed event, then ours in the holder's second settle
     late.refresh_from_db()
     assert late.sequence == 3
     assert audit_chain_verify(organization_id=organization.pk).intact
