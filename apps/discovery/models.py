@@ -285,7 +285,7 @@ class DiscoveredResource(TenantModel):
         "cloud.CloudAccount", on_delete=models.CASCADE, related_name="resources"
     )
     provider = models.CharField(max_length=8)
-    resource_type = models.CharField(max_length=32)
+    resource_type = models.CharField(max_length=64)
     resource_id = models.CharField(max_length=512)
     cidr = models.CharField("CIDR", max_length=CIDR_MAX_LENGTH)
     family = models.PositiveSmallIntegerField(choices=Family.choices, editable=False)
@@ -300,7 +300,7 @@ class DiscoveredResource(TenantModel):
     region = models.CharField(max_length=64, blank=True)
     network_id = models.CharField(max_length=512, blank=True)
     parent_resource_id = models.CharField(max_length=512, blank=True)
-    account_external_id = models.CharField(max_length=64, blank=True)
+    account_external_id = models.CharField(max_length=255, blank=True)
     provider_state = models.CharField(
         max_length=64, blank=True, help_text="The provider's own word (available, in-use)."
     )
