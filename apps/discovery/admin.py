@@ -1,4 +1,4 @@
-"""Admin of agents, provisioning tokens and ingest batches: read-only, decisions by action.
+"""Admin of agents, tokens, batches, resources and sync runs: read-only, decisions by action.
 
 Credentials are never shown (only prefixes); tokens are created in the console or the
 API, where the value can be shown once. Approve, reject and revoke go through the same
@@ -15,7 +15,13 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from apps.discovery import services
-from apps.discovery.models import Agent, AgentProvisioningToken, IngestBatch
+from apps.discovery.models import (
+    Agent,
+    AgentProvisioningToken,
+    DiscoveredResource,
+    IngestBatch,
+    SyncRun,
+)
 from apps.tenancy.admin_mixins import TenantAdminMixin
 from cloudpam.context import actor_of
 from cloudpam.exceptions import ApplicationError
@@ -186,3 +192,108 @@ class IngestBatchAdmin(ReadOnlyTenantAdmin):
         "consumed_at",
     ]
     readonly_fields = fields
+
+
+@admin.register(DiscoveredResource)
+class DiscoveredResourceAdmin(ReadOnlyTenantAdmin):
+    """Resources as the sync runs stored them; only sync runs and reconciliation write them."""
+
+    role_permissions = {"view": "discovery.view"}
+    list_display = [
+        "cidr",
+        "resource_type",
+        "resource_id",
+        "name",
+        "account",
+        "region",
+        "state",
+        "management_state",
+        "overlap_status",
+        "last_seen_at",
+        "organization",
+    ]
+    list_filter = [
+        "organization",
+        "provider",
+        "resource_type",
+        "state",
+        "management_state",
+        "overlap_status",
+    ]
+    search_fields = ["cidr", "resource_id", "name", "network_id", "region"]
+    list_select_related = ["account", "organization"]
+    readonly_fields = [
+        "organization",
+        "account",
+        "provider",
+        "resource_type",
+        "resource_id",
+        "cidr",
+        "family",
+        "prefix_length",
+        "name",
+        "region",
+        "network_id",
+        "parent_resource_id",
+        "account_external_id",
+        "provider_state",
+        "tags",
+        "attributes",
+        "fingerprint",
+        "state",
+        "first_seen_at",
+        "last_seen_at",
+        "last_seen_run",
+        "missing_runs",
+        "missing_since",
+        "gone_at",
+        "pool",
+        "management_state",
+        "overlap_status",
+        "overlaps_with",
+        "compliance",
+        "reconciled_at",
+        "created_at",
+        "updated_at",
+    ]
+    fields = readonly_fields
+
+
+@admin.register(SyncRun)
+class SyncRunAdmin(ReadOnlyTenantAdmin):
+    """Sync runs with their progress, region outcomes and counts."""
+
+    role_permissions = {"view": "discovery.view"}
+    list_display = [
+        "id",
+        "account",
+        "trigger",
+        "status",
+        "progress_percent",
+        "created_at",
+        "finished_at",
+        "organization",
+    ]
+    list_filter = ["organization", "status", "trigger", "created_at"]
+    search_fields = ["account__name", "account__external_id", "agent__name", "task_id"]
+    list_select_related = ["account", "organization"]
+    readonly_fields = [
+        "organization",
+        "account",
+        "agent",
+        "batch",
+        "trigger",
+        "status",
+        "progress_percent",
+        "progress_message",
+        "regions",
+        "counts",
+        "error",
+        "created_by",
+        "task_id",
+        "created_at",
+        "started_at",
+        "finished_at",
+        "heartbeat_at",
+    ]
+    fields = readonly_fields

@@ -1,4 +1,4 @@
-"""Discovery agents, their provisioning tokens, and the record batches they push."""
+"""Discovery: agents and the batches they push, the resources found, and the sync runs."""
 
 from __future__ import annotations
 
@@ -11,7 +11,18 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
-from apps.discovery.choices import AgentStatus
+from apps.discovery.choices import (
+    ACTIVE_SYNC_STATUSES,
+    AgentStatus,
+    ManagementState,
+    OverlapStatus,
+    ResourceState,
+    SyncStatus,
+    SyncTrigger,
+)
+from apps.pools import cidr as cidr_engine
+from apps.pools.choices import Family
+from apps.pools.models import CIDR_MAX_LENGTH
 from apps.tenancy.scoping import TenantModel
 
 # An approved agent beats every 5 minutes: three missed beats make it stale.
@@ -162,3 +173,215 @@ class IngestBatch(TenantModel):
     def content(self) -> dict[str, Any]:
         """Return the batch as stored: ``{"records": [...], "regions": [...], ...}``."""
         return json.loads(gzip.decompress(bytes(self.payload)))
+
+
+class SyncRun(TenantModel):
+    """One collection of an account (by its collectors or from an agent's batch), stored.
+
+    ``regions`` holds each region's outcome (``{region, status, records, error_code,
+    message}``); ``counts`` the effect on the stored estate (``{seen, new, changed,
+    unchanged, missing, gone}``). ``heartbeat_at`` moves with every progress update: the
+    reaper fails a queued or running run whose heartbeat is 10 minutes old (its worker
+    died). At most one queued or running run per account, enforced by the services and,
+    underneath, by a partial unique constraint.
+    """
+
+    account = models.ForeignKey(
+        "cloud.CloudAccount",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="sync_runs",
+    )
+    agent = models.ForeignKey(
+        Agent, on_delete=models.SET_NULL, null=True, blank=True, related_name="sync_runs"
+    )
+    batch = models.ForeignKey(
+        IngestBatch,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="sync_runs",
+        help_text="The agent batch the run stored (trigger agent).",
+    )
+    trigger = models.CharField(max_length=16, choices=SyncTrigger.choices)
+    status = models.CharField(max_length=16, choices=SyncStatus.choices, default=SyncStatus.QUEUED)
+    progress_percent = models.PositiveSmallIntegerField(default=0)
+    progress_message = models.CharField(max_length=255, blank=True)
+    regions = models.JSONField(default=list, blank=True)
+    counts = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    task_id = models.CharField("Celery task id", max_length=64, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = "sync run"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["account"],
+                condition=models.Q(status__in=ACTIVE_SYNC_STATUSES),
+                name="discovery_syncrun_one_active_per_account",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(progress_percent__lte=100),
+                name="discovery_syncrun_progress_valid",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["organization", "-created_at"], name="discovery_run_org_created"),
+            models.Index(fields=["account", "-created_at"], name="discovery_run_account_created"),
+            # The reaper looks for active runs by heartbeat.
+            models.Index(
+                fields=["status", "heartbeat_at"],
+                condition=models.Q(status__in=ACTIVE_SYNC_STATUSES),
+                name="discovery_run_active",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Sync run {self.pk} ({self.get_status_display()})"
+
+    @property
+    def is_active(self) -> bool:
+        """Return whether the run is queued or running."""
+        return self.status in ACTIVE_SYNC_STATUSES
+
+    @property
+    def duration_seconds(self) -> float | None:
+        """Return how long the run took, or has taken so far."""
+        if self.started_at is None:
+            return None
+        return ((self.finished_at or timezone.now()) - self.started_at).total_seconds()
+
+
+class DiscoveredResource(TenantModel):
+    """One CIDR in use in a cloud account, as the last sync runs found it.
+
+    Identified within its account by ``resource_id`` and ``cidr`` (a VPC with two blocks
+    is two rows). Agent records belong to the organization's account of the same provider
+    and external id as their batch. The prefix is stored like a pool's: canonical text plus
+    family, length and fixed-width keys of its first and last address, so containment and
+    overlap are index range queries on every database.
+
+    ``fingerprint`` hashes the record's content: a run writes a row only when it changes.
+    A row not seen in a complete collection of its region becomes ``missing`` (counting
+    ``missing_runs`` from ``missing_since``), then ``gone`` once the account's grace period
+    has passed. The reconciliation fields (``pool`` to ``reconciled_at``) are written by
+    the reconciliation after each run.
+    """
+
+    account = models.ForeignKey(
+        "cloud.CloudAccount", on_delete=models.CASCADE, related_name="resources"
+    )
+    provider = models.CharField(max_length=8)
+    resource_type = models.CharField(max_length=64)
+    resource_id = models.CharField(max_length=512)
+    cidr = models.CharField("CIDR", max_length=CIDR_MAX_LENGTH)
+    family = models.PositiveSmallIntegerField(choices=Family.choices, editable=False)
+    prefix_length = models.PositiveSmallIntegerField(editable=False)
+    first_key = models.CharField(
+        max_length=32, editable=False, help_text="First address as 32 hex digits."
+    )
+    last_key = models.CharField(
+        max_length=32, editable=False, help_text="Last address as 32 hex digits."
+    )
+    name = models.CharField(max_length=255, blank=True)
+    region = models.CharField(max_length=64, blank=True)
+    network_id = models.CharField(max_length=512, blank=True)
+    parent_resource_id = models.CharField(max_length=512, blank=True)
+    account_external_id = models.CharField(max_length=255, blank=True)
+    provider_state = models.CharField(
+        max_length=64, blank=True, help_text="The provider's own word (available, in-use)."
+    )
+    tags = models.JSONField(default=dict, blank=True)
+    attributes = models.JSONField(default=dict, blank=True)
+    fingerprint = models.CharField(max_length=64)
+
+    state = models.CharField(
+        max_length=16, choices=ResourceState.choices, default=ResourceState.PRESENT
+    )
+    first_seen_at = models.DateTimeField()
+    last_seen_at = models.DateTimeField()
+    last_seen_run = models.ForeignKey(
+        SyncRun, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    missing_runs = models.PositiveIntegerField(
+        default=0, help_text="Consecutive complete collections of its region without it."
+    )
+    missing_since = models.DateTimeField(null=True, blank=True)
+    gone_at = models.DateTimeField(null=True, blank=True)
+
+    pool = models.ForeignKey(
+        "pools.Pool",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="discovered_resources",
+        help_text="The narrowest live pool containing the CIDR.",
+    )
+    management_state = models.CharField(max_length=16, choices=ManagementState.choices, blank=True)
+    overlap_status = models.CharField(max_length=16, choices=OverlapStatus.choices, blank=True)
+    overlaps_with = models.JSONField(
+        default=list, blank=True, help_text="The pools or resources it partially overlaps."
+    )
+    compliance = models.JSONField(default=list, blank=True, help_text="Compliance findings.")
+    reconciled_at = models.DateTimeField(null=True, blank=True)
+
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["family", "first_key", "prefix_length", "id"]
+        verbose_name = "discovered resource"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["account", "resource_id", "cidr"],
+                name="discovery_resource_unique_per_account",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(family__in=[4, 6]), name="discovery_resource_family_valid"
+            ),
+        ]
+        indexes = [
+            # Lists in address order, `contains` and `within`.
+            models.Index(
+                fields=["organization", "family", "first_key", "prefix_length"],
+                name="discovery_res_org_addr",
+            ),
+            models.Index(fields=["organization", "state"], name="discovery_res_org_state"),
+            models.Index(
+                fields=["organization", "management_state"], name="discovery_res_org_mgmt"
+            ),
+            models.Index(fields=["organization", "resource_type"], name="discovery_res_org_type"),
+            # The sync engine marks unseen rows of a region missing.
+            models.Index(
+                fields=["account", "region", "state"], name="discovery_res_account_region"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.cidr} {self.resource_type} {self.resource_id}"
+
+    @property
+    def prefix(self) -> cidr_engine.Prefix:
+        """Return the resource's block as an engine Prefix."""
+        return cidr_engine.Prefix(self.family, int(self.first_key, 16), self.prefix_length)
+
+    def set_prefix(self, prefix: cidr_engine.Prefix) -> None:
+        """Store ``prefix`` in ``cidr`` and its derived columns."""
+        self.cidr = str(prefix)
+        self.family = prefix.family
+        self.prefix_length = prefix.length
+        self.first_key = cidr_engine.address_key(prefix.first)
+        self.last_key = cidr_engine.address_key(prefix.last)

@@ -108,6 +108,29 @@ class Pool(MP_Node, TenantModel):
             "routing domain, so the database does not hold it apart from other roots."
         ),
     )
+    # Links filled by discovery (reconciliation, import of discovered resources).
+    cloud_account = models.ForeignKey(
+        "cloud.CloudAccount",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="pools",
+        editable=False,
+    )
+    cloud_resource = models.ForeignKey(
+        "discovery.DiscoveredResource",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="linked_pools",
+        editable=False,
+    )
+    orphaned_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="When every resource linked to this discovered pool was gone.",
+    )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         null=True,

@@ -1,11 +1,15 @@
-"""Agents and provisioning tokens for the discovery tests, made through the services."""
+"""Agents, provisioning tokens, resources and sync runs for the discovery tests."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from django.utils import timezone
+
+from apps.cloud.models import CloudAccount
 from apps.discovery import services
-from apps.discovery.models import Agent, AgentProvisioningToken
+from apps.discovery.models import Agent, AgentProvisioningToken, DiscoveredResource, SyncRun
+from apps.pools import cidr as cidr_engine
 from apps.tenancy.models import Organization
 from tests.actors import TEST_ACTOR
 
@@ -62,3 +66,42 @@ def batch(batch_id: str = "b-1", count: int = 2, **fields: Any) -> dict[str, Any
     }
     data.update(fields)
     return data
+
+
+def sync_run(account: CloudAccount, **fields: Any) -> SyncRun:
+    """Return a stored sync run of ``account`` (completed unless told)."""
+    now = timezone.now()
+    data: dict[str, Any] = {
+        "organization": account.organization,
+        "account": account,
+        "trigger": "manual",
+        "status": "completed",
+        "progress_percent": 100,
+        "started_at": now,
+        "finished_at": now,
+        "heartbeat_at": now,
+    }
+    data.update(fields)
+    return SyncRun.objects.create(**data)
+
+
+def resource(
+    account: CloudAccount, cidr: str = "10.0.0.0/16", resource_id: str = "vpc-1", **fields: Any
+) -> DiscoveredResource:
+    """Return a stored present resource of ``account`` (a fixture, as a run would store it)."""
+    now = timezone.now()
+    row = DiscoveredResource(
+        organization=account.organization,
+        account=account,
+        provider=account.provider,
+        resource_type=fields.pop("resource_type", "vpc"),
+        resource_id=resource_id,
+        region=fields.pop("region", "eu-west-1"),
+        fingerprint=fields.pop("fingerprint", "0" * 64),
+        first_seen_at=now,
+        last_seen_at=now,
+        **fields,
+    )
+    row.set_prefix(cidr_engine.parse_prefix(cidr))
+    row.save()
+    return row

@@ -94,6 +94,8 @@ PAGES: dict[str, dict[str, str]] = {
     "discovery.agent": _read_only("agents.view"),
     "discovery.agentprovisioningtoken": _read_only("agents.manage"),
     "discovery.ingestbatch": _read_only("agents.view"),
+    "discovery.discoveredresource": _read_only("discovery.view"),
+    "discovery.syncrun": _read_only("discovery.view"),
     "auth.group": _only(SUPERUSER),
     "django_celery_beat.periodictask": _only(SUPERUSER),
     "django_celery_beat.clockedschedule": _only(SUPERUSER),
@@ -207,6 +209,8 @@ ROWS: dict[str, Callable[[World], Any]] = {
         world.organization, f"walk {next(_serial)}"
     )[0],
     "discovery.ingestbatch": lambda world: _ingest_batch(world),
+    "discovery.discoveredresource": lambda world: discovery_factories.resource(_account(world)),
+    "discovery.syncrun": lambda world: discovery_factories.sync_run(_account(world)),
     "auth.group": lambda world: Group.objects.create(name=f"walk {next(_serial)}"),
     "django_celery_beat.periodictask": lambda world: _task(),
     "django_celery_beat.clockedschedule": lambda world: ClockedSchedule.objects.create(
@@ -327,6 +331,8 @@ ACTIONS: dict[str, dict[str, Action]] = {
         )
     },
     "discovery.ingestbatch": {},
+    "discovery.discoveredresource": {},
+    "discovery.syncrun": {},
     "auth.group": {"delete_selected": _delete_selected("auth.group")},
     "django_celery_beat.periodictask": {
         "delete_selected": _delete_selected("django_celery_beat.periodictask"),
