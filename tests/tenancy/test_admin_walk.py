@@ -37,6 +37,7 @@ from apps.cloud.services import account_create
 from apps.discovery import services as discovery_services
 from apps.discovery.ingest import clean_batch
 from apps.discovery.models import Agent, IngestBatch
+from apps.planning.services import plan_create
 from apps.pools import services as pool_services
 from apps.pools.models import Pool
 from apps.tenancy.choices import Role
@@ -89,6 +90,7 @@ PAGES: dict[str, dict[str, str]] = {
     "analysis.utilizationsnapshot": _read_only("analysis.view"),
     "analysis.analysisrun": _read_only("analysis.view"),
     "analysis.recommendation": _read_only("analysis.view"),
+    "planning.plan": _read_only("plans.view"),
     "audit.auditevent": _read_only("audit.view"),
     "audit.auditchain": _read_only("audit.view"),
     "discovery.agent": _read_only("agents.view"),
@@ -200,6 +202,13 @@ ROWS: dict[str, Callable[[World], Any]] = {
     "analysis.recommendation": lambda world: Recommendation.objects.filter(
         organization=world.organization
     ).first(),
+    "planning.plan": lambda world: plan_create(
+        organization=world.organization,
+        actor=TEST_ACTOR,
+        title=f"walk plan {next(_serial)}",
+        source="template",
+        operations=[{"op": "create", "ref": "a", "name": "a", "cidr": "10.0.9.0/24"}],
+    ),
     "audit.auditevent": lambda world: AuditEvent.objects.filter(
         organization=world.organization
     ).first(),
@@ -310,6 +319,7 @@ ACTIONS: dict[str, dict[str, Action]] = {
             lambda rec: _fresh(rec).status == RecommendationStatus.APPLIED,
         )
     },
+    "planning.plan": {},
     "audit.auditevent": {},
     "audit.auditchain": {},
     "discovery.agent": {
