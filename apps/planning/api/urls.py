@@ -1,0 +1,5 @@
+"""Planning API routes, mounted under /api/v1/ in the "api" namespace."""
+
+from apps.planning.api.plan_urls import urlpatterns as plan_urlpatterns
+
+urlpatterns = [*plan_urlpatterns]

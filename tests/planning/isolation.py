@@ -1,0 +1,39 @@
+"""Path factories of the planning routes for the tenant-isolation walk (tests/isolation.py)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from apps.planning.services import plan_create
+from tests.actors import TEST_ACTOR
+from tests.isolation import World
+
+
+def plan_id(world: World) -> int:
+    """Return a draft plan of the world's organization, titled with its marker."""
+
+    def make() -> Any:
+        return plan_create(
+            organization=world.organization,
+            actor=TEST_ACTOR,
+            title=f"plan {world.marker}",
+            source="ai",
+            operations=[
+                {"op": "create", "ref": "root", "name": world.marker, "cidr": "10.77.0.0/16"}
+            ],
+        )
+
+    return world.remember("plan", make).pk
+
+
+PATH_FACTORIES = {
+    f"api:{name}:pk": plan_id
+    for name in (
+        "plan-detail",
+        "plan-validate",
+        "plan-apply",
+        "plan-discard",
+        "plan-rollback",
+        "plan-export",
+    )
+}
