@@ -1,0 +1,17 @@
+"""Console routes of planning."""
+
+from django.urls import path
+
+from apps.planning import views
+
+app_name = "planning"
+
+urlpatterns = [
+    path("plans/", views.PlanListView.as_view(), name="overview"),
+    path("plans/<int:pk>/", views.PlanDetailView.as_view(), name="plan-detail"),
+    path(
+        "plans/<int:pk>/<slug:action>/",
+        views.PlanActionView.as_view(),
+        name="plan-action",
+    ),
+]
