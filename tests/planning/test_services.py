@@ -297,3 +297,84 @@ def test_rollback_blocked_by_a_later_change_names_it(make_pool, make_plan) -> No
     assert caught.value.fields["blockers"][0] == (
         f'10.0.16.0/20 "renamed" (pool {vpc.pk}) was changed after the plan was applied.'
     )
+
+
+# Risk from discovered usage
+
+
+@pytest.fixture
+def cloud_account(organization):
+    from apps.cloud.services import account_create
+
+    return account_create(
+        organization=organization,
+        actor=TEST_ACTOR,
+        name="prod",
+        provider="aws",
+        external_id="123456789012",
+        auth_method="access_keys",
+    )
+
+
+def test_a_new_pool_cutting_through_discovered_usage_is_high_risk(
+    make_pool, make_plan, cloud_account
+) -> None:
+    from tests.discovery.factories import resource
+
+    root = make_pool("10.0.0.0/16", name="corp")
+    resource(cloud_account, "10.0.16.0/22", resource_id="vpc-9")
+    resource(cloud_account, "10.0.40.0/24", resource_id="vpc-inside")
+    plan = plan_validate(
+        plan=make_plan(
+            [create("cut", "10.0.18.0/23", root.pk), create("holds", "10.0.32.0/20", root.pk)]
+        ),
+        actor=TEST_ACTOR,
+    )
+    assert plan.status == PlanStatus.VALID
+    risk = plan.preview["risk"]
+    assert risk["level"] == "high"
+    assert [(f["rule"], f["ref"], f["level"]) for f in risk["findings"]] == [
+        ("DISCOVERED_OVERLAP", "cut", "high")
+    ]
+    assert risk["findings"][0]["message"] == (
+        "10.0.18.0/23 'cut' overlaps the discovered 10.0.16.0/22 (vpc vpc-9) without containing it."
+    )
+
+
+def test_changing_a_pool_with_children_and_resources_is_flagged(
+    make_pool, make_plan, cloud_account
+) -> None:
+    from tests.discovery.factories import resource
+
+    root = make_pool("10.0.0.0/16", name="corp")
+    vpc = make_pool("10.0.0.0/20", parent=root, name="vpc")
+    make_pool("10.0.0.0/24", parent=vpc, name="subnet")
+    resource(cloud_account, "10.0.0.0/24", resource_id="subnet-1", pool=vpc)
+    plan = plan_validate(
+        plan=make_plan([{"op": "delete", "ref": "drop", "pool": vpc.pk, "recursive": True}]),
+        actor=TEST_ACTOR,
+    )
+    assert [(f["rule"], f["pool"], f["level"]) for f in plan.preview["risk"]["findings"]] == [
+        ("CHANGED_IN_USE", vpc.pk, "high"),
+        ("CHANGED_WITH_CHILDREN", vpc.pk, "medium"),
+    ]
+    assert plan.preview["diff"][0]["detail"] == "with 1 live children"
+
+
+def test_rollback_is_blocked_by_discovered_use_of_a_created_pool(
+    make_pool, make_plan, cloud_account
+) -> None:
+    from tests.discovery.factories import resource
+
+    root = make_pool("10.0.0.0/16", name="corp")
+    plan = plan_apply(plan=make_plan([create("vpc", "10.0.16.0/20", root.pk)]), actor=TEST_ACTOR)
+    vpc = Pool.objects.get(pk=plan.created_pool_ids[0])
+    resource(cloud_account, "10.0.16.0/24", resource_id="subnet-7", pool=vpc)
+    with pytest.raises(Conflict) as caught:
+        plan_rollback(plan=plan, actor=TEST_ACTOR)
+    assert caught.value.fields == {
+        "blockers": [
+            f'10.0.16.0/20 "vpc" (pool {vpc.pk}) is used by the discovered 10.0.16.0/24 '
+            "(vpc subnet-7)."
+        ]
+    }
