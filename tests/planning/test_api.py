@@ -117,11 +117,11 @@ def test_rollback_blocked_names_the_blocker(operator, root, make_pool, make_plan
     operator.post(f"{URL}{plan.pk}/apply/")
     plan.refresh_from_db()
     vpc = Pool.objects.get(pk=plan.created_pool_ids[0])
-    make_pool("10.0.16.0/24", parent=vpc, name="later")
+    later = make_pool("10.0.16.0/24", parent=vpc, name="later")
     response = operator.post(f"{URL}{plan.pk}/rollback/")
     assert response.status_code == 409
     assert response.json()["error"]["fields"]["blockers"] == [
-        f'10.0.16.0/24 "later" (pool {vpc.pk + 1}) was added under 10.0.16.0/20 "a" '
+        f'10.0.16.0/24 "later" (pool {later.pk}) was added under 10.0.16.0/20 "a" '
         f"(pool {vpc.pk}) after the plan was applied."
     ]
 

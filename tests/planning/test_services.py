@@ -125,7 +125,7 @@ def test_the_dry_run_reports_every_failing_operation_with_the_service_code(
     make_pool, make_plan
 ) -> None:
     root = make_pool("10.0.0.0/16", name="corp")
-    make_pool("10.0.0.0/24", parent=root, name="taken")
+    taken = make_pool("10.0.0.0/24", parent=root, name="taken")
     plan = make_plan(
         [
             create("a", "10.0.0.0/25", root.pk),
@@ -160,7 +160,7 @@ def test_the_dry_run_reports_every_failing_operation_with_the_service_code(
         (3, "x", "conflict"),
     ]
     assert plan.errors[0]["message"] == (
-        f'10.0.0.0/25 overlaps 10.0.0.0/24 "taken" (pool {root.pk + 1}) in 10.0.0.0/16 "corp" '
+        f'10.0.0.0/25 overlaps 10.0.0.0/24 "taken" (pool {taken.pk}) in 10.0.0.0/16 "corp" '
         f"(pool {root.pk})."
     )
     assert plan.preview == {}
@@ -206,7 +206,7 @@ def test_a_plan_that_stopped_being_valid_is_a_409_and_writes_nothing(
         actor=TEST_ACTOR,
     )
     assert plan.status == PlanStatus.VALID
-    make_pool("10.0.2.0/23", parent=root, name="meanwhile")
+    meanwhile = make_pool("10.0.2.0/23", parent=root, name="meanwhile")
     settle_chains()
     pools = list(Pool.objects.values_list("pk", "cidr", "numchild", "updated_at"))
     events = AuditEvent.objects.count()
@@ -215,7 +215,7 @@ def test_a_plan_that_stopped_being_valid_is_a_409_and_writes_nothing(
     assert (caught.value.status_code, caught.value.code) == (409, "conflict")
     assert caught.value.fields == {
         "b": [
-            f'overlap: 10.0.2.0/24 overlaps 10.0.2.0/23 "meanwhile" (pool {root.pk + 1}) in '
+            f'overlap: 10.0.2.0/24 overlaps 10.0.2.0/23 "meanwhile" (pool {meanwhile.pk}) in '
             f'10.0.0.0/16 "corp" (pool {root.pk}).'
         ]
     }
@@ -277,14 +277,14 @@ def test_rollback_blocked_by_a_later_change_names_it(make_pool, make_plan) -> No
     root = make_pool("10.0.0.0/16", name="corp")
     plan = plan_apply(plan=make_plan([create("vpc", "10.0.16.0/20", root.pk)]), actor=TEST_ACTOR)
     vpc = Pool.objects.get(pk=plan.created_pool_ids[0])
-    make_pool("10.0.16.0/24", parent=vpc, name="later")
+    later = make_pool("10.0.16.0/24", parent=vpc, name="later")
     with pytest.raises(Conflict) as caught:
         plan_rollback(plan=plan, actor=TEST_ACTOR)
     assert caught.value.status_code == 409
     assert caught.value.fields == {
         "blockers": [
-            '10.0.16.0/24 "later" (pool 3) was added under 10.0.16.0/20 "vpc" (pool 2) '
-            "after the plan was applied."
+            f'10.0.16.0/24 "later" (pool {later.pk}) was added under 10.0.16.0/20 "vpc" '
+            f"(pool {vpc.pk}) after the plan was applied."
         ]
     }
     plan.refresh_from_db()
