@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from auditlog.context import disable_auditlog
 from django.db import transaction
 from django.utils import timezone
 
@@ -237,8 +238,8 @@ def plan_dry_run(*, plan: Plan, actor: Actor, preview: bool = True) -> DryRun:
     Operations that fail the pure checks (and those that name them) are left out and
     reported; the others run in order through ``pool_changes_apply``, which reports every
     change the stored tree refuses, each with the pool service's code. When all pass, the
-    preview is read before the rollback. Nothing the run writes survives it: pools, tree
-    counters and their audit events are all rolled back.
+    preview is read before the rollback. Nothing the run writes survives it: pools and tree
+    counters are rolled back, and no audit event is recorded for them.
     """
     organization = Organization.objects.get(pk=plan.organization_id)
     checked = pure_validation(plan)
@@ -251,12 +252,15 @@ def plan_dry_run(*, plan: Plan, actor: Actor, preview: bool = True) -> DryRun:
             changes = [change for _index, change in indexed]
             state = preview_state(organization, changes) if preview else None
             try:
-                applied = pool_changes_apply(
-                    organization=organization,
-                    actor=actor,
-                    changes=changes,
-                    details={"plan": plan.pk, "dry_run": True},
-                )
+                # The run's pool changes are rolled back with the transaction: recording
+                # audit events for them would only be work thrown away.
+                with disable_auditlog():
+                    applied = pool_changes_apply(
+                        organization=organization,
+                        actor=actor,
+                        changes=changes,
+                        details={"plan": plan.pk, "dry_run": True},
+                    )
             except ApplicationError as exc:
                 result.errors.extend(_rejected_errors(exc, indexed))
                 raise _RollBack from None
