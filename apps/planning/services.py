@@ -41,6 +41,8 @@ from cloudpam.exceptions import (
 )
 
 PLAN_LABEL = "planning.plan"
+# A 409 names at most this many failing operations (a validation stores them all).
+MAX_REPORTED_ERRORS = 1_000
 
 # The source recorded on the pools a plan creates, by the plan's source.
 POOL_SOURCE_OF_PLAN = {
@@ -184,9 +186,12 @@ class PlanConflict(Conflict):
         self.errors = list(errors)
         self.cause = cause
         fields: dict[str, list[str]] = {}
-        for error in self.errors:
+        for error in self.errors[:MAX_REPORTED_ERRORS]:
             key = error.ref or (f"#{error.index + 1}" if error.index is not None else "plan")
             fields.setdefault(key, []).append(f"{error.code}: {error.message}")
+        if len(self.errors) > MAX_REPORTED_ERRORS:
+            hidden = len(self.errors) - MAX_REPORTED_ERRORS
+            fields["plan"] = [*fields.get("plan", []), f"... and {hidden} more failing operations."]
         first = self.errors[0] if self.errors else None
         detail = ""
         if first is not None:
