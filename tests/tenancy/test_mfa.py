@@ -59,7 +59,8 @@ def test_enrolment_shows_a_qr_code_and_the_key_then_confirms_with_a_code(member)
     device = TOTPDevice.objects.get(user=member, confirmed=False)
     secret = base64.b32encode(device.bin_key).decode().rstrip("=")
     assert "<svg" in html
-    assert secret[:4] in html and " ".join(secret[i : i + 4] for i in range(0, 32, 4)) in html
+    assert secret[:4] in html
+    assert " ".join(secret[i : i + 4] for i in range(0, 32, 4)) in html
     assert page["Cache-Control"] == "no-store"
 
     wrong = client.post("/account/mfa/", {"action": "confirm", "code": "000000"})
@@ -87,7 +88,8 @@ def test_enrolment_shows_a_qr_code_and_the_key_then_confirms_with_a_code(member)
 
 def test_recovery_codes_are_ten_distinct_codes_stored_only_as_digests(enrolled):
     user, _device, codes = enrolled
-    assert len(codes) == 10 and len(set(codes)) == 10
+    assert len(codes) == 10
+    assert len(set(codes)) == 10
     stored = set(StaticToken.objects.filter(device__user=user).values_list("token", flat=True))
     assert len(stored) == 10
     assert not stored & set(codes)
@@ -109,12 +111,14 @@ def test_sign_in_asks_for_the_code_and_nothing_is_reachable_before_it(enrolled):
     assert "_auth_user_id" not in client.session
 
     page = client.get("/login/code/")
-    assert page.status_code == 200 and "Enter your code" in page.content.decode()
+    assert page.status_code == 200
+    assert "Enter your code" in page.content.decode()
     answer = client.post("/login/code/", {"code": fresh_code(device)})
     assert answer.status_code == 302
     assert answer["Location"] == "/organization/members/"
     me = client.get("/api/v1/me/")
-    assert me.status_code == 200 and me.json()["user"]["email"] == user.email
+    assert me.status_code == 200
+    assert me.json()["user"]["email"] == user.email
     assert [e.additional_data for e in _events("mfa_verified", user)][-1] == {"method": "totp"}
     assert AuditEvent.objects.filter(action="login", object_pk=str(user.pk)).count() >= 1
 
@@ -122,7 +126,8 @@ def test_sign_in_asks_for_the_code_and_nothing_is_reachable_before_it(enrolled):
 def test_a_user_without_mfa_signs_in_with_the_password_alone(member):
     client = Client()
     answer = password_step(client, member)
-    assert answer.status_code == 302 and answer["Location"] == "/"
+    assert answer.status_code == 302
+    assert answer["Location"] == "/"
     assert client.get("/api/v1/me/").status_code == 200
 
 
@@ -195,7 +200,8 @@ def test_the_admin_sign_in_form_cannot_skip_the_code_step(enrolled):
     client.post("/admin/login/", {"username": user.email, "password": PASSWORD})
     # Signed in by the admin's form, the session is sent to the code step at once.
     answer = client.get("/admin/")
-    assert answer.status_code == 302 and answer["Location"] == "/login/code/"
+    assert answer.status_code == 302
+    assert answer["Location"] == "/login/code/"
     assert client.get("/api/v1/me/").status_code == 401
     assert client.post("/login/code/", {"code": fresh_code(device)})["Location"] == "/admin/"
 
@@ -212,7 +218,8 @@ def test_an_organization_requiring_mfa_sends_members_to_enrolment_first(
     client = Client()
     client.force_login(member)
     page = client.get("/pools/")
-    assert page.status_code == 302 and page["Location"] == "/account/mfa/?required=1"
+    assert page.status_code == 302
+    assert page["Location"] == "/account/mfa/?required=1"
     refused = client.get("/api/v1/pools/")
     assert refused.status_code == 403
     assert refused.json()["error"]["code"] == "mfa_required"
@@ -411,7 +418,9 @@ def test_admins_reset_a_members_mfa(enrolled, organization, client_for, role, st
         assert answer.json()["error"]["code"] == "permission_denied"
 
 
-def test_an_admin_of_another_organization_cannot_reset(enrolled, organization, other_organization, client_for):
+def test_an_admin_of_another_organization_cannot_reset(
+    enrolled, organization, other_organization, client_for
+):
     user, _device, _codes = enrolled
     membership = Membership.objects.get(user=user, organization=organization)
     stranger = client_for(other_organization, "owner")
@@ -470,14 +479,16 @@ def test_no_secret_or_code_reaches_a_log_an_event_or_a_later_response(
     events = json.dumps(list(AuditEvent.objects.values()), default=str)
     logs = json_logs.getvalue()
     for action in ("mfa_enrolled", "mfa_verified", "mfa_failed"):
-        assert action in logs and action in events
+        assert action in logs
+        assert action in events
     for secret in secret_forms:
         assert secret not in logs, secret
         assert secret not in events, secret
         for page in later:
             assert secret not in page, secret
     for code in (confirm_code, used_code):
-        assert f'"{code}"' not in logs and f'"{code}"' not in events
+        assert f'"{code}"' not in logs
+        assert f'"{code}"' not in events
 
 
 def test_the_admin_lists_devices_without_secrets_and_resets_them(enrolled):
@@ -486,7 +497,8 @@ def test_the_admin_lists_devices_without_secrets_and_resets_them(enrolled):
     admin = Client()
     admin.force_login(superuser)
     page = admin.get("/admin/otp_totp/totpdevice/")
-    assert page.status_code == 200 and user.email in page.content.decode()
+    assert page.status_code == 200
+    assert user.email in page.content.decode()
     assert admin.get("/admin/otp_totp/totpdevice/add/").status_code == 403
     answer = admin.post(
         "/admin/otp_totp/totpdevice/",

@@ -70,7 +70,13 @@ def test_users_list_their_sessions_with_the_current_one_flagged(member, organiza
     assert by_device["Firefox 121 on Linux"]["current"] is False
     assert by_device["Firefox 121 on Linux"]["ip"] == "203.0.113.9"
     assert set(by_device["Chrome 120 on Mac OS X"]) == {
-        "id", "device", "user_agent", "ip", "organization", "created_at", "last_seen_at",
+        "id",
+        "device",
+        "user_agent",
+        "ip",
+        "organization",
+        "created_at",
+        "last_seen_at",
         "current",
     }
     assert phone.get("/api/v1/me/sessions/").status_code == 200
@@ -102,7 +108,8 @@ def test_revoking_every_other_session_keeps_this_one(member):
     laptop = _browser(member, CHROME_MAC)
     others = [_browser(member, FIREFOX_LINUX) for _ in range(2)]
     answer = laptop.post("/api/v1/me/sessions/revoke-others/")
-    assert answer.status_code == 200 and answer.json() == {"revoked": 2}
+    assert answer.status_code == 200
+    assert answer.json() == {"revoked": 2}
     assert [c.get("/api/v1/me/").status_code for c in others] == [401, 401]
     assert laptop.get("/api/v1/me/").status_code == 200
 
@@ -217,7 +224,9 @@ def test_removing_a_member_ends_their_sessions_in_that_organization(
     assert {e.additional_data["reason"] for e in events} == {"member_removed"}
 
 
-def test_an_admin_of_another_organization_gets_a_404(member, organization, other_organization, client_for):
+def test_an_admin_of_another_organization_gets_a_404(
+    member, organization, other_organization, client_for
+):
     laptop = _browser(member, CHROME_MAC)
     membership = Membership.objects.get(user=member, organization=organization)
     stranger = client_for(other_organization, "owner")
@@ -231,7 +240,8 @@ def test_a_token_lists_its_users_sessions_but_has_none_current(organization, mem
     _browser(member, CHROME_MAC)
     client = token_client(organization, "operator", user=member)
     body = client.get("/api/v1/me/sessions/").json()
-    assert body["count"] == 1 and body["results"][0]["current"] is False
+    assert body["count"] == 1
+    assert body["results"][0]["current"] is False
 
 
 # ---------------------------------------------------------------- console
@@ -247,7 +257,8 @@ def test_every_role_sees_and_ends_their_own_sessions_in_the_console(
     page = laptop.get("/account/sessions/")
     html = page.content.decode()
     assert page.status_code == 200
-    assert "Chrome 120 on Mac OS X" in html and "this session" in html
+    assert "Chrome 120 on Mac OS X" in html
+    assert "this session" in html
     assert "Firefox 121 on Linux" in html
     phone_pk = _row(phone).pk
     answer = laptop.post(f"/account/sessions/{phone_pk}/revoke/")

@@ -87,7 +87,15 @@ def revoke_sessions(modeladmin: Any, request: HttpRequest, queryset: QuerySet) -
 class UserSessionAdmin(SuperuserOnlyAdminMixin, admin.ModelAdmin):
     """Signed-in sessions (superusers: a session may work in several organizations)."""
 
-    list_display = ["user", "device", "ip", "organization", "created_at", "last_seen_at", "revoked_at"]
+    list_display = [
+        "user",
+        "device",
+        "ip",
+        "organization",
+        "created_at",
+        "last_seen_at",
+        "revoked_at",
+    ]
     list_filter = ["created_at", "last_seen_at", "revoked_at"]
     search_fields = ["user__email", "ip", "device"]
     list_select_related = ["user", "organization"]

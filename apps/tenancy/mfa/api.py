@@ -66,8 +66,12 @@ def _status(request: Request) -> dict[str, Any]:
     left = services.mfa_recovery_codes_left(user=user) if state.enrolled else 0
     if state.enrolled:
         devices.append(
-            {"type": "recovery_codes", "name": services.RECOVERY_NAME, "created_at": None,
-             "last_used_at": None}
+            {
+                "type": "recovery_codes",
+                "name": services.RECOVERY_NAME,
+                "created_at": None,
+                "last_used_at": None,
+            }
         )
     is_session = not isinstance(request.auth, ApiToken)
     return {
@@ -97,7 +101,9 @@ class MyMfaVerifyView(GenericAPIView):
     serializer_class = MfaCodeSerializer
     filter_backends: list[Any] = []
 
-    @extend_schema(request=MfaCodeSerializer, responses=MfaStatusSerializer, operation_id="me_mfa_verify")
+    @extend_schema(
+        request=MfaCodeSerializer, responses=MfaStatusSerializer, operation_id="me_mfa_verify"
+    )
     def post(self, request: Request) -> Response:
         if isinstance(request.auth, ApiToken):
             raise ValidationError(

@@ -65,8 +65,6 @@ def looks_like_totp(value: str, digits: int = 6) -> bool:
     return len(raw) == digits and raw.isdigit()
 
 
-def reverification_due(
-    verified_at: datetime | None, now: datetime, max_age: timedelta
-) -> bool:
+def reverification_due(verified_at: datetime | None, now: datetime, max_age: timedelta) -> bool:
     """Return whether a second factor verified at ``verified_at`` is too old at ``now``."""
     return verified_at is None or now - verified_at >= max_age or verified_at > now

@@ -87,9 +87,7 @@ class MfaMiddleware:
         state = mfa_user_state(user)
         if state.enrolled and not user.is_verified():  # type: ignore[attr-defined]
             return self._back_to_code_step(request, user)
-        if state.required and not state.enrolled and not self._route_in(
-            request, ENROLMENT_ROUTES
-        ):
+        if state.required and not state.enrolled and not self._route_in(request, ENROLMENT_ROUTES):
             message = (
                 "An organization you belong to requires multi-factor authentication; "
                 "set it up in the console first."

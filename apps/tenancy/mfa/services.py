@@ -54,7 +54,9 @@ def _recovery_keys() -> list[bytes]:
     ]
 
 
-def _event(user: User, event: str, *, method: str | None, actor: Any, request: Any, **extra: Any) -> None:
+def _event(
+    user: User, event: str, *, method: str | None, actor: Any, request: Any, **extra: Any
+) -> None:
     signals.mfa_event.send(
         sender=User, user=user, event=event, method=method, actor=actor, request=request, **extra
     )

@@ -183,7 +183,9 @@ class MfaSetupView(LoginRequiredMixin, View):
             else:
                 session_mark_verified(request, enrolment.device)
                 return self._show_codes(request, enrolment.recovery_codes, status=201)
-        return _no_store(render(request, self.template_name, self._context(form=form), status=status))
+        return _no_store(
+            render(request, self.template_name, self._context(form=form), status=status)
+        )
 
     def _with_code(self, request: HttpRequest, action: str) -> HttpResponse:
         form = CodeForm(request.POST)
@@ -212,9 +214,7 @@ class MfaSetupView(LoginRequiredMixin, View):
     def _show_codes(self, request: HttpRequest, codes: list[str], *, status: int) -> HttpResponse:
         # Rendered, not redirected: the codes must not travel through the session.
         context = {"codes": codes, "breadcrumbs": [{"label": "Recovery codes", "url": None}]}
-        return _no_store(
-            render(request, "tenancy/mfa_recovery_codes.html", context, status=status)
-        )
+        return _no_store(render(request, "tenancy/mfa_recovery_codes.html", context, status=status))
 
 
 class MfaVerifyView(LoginRequiredMixin, View):

@@ -65,7 +65,7 @@ class MySessionListView(GenericAPIView):
             return UserSession.objects.none()
         return selectors.user_session_list(user=self.request.user).select_related("organization")
 
-    @extend_schema(operation_id="me_sessions_list")
+    @extend_schema(responses=UserSessionSerializer(many=True), operation_id="me_sessions_list")
     def get(self, request: Request) -> Response:
         page = self.paginate_queryset(self.get_queryset())
         data = UserSessionSerializer(page, many=True, context={"current_id": _current_id(request)})
@@ -104,7 +104,9 @@ class MySessionRevokeOthersView(GenericAPIView):
     serializer_class = RevokedCountSerializer
     filter_backends: list[Any] = []
 
-    @extend_schema(request=None, responses=RevokedCountSerializer, operation_id="me_sessions_revoke_others")
+    @extend_schema(
+        request=None, responses=RevokedCountSerializer, operation_id="me_sessions_revoke_others"
+    )
     def post(self, request: Request) -> Response:
         count = services.user_sessions_revoke_others(
             user=request.user,
@@ -128,11 +130,11 @@ class MemberSessionListView(OrganizationRouteMixin, GenericAPIView):
         membership = tenancy_selectors.membership_get(
             organization=self.request.organization, pk=self.kwargs["member_id"]
         )
-        return selectors.member_session_list(membership=membership).select_related(
-            "organization"
-        )
+        return selectors.member_session_list(membership=membership).select_related("organization")
 
-    @extend_schema(parameters=[SLUG_PARAMETER, MEMBER_PARAMETER])
+    @extend_schema(
+        parameters=[SLUG_PARAMETER, MEMBER_PARAMETER], responses=UserSessionSerializer(many=True)
+    )
     def get(self, request: Request, organization_slug: str, member_id: int) -> Response:
         page = self.paginate_queryset(self.get_queryset())
         return self.get_paginated_response(UserSessionSerializer(page, many=True).data)
