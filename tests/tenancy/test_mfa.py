@@ -525,3 +525,34 @@ def test_codes_of_the_next_step_are_accepted_once(enrolled):
     assert sign_in(first, user, code=code).status_code == 302
     second = Client()
     assert sign_in(second, user, code=code).status_code == 400
+
+
+@pytest.mark.parametrize("role", ["owner", "admin", "operator", "viewer", "auditor"])
+def test_every_role_enrols_in_the_console(organization, make_member, role):
+    client = Client()
+    client.force_login(make_member(organization, role))
+    page = client.get("/account/mfa/")
+    assert page.status_code == 200
+    assert "Set up an authenticator app" in page.content.decode()
+    _device, codes = enrol(client)
+    assert len(codes) == 10
+    assert "MFA is on" in client.get("/account/mfa/").content.decode()
+
+
+@pytest.mark.parametrize(
+    ("role", "allowed"),
+    [("owner", True), ("admin", True), ("operator", False), ("viewer", False), ("auditor", False)],
+)
+def test_the_member_page_resets_mfa_for_admins(enrolled, organization, make_member, role, allowed):
+    user, _device, _codes = enrolled
+    membership = Membership.objects.get(user=user, organization=organization)
+    client = Client()
+    client.force_login(make_member(organization, role))
+    assert ("Reset MFA" in client.get("/organization/members/").content.decode()) is allowed
+    answer = client.post(f"/organization/members/{membership.pk}/mfa/reset/")
+    assert answer.status_code == (302 if allowed else 403)
+    assert TOTPDevice.objects.filter(user=user).exists() is not allowed
+
+
+def test_the_sign_in_page_for_anonymous_users_is_not_held_up():
+    assert Client().get("/login/").status_code == 200
