@@ -14,7 +14,7 @@ def session_id(world: World) -> int:
         return UserSession.objects.create(
             user=world.owner,
             session_key_hash="0" * 64,
-            organization=world.organization,
+            last_organization=world.organization,
             device=f"device {world.marker}",
             user_agent=f"agent {world.marker}",
             created_at=now,

@@ -246,7 +246,7 @@ ROWS: dict[str, Callable[[World], Any]] = {
     "tenancy.usersession": lambda world: UserSession.objects.create(
         user=world.owner,
         session_key_hash="0" * 64,
-        organization=world.organization,
+        last_organization=world.organization,
         created_at=timezone.now(),
         last_seen_at=timezone.now(),
     ),

@@ -146,7 +146,7 @@ def test_last_seen_is_written_at_most_once_a_minute(member, organization):
     laptop.get("/api/v1/me/", HTTP_X_CLOUDPAM_ORGANIZATION=organization.slug)
     touched = _row(laptop)
     assert touched.last_seen_at > earlier
-    assert touched.organization == organization
+    assert touched.last_organization == organization
 
 
 def test_a_session_from_before_tracking_is_adopted(member):
@@ -191,8 +191,8 @@ def test_admins_see_only_sessions_working_in_their_organization(
     Membership.objects.create(user=member, organization=other_organization, role="viewer")
     here = _browser(member, CHROME_MAC)
     there = _browser(member, FIREFOX_LINUX)
-    UserSession.objects.filter(pk=_row(here).pk).update(organization=organization)
-    UserSession.objects.filter(pk=_row(there).pk).update(organization=other_organization)
+    UserSession.objects.filter(pk=_row(here).pk).update(last_organization=organization)
+    UserSession.objects.filter(pk=_row(there).pk).update(last_organization=other_organization)
     membership = Membership.objects.get(user=member, organization=organization)
     admin = client_for(organization, "admin")
     listed = admin.get(
@@ -207,8 +207,8 @@ def test_removing_a_member_ends_their_sessions_in_that_organization(
     Membership.objects.create(user=member, organization=other_organization, role="viewer")
     here = _browser(member, CHROME_MAC)
     there = _browser(member, FIREFOX_LINUX)
-    UserSession.objects.filter(pk=_row(here).pk).update(organization=organization)
-    UserSession.objects.filter(pk=_row(there).pk).update(organization=other_organization)
+    UserSession.objects.filter(pk=_row(here).pk).update(last_organization=organization)
+    UserSession.objects.filter(pk=_row(there).pk).update(last_organization=other_organization)
     membership = Membership.objects.get(user=member, organization=organization)
     admin = client_for(organization, "admin")
     answer = admin.delete(f"/api/v1/organizations/{organization.slug}/members/{membership.pk}/")

@@ -91,20 +91,20 @@ class UserSessionAdmin(SuperuserOnlyAdminMixin, admin.ModelAdmin):
         "user",
         "device",
         "ip",
-        "organization",
+        "last_organization",
         "created_at",
         "last_seen_at",
         "revoked_at",
     ]
     list_filter = ["created_at", "last_seen_at", "revoked_at"]
     search_fields = ["user__email", "ip", "device"]
-    list_select_related = ["user", "organization"]
+    list_select_related = ["user", "last_organization"]
     fields = [
         "user",
         "device",
         "user_agent",
         "ip",
-        "organization",
+        "last_organization",
         "created_at",
         "last_seen_at",
         "revoked_at",

@@ -22,6 +22,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from apps.tenancy.mfa.codes import reverification_due
 from apps.tenancy.models import Membership
+from apps.tenancy.rls import rls_bypass
 
 VERIFIED_AT_KEY = "_cloudpam_mfa_verified_at"
 PENDING_KEY = "_cloudpam_mfa_pending"
@@ -46,12 +47,14 @@ def mfa_user_state(user: Any, *, fresh: bool = False) -> MfaUserState:
     state = None if fresh else cache.get(key)
     if state is None:
         enrolled = TOTPDevice.objects.filter(user_id=user.pk, confirmed=True).exists()
-        required = any(
-            {**(organization_settings or {})}.get("require_mfa", False)
-            for organization_settings in Membership.objects.filter(user_id=user.pk).values_list(
-                "organization__settings", flat=True
+        # A user's memberships span organizations by design, before any is active.
+        with rls_bypass():
+            all_settings = list(
+                Membership.objects.filter(user_id=user.pk).values_list(
+                    "organization__settings", flat=True
+                )
             )
-        )
+        required = any(bool((value or {}).get("require_mfa", False)) for value in all_settings)
         state = MfaUserState(enrolled=enrolled, required=required)
         cache.set(key, state, STATE_SECONDS)
     return state

@@ -21,7 +21,12 @@ from apps.tenancy.sessions.models import UserSession
 
 class UserSessionSerializer(serializers.ModelSerializer):
     current = serializers.SerializerMethodField()
-    organization = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    organization = serializers.SlugRelatedField(
+        source="last_organization",
+        slug_field="slug",
+        read_only=True,
+        help_text="The organization the session last worked in.",
+    )
 
     class Meta:
         model = UserSession
@@ -63,7 +68,9 @@ class MySessionListView(GenericAPIView):
     def get_queryset(self) -> Any:
         if getattr(self, "swagger_fake_view", False):
             return UserSession.objects.none()
-        return selectors.user_session_list(user=self.request.user).select_related("organization")
+        return selectors.user_session_list(user=self.request.user).select_related(
+            "last_organization"
+        )
 
     @extend_schema(responses=UserSessionSerializer(many=True), operation_id="me_sessions_list")
     def get(self, request: Request) -> Response:
@@ -130,7 +137,9 @@ class MemberSessionListView(OrganizationRouteMixin, GenericAPIView):
         membership = tenancy_selectors.membership_get(
             organization=self.request.organization, pk=self.kwargs["member_id"]
         )
-        return selectors.member_session_list(membership=membership).select_related("organization")
+        return selectors.member_session_list(membership=membership).select_related(
+            "last_organization"
+        )
 
     @extend_schema(
         parameters=[SLUG_PARAMETER, MEMBER_PARAMETER], responses=UserSessionSerializer(many=True)

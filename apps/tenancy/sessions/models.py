@@ -11,15 +11,18 @@ class UserSession(models.Model):
 
     The Django session's key is a credential, so only its SHA-256 is kept
     (the session data names this row's id, which is how a request finds it).
-    ``organization`` is the active organization when the session was last
-    seen, so that removing a member ends their sessions in that organization.
+    ``last_organization`` is the active organization when the session was
+    last seen, so that removing a member ends their sessions in that
+    organization. It is not an ``organization_id`` column on purpose: a
+    session is the user's, across organizations, not a tenant row (row-level
+    security covers every ``organization_id`` column).
     """
 
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="user_sessions"
     )
     session_key_hash = models.CharField(max_length=64, db_index=True)
-    organization = models.ForeignKey(
+    last_organization = models.ForeignKey(
         "tenancy.Organization",
         on_delete=models.SET_NULL,
         null=True,

@@ -29,5 +29,5 @@ def member_session_list(*, membership: Membership) -> QuerySet[UserSession]:
     shown: their addresses and devices are none of this organization's business.
     """
     return user_session_list(user=membership.user).filter(
-        organization_id=membership.organization_id
+        last_organization_id=membership.organization_id
     )

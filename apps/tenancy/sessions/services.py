@@ -70,7 +70,7 @@ def user_session_start(*, request: Any, user: User) -> UserSession:
     user_session = UserSession.objects.create(
         user=user,
         session_key_hash=session_key_hash(session.session_key),
-        organization=organization if getattr(organization, "pk", None) else None,
+        last_organization=organization if getattr(organization, "pk", None) else None,
         ip=ip,
         user_agent=agent,
         device=device_describe(agent),
@@ -86,7 +86,11 @@ def user_session_touch(*, user_session_id: int, request: Any, organization_id: i
     """Write when and from where a session was last seen (at most once a minute)."""
     now = timezone.now()
     ip, agent = _request_client(request)
-    values: dict[str, Any] = {"last_seen_at": now, "ip": ip, "organization_id": organization_id}
+    values: dict[str, Any] = {
+        "last_seen_at": now,
+        "ip": ip,
+        "last_organization_id": organization_id,
+    }
     session_key = request.session.session_key
     if session_key:
         # The key changes when Django cycles it (a password change): follow it.
@@ -174,5 +178,5 @@ def member_sessions_revoke(
     """
     sessions = UserSession.objects.filter(user_id=membership.user_id)
     if only_this_organization:
-        sessions = sessions.filter(organization_id=membership.organization_id)
+        sessions = sessions.filter(last_organization_id=membership.organization_id)
     return len(_revoke(list(_live(sessions)), actor=actor, request=request, reason=reason))
