@@ -345,6 +345,13 @@ def test_cloud_credential_writes_need_a_recent_second_factor(organization, make_
     )
     assert answer.status_code == 403
     assert answer.json()["error"]["code"] == "mfa_required"
+    account.refresh_from_db()
+    assert not account.credentials_set
+    console = client.post(f"/accounts/{account.pk}/credentials/", {"access_key_id": "AKIA"})
+    assert console.status_code == 302
+    assert console["Location"] == (
+        f"/account/mfa/verify/?next=%2Faccounts%2F{account.pk}%2Fcredentials%2F"
+    )
 
 
 def test_bearer_tokens_are_not_asked_for_a_second_factor(organization, make_member, token_client):
@@ -474,7 +481,9 @@ def test_no_secret_or_code_reaches_a_log_an_event_or_a_later_response(
     admin = Client()
     admin.force_login(superuser)
     later.append(admin.get("/admin/otp_totp/totpdevice/").content.decode())
-    later.append(admin.get(f"/admin/otp_totp/totpdevice/{device.pk}/change/").content.decode())
+    change_page = admin.get(f"/admin/otp_totp/totpdevice/{device.pk}/change/")
+    assert change_page.status_code == 200
+    later.append(change_page.content.decode())
     later.append(admin.get("/admin/otp_static/staticdevice/").content.decode())
     events = json.dumps(list(AuditEvent.objects.values()), default=str)
     logs = json_logs.getvalue()
