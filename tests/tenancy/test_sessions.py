@@ -291,3 +291,12 @@ def test_the_console_revokes_only_your_own_sessions(member, make_member, organiz
     stranger = make_member(organization, "owner", email="stranger@example.com")
     theirs = _row(_browser(stranger, FIREFOX_LINUX))
     assert laptop.post(f"/account/sessions/{theirs.pk}/revoke/").status_code == 404
+
+
+def test_sessions_expired_with_their_cookie_are_not_listed(member, settings):
+    laptop = _browser(member, CHROME_MAC)
+    old = _browser(member, FIREFOX_LINUX)
+    long_ago = timezone.now() - timedelta(seconds=settings.SESSION_COOKIE_AGE + 60)
+    UserSession.objects.filter(pk=_row(old).pk).update(last_seen_at=long_ago)
+    body = laptop.get("/api/v1/me/sessions/").json()
+    assert [item["device"] for item in body["results"]] == ["Chrome 120 on Mac OS X"]

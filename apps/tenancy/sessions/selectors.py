@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
+from django.conf import settings
 from django.db.models import QuerySet
+from django.utils import timezone
 
 from apps.tenancy.models import Membership, User
 from apps.tenancy.sessions.models import UserSession
@@ -10,8 +14,15 @@ from cloudpam.exceptions import NotFound
 
 
 def user_session_list(*, user: User) -> QuerySet[UserSession]:
-    """Return the live sessions of ``user``, most recently seen first."""
-    return UserSession.objects.filter(user=user, revoked_at__isnull=True)
+    """Return the live sessions of ``user``, most recently seen first.
+
+    A session not seen for ``SESSION_COOKIE_AGE`` has expired with its cookie
+    and is not listed.
+    """
+    expired_before = timezone.now() - timedelta(seconds=settings.SESSION_COOKIE_AGE)
+    return UserSession.objects.filter(
+        user=user, revoked_at__isnull=True, last_seen_at__gte=expired_before
+    )
 
 
 def user_session_get(*, user: User, pk: int) -> UserSession:
