@@ -300,3 +300,23 @@ def test_sessions_expired_with_their_cookie_are_not_listed(member, settings):
     UserSession.objects.filter(pk=_row(old).pk).update(last_seen_at=long_ago)
     body = laptop.get("/api/v1/me/sessions/").json()
     assert [item["device"] for item in body["results"]] == ["Chrome 120 on Mac OS X"]
+
+
+def test_the_daily_purge_deletes_revoked_and_expired_rows_only(member, settings):
+    from django_celery_beat.models import PeriodicTask
+
+    from apps.tenancy.sessions.tasks import purge_user_sessions
+
+    live = _row(_browser(member, CHROME_MAC))
+    expired = _row(_browser(member, FIREFOX_LINUX))
+    revoked_long_ago = _row(_browser(member, FIREFOX_LINUX))
+    revoked_now = _row(_browser(member, FIREFOX_LINUX))
+    now = timezone.now()
+    UserSession.objects.filter(pk=expired.pk).update(
+        last_seen_at=now - timedelta(seconds=settings.SESSION_COOKIE_AGE + 1)
+    )
+    UserSession.objects.filter(pk=revoked_long_ago.pk).update(revoked_at=now - timedelta(days=2))
+    UserSession.objects.filter(pk=revoked_now.pk).update(revoked_at=now)
+    assert purge_user_sessions.delay().get() == 2
+    assert set(UserSession.objects.values_list("pk", flat=True)) == {live.pk, revoked_now.pk}
+    assert PeriodicTask.objects.get(task="apps.tenancy.sessions.tasks.user_sessions_purge").enabled

@@ -14,8 +14,10 @@ from collections.abc import Iterable
 from datetime import timedelta
 from typing import Any
 
+from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from apps.tenancy import signals
@@ -180,3 +182,18 @@ def member_sessions_revoke(
     if only_this_organization:
         sessions = sessions.filter(last_organization_id=membership.organization_id)
     return len(_revoke(list(_live(sessions)), actor=actor, request=request, reason=reason))
+
+
+def user_sessions_purge(*, now: Any = None) -> int:
+    """Delete the rows of sessions revoked, or expired with their cookie; return how many.
+
+    A revoked session's row is kept for a day (its next request finds it and
+    signs out; the audit trail keeps the revocation for good).
+    """
+    now = now or timezone.now()
+    expired_before = now - timedelta(seconds=settings.SESSION_COOKIE_AGE)
+    revoked_before = now - timedelta(days=1)
+    deleted, _ = UserSession.objects.filter(
+        Q(last_seen_at__lt=expired_before) | Q(revoked_at__lt=revoked_before)
+    ).delete()
+    return deleted
