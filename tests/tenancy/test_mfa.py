@@ -565,3 +565,25 @@ def test_the_member_page_resets_mfa_for_admins(enrolled, organization, make_memb
 
 def test_the_sign_in_page_for_anonymous_users_is_not_held_up():
     assert Client().get("/login/").status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("role", "status"),
+    [("owner", 200), ("admin", 200), ("operator", 403), ("viewer", 403), ("auditor", 403)],
+)
+def test_admins_see_whether_a_member_has_mfa_without_secrets(
+    enrolled, organization, client_for, role, status
+):
+    user, device, codes = enrolled
+    membership = Membership.objects.get(user=user, organization=organization)
+    answer = client_for(organization, role).get(
+        f"/api/v1/organizations/{organization.slug}/members/{membership.pk}/mfa/"
+    )
+    assert answer.status_code == status
+    if status == 200:
+        body = answer.json()
+        assert body["enabled"] is True
+        assert body["recovery_codes_left"] == 10
+        assert [d["type"] for d in body["devices"]] == ["totp", "recovery_codes"]
+        assert device.key not in answer.content.decode()
+        assert codes[0] not in answer.content.decode()

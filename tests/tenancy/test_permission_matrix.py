@@ -54,6 +54,7 @@ ENDPOINTS: dict[tuple[str, str], str | None] = {
     ("api:me-session-revoke-others", "post"): None,
     ("api:me-session-detail", "get"): None,
     ("api:me-session-detail", "delete"): None,
+    ("api:organization-member-mfa", "get"): "members.manage",
     ("api:organization-member-mfa-reset", "post"): "members.manage",
     ("api:organization-member-session-list", "get"): "members.manage",
     ("api:organization-member-session-revoke", "post"): "members.manage",

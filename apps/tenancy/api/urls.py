@@ -44,6 +44,11 @@ urlpatterns = [
         name="me-session-detail",
     ),
     path(
+        "organizations/<slug:organization_slug>/members/<int:member_id>/mfa/",
+        mfa_api.MemberMfaView.as_view(),
+        name="organization-member-mfa",
+    ),
+    path(
         "organizations/<slug:organization_slug>/members/<int:member_id>/mfa/reset/",
         mfa_api.MemberMfaResetView.as_view(),
         name="organization-member-mfa-reset",

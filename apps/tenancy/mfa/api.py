@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from django_otp.plugins.otp_totp.models import TOTPDevice
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.generics import GenericAPIView
@@ -21,6 +20,7 @@ from apps.tenancy.api.mixins import OrganizationRouteMixin
 from apps.tenancy.api.views import MEMBER_PARAMETER, SLUG_PARAMETER, _require
 from apps.tenancy.choices import Role
 from apps.tenancy.mfa import services
+from apps.tenancy.mfa.selectors import mfa_summary
 from apps.tenancy.mfa.state import (
     mfa_user_state,
     session_mark_verified,
@@ -47,38 +47,24 @@ class MfaStatusSerializer(serializers.Serializer):
     reverification_due = serializers.BooleanField()
 
 
+class MemberMfaSerializer(serializers.Serializer):
+    enabled = serializers.BooleanField()
+    devices = MfaDeviceSerializer(many=True)
+    recovery_codes_left = serializers.IntegerField()
+
+
 class MfaCodeSerializer(serializers.Serializer):
     code = serializers.CharField(max_length=32)
 
 
 def _status(request: Request) -> dict[str, Any]:
-    user = request.user
-    state = mfa_user_state(user, fresh=True)
-    devices: list[dict[str, Any]] = [
-        {
-            "type": "totp",
-            "name": device.name,
-            "created_at": device.created_at,
-            "last_used_at": device.last_used_at,
-        }
-        for device in TOTPDevice.objects.filter(user=user, confirmed=True)
-    ]
-    left = services.mfa_recovery_codes_left(user=user) if state.enrolled else 0
-    if state.enrolled:
-        devices.append(
-            {
-                "type": "recovery_codes",
-                "name": services.RECOVERY_NAME,
-                "created_at": None,
-                "last_used_at": None,
-            }
-        )
+    summary = mfa_summary(user=request.user)
     is_session = not isinstance(request.auth, ApiToken)
     return {
-        "enabled": state.enrolled,
-        "required": state.required,
-        "devices": devices,
-        "recovery_codes_left": left,
+        "enabled": summary.enabled,
+        "required": mfa_user_state(request.user, fresh=True).required,
+        "devices": summary.devices,
+        "recovery_codes_left": summary.recovery_codes_left,
         "verified_at": session_verified_at(request._request) if is_session else None,
         "reverification_due": session_reverification_due(request._request) if is_session else False,
     }
@@ -117,6 +103,21 @@ class MyMfaVerifyView(GenericAPIView):
         )
         session_mark_verified(request._request, device)
         return Response(MfaStatusSerializer(_status(request)).data)
+
+
+class MemberMfaView(OrganizationRouteMixin, GenericAPIView):
+    """A member's MFA: on or off, devices (never their secrets), recovery codes left (admins)."""
+
+    serializer_class = MemberMfaSerializer
+    filter_backends: list[Any] = []
+    action_permissions = {"get": "members.manage"}
+
+    @extend_schema(parameters=[SLUG_PARAMETER, MEMBER_PARAMETER])
+    def get(self, request: Request, organization_slug: str, member_id: int) -> Response:
+        membership = tenancy_selectors.membership_get(
+            organization=request.organization, pk=member_id
+        )
+        return Response(MemberMfaSerializer(mfa_summary(user=membership.user)).data)
 
 
 class MemberMfaResetView(OrganizationRouteMixin, GenericAPIView):

@@ -189,11 +189,6 @@ def mfa_recovery_codes_regenerate(*, user: User, request: Any = None) -> list[st
     return codes
 
 
-def mfa_recovery_codes_left(*, user: User) -> int:
-    """Return how many unused recovery codes the user has."""
-    return StaticToken.objects.filter(device__user=user).count()
-
-
 @transaction.atomic
 def mfa_reset(*, user: User, actor: User | None, request: Any = None) -> int:
     """Remove every MFA device of ``user`` (they enrol again); return how many were removed.

@@ -19,6 +19,7 @@ from apps.tenancy import selectors
 from apps.tenancy.choices import Role
 from apps.tenancy.mfa import services
 from apps.tenancy.mfa.forms import CodeForm, TotpCodeForm
+from apps.tenancy.mfa.selectors import mfa_recovery_codes_left
 from apps.tenancy.mfa.state import (
     PENDING_KEY,
     mfa_user_state,
@@ -114,7 +115,7 @@ class MfaLoginView(View):
                 auth.login(request, user, backend=pending.get("backend"))
                 session_mark_verified(request, device)
                 if device.persistent_id.startswith("otp_static"):
-                    left = services.mfa_recovery_codes_left(user=user)
+                    left = mfa_recovery_codes_left(user=user)
                     messages.warning(
                         request,
                         f"You signed in with a recovery code; {left} left. "
@@ -149,7 +150,7 @@ class MfaSetupView(LoginRequiredMixin, View):
             "breadcrumbs": [{"label": "Your account", "url": None}, {"label": "MFA", "url": None}],
         }
         if state.enrolled:
-            context["codes_left"] = services.mfa_recovery_codes_left(user=user)
+            context["codes_left"] = mfa_recovery_codes_left(user=user)
             context["verified_at"] = session_verified_at(self.request)
         else:
             device = services.mfa_enrolment_start(user=user)
