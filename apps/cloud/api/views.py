@@ -23,10 +23,11 @@ from apps.cloud.api.serializers import (
     CredentialsResultSerializer,
     CredentialsSerializer,
     MemberDiscoverySerializer,
-    SyncResultSerializer,
 )
 from apps.cloud.filters import ApiAccountFilterSet
 from apps.cloud.models import CloudAccount
+from apps.discovery.api.serializers import SyncRunSerializer
+from apps.discovery.sync import sync_run_start
 from apps.tenancy.api.mixins import TenantScopedMixin
 from cloudpam.context import actor_of
 from cloudpam.exceptions import NotFound
@@ -177,18 +178,17 @@ class AccountViewSet(TenantScopedMixin, viewsets.GenericViewSet):
         )
 
     @extend_schema(
-        summary="Collect the account now",
+        summary="Sync the account now",
         description=(
-            "Runs the provider's collector and records the counts per resource type and "
-            "region and each region's outcome on the account (until the sync engine stores "
-            "the records themselves)."
+            "Queues a sync run of the account and answers 202 with it; follow its progress "
+            "at /discovery/runs/{id}/. 409 `conflict` while another run of the account is "
+            "queued or running; 429 `quota_exceeded` past `max_sync_runs_per_day`."
         ),
         request=None,
-        responses={200: SyncResultSerializer, 502: PROVIDER_FAILURE},
+        responses={202: SyncRunSerializer},
     )
     def sync(self, request: Request, pk: int) -> Response:
         account = self.get_object()
-        summary = services.account_collect(account=account, actor=actor_of(request))
-        return Response(
-            {"collection": summary.as_dict(), "account": AccountSerializer(account).data}
-        )
+        run = sync_run_start(account=account, actor=actor_of(request))
+        run.refresh_from_db()
+        return Response(SyncRunSerializer(run).data, status=status.HTTP_202_ACCEPTED)
