@@ -762,6 +762,9 @@ def account_collection_check(*, account: CloudAccount) -> None:
         raise Conflict("The account is disabled: enable it before collecting.")
     if _missing_credentials(account):
         raise _fail("credentials", "No credentials are stored for this account.")
+    # A server without the provider's SDK says so now (400), not in a failed run later.
+    collector_module(account.provider)
+    provider_module(account.provider)
 
 
 def account_collection_open(*, account: CloudAccount) -> Any:
