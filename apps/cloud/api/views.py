@@ -26,8 +26,6 @@ from apps.cloud.api.serializers import (
 )
 from apps.cloud.filters import ApiAccountFilterSet
 from apps.cloud.models import CloudAccount
-from apps.discovery.api.serializers import SyncRunSerializer
-from apps.discovery.sync import sync_run_start
 from apps.tenancy.api.mixins import TenantScopedMixin
 from cloudpam.context import actor_of
 from cloudpam.exceptions import NotFound
@@ -176,19 +174,3 @@ class AccountViewSet(TenantScopedMixin, viewsets.GenericViewSet):
                 "members": AccountSerializer(result.members, many=True).data,
             }
         )
-
-    @extend_schema(
-        summary="Sync the account now",
-        description=(
-            "Queues a sync run of the account and answers 202 with it; follow its progress "
-            "at /discovery/runs/{id}/. 409 `conflict` while another run of the account is "
-            "queued or running; 429 `quota_exceeded` past `max_sync_runs_per_day`."
-        ),
-        request=None,
-        responses={202: SyncRunSerializer},
-    )
-    def sync(self, request: Request, pk: int) -> Response:
-        account = self.get_object()
-        run = sync_run_start(account=account, actor=actor_of(request))
-        run.refresh_from_db()
-        return Response(SyncRunSerializer(run).data, status=status.HTTP_202_ACCEPTED)

@@ -28,6 +28,7 @@ urlpatterns = [
         views.AgentHeartbeatView.as_view(),
         name="agent-heartbeat",
     ),
+    path("accounts/<int:pk>/sync/", views.AccountSyncView.as_view(), name="account-sync"),
     path("discovery/resources/", views.ResourceListView.as_view(), name="resource-list"),
     path(
         "discovery/resources/<int:resource_id>/",

@@ -19,6 +19,7 @@ from rest_framework.response import Response
 from rest_framework.throttling import BaseThrottle
 from rest_framework.views import APIView
 
+from apps.cloud.selectors import account_get
 from apps.discovery import selectors, services
 from apps.discovery.api.serializers import (
     AgentHeartbeatAnswerSerializer,
@@ -45,7 +46,7 @@ from apps.discovery.filters import ApiResourceFilterSet, ApiRunFilterSet
 from apps.discovery.ingest import BatchInvalid, clean_batch
 from apps.discovery.models import Agent, AgentProvisioningToken, DiscoveredResource, SyncRun
 from apps.discovery.parsers import IngestJSONParser
-from apps.discovery.sync import sync_run_cancel
+from apps.discovery.sync import sync_run_cancel, sync_run_start
 from apps.tenancy.throttling import OrganizationRateThrottle
 from cloudpam.context import actor_of
 from cloudpam.exceptions import NotFound, ValidationError
@@ -439,3 +440,29 @@ class SyncRunCancelView(_RunView):
     def post(self, request: Request, run_id: int) -> Response:
         run = sync_run_cancel(run=self.get_object(), actor=actor_of(request))
         return Response(SyncRunSerializer(run).data)
+
+
+@extend_schema(tags=["accounts"])
+class AccountSyncView(GenericAPIView):
+    """Start a sync run of a cloud account (served under /accounts/, built by discovery)."""
+
+    serializer_class = SyncRunSerializer
+    action_permissions = {"post": "accounts.change"}
+    filter_backends: list[Any] = []
+
+    @extend_schema(
+        summary="Sync the account now",
+        description=(
+            "Queues a sync run of the account and answers 202 with it; follow its progress "
+            "at /discovery/runs/{id}/. 409 `conflict` while another run of the account is "
+            "queued or running; 429 `quota_exceeded` past `max_sync_runs_per_day`."
+        ),
+        parameters=[OpenApiParameter("pk", int, OpenApiParameter.PATH)],
+        request=None,
+        responses={202: SyncRunSerializer},
+    )
+    def post(self, request: Request, pk: int) -> Response:
+        account = account_get(organization=request.organization, pk=pk)
+        run = sync_run_start(account=account, actor=actor_of(request))
+        run.refresh_from_db()
+        return Response(SyncRunSerializer(run).data, status=status.HTTP_202_ACCEPTED)
