@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from apps.planning.engine import templates
+from apps.planning.engine import templates, validate_operations
 from apps.planning.engine.templates import (
     TEMPLATES,
     TemplateError,
@@ -88,6 +88,7 @@ def test_the_generator_imports_only_the_standard_library_and_the_cidr_engine():
 def test_each_template_generates_a_plan_the_batch_checks_accept(key, ipv6):
     plan = plan_of(key, ipv6=ipv6)
     assert check_changes(as_changes(plan.operations)) == []
+    assert validate_operations(list(plan.operations), source="template").errors == ()
     tree_checks(plan.operations, TEMPLATES[key].example["headroom"])
     families = {cidr.parse_prefix(op["cidr"]).family for op in plan.operations}
     assert families == ({4, 6} if ipv6 else {4})
