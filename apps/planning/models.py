@@ -111,4 +111,4 @@ class Plan(TenantModel):
 # Saved wizard templates live in their own module; importing them here registers the model.
 from apps.planning.template_models import OrganizationTemplate  # noqa: E402
 
-__all__ = ["Plan", "OrganizationTemplate"]
+__all__ = ["OrganizationTemplate", "Plan"]
