@@ -3,11 +3,14 @@
 from django.urls import path
 
 from apps.planning import views
+from apps.planning.wizard_urls import urlpatterns as wizard_urlpatterns
 
 app_name = "planning"
 
 urlpatterns = [
     path("plans/", views.PlanListView.as_view(), name="overview"),
+    # The wizard's routes come before "plans/<int:pk>/...": none of them is a plan id.
+    *wizard_urlpatterns,
     path("plans/<int:pk>/", views.PlanDetailView.as_view(), name="plan-detail"),
     path(
         "plans/<int:pk>/<slug:action>/",

@@ -59,6 +59,7 @@ __all__ = [
     "hosts_to_prefix_length",
     "params_to_json",
     "parse_params",
+    "render_map",
     "render_tree",
 ]
 
@@ -1244,3 +1245,37 @@ def render_tree(operations: Sequence[Mapping[str, Any]], limit: int = 400) -> st
     if len(lines) >= limit and len(operations) > limit:
         lines.append(f"... {len(operations) - limit:,} more pools")
     return "\n".join(lines)
+
+
+def render_map(operations: Sequence[Mapping[str, Any]], width: int = 64) -> str:
+    """Return an ASCII picture of each root's first level, to scale, with a legend.
+
+    One character per ``1/width`` of the root: a letter per child block, ``.`` for free
+    space, ``+`` where several blocks share a character. A block smaller than one
+    character still gets one, so none disappears.
+    """
+    by_parent: dict[Any, list[Mapping[str, Any]]] = {}
+    roots = []
+    refs = {operation.get("ref") for operation in operations}
+    for operation in operations:
+        parent = operation.get("parent")
+        if isinstance(parent, str) and parent in refs:
+            by_parent.setdefault(parent, []).append(operation)
+        else:
+            roots.append(operation)
+    letters = string.ascii_uppercase + string.ascii_lowercase + string.digits
+    pictures = []
+    for root in roots:
+        outer = cidr.parse_prefix(str(root.get("cidr")))
+        cells = ["."] * width
+        legend = []
+        for number, child in enumerate(by_parent.get(root.get("ref"), [])):
+            prefix = cidr.parse_prefix(str(child.get("cidr")))
+            letter = letters[number % len(letters)]
+            start = (prefix.first - outer.first) * width // outer.size
+            end = max(start + 1, ((prefix.last + 1 - outer.first) * width) // outer.size)
+            for cell in range(start, min(end, width)):
+                cells[cell] = letter if cells[cell] == "." else "+"
+            legend.append(f"  {letter} {prefix} {child.get('name')}")
+        pictures.append("\n".join([f"{outer} {root.get('name')}", f"[{''.join(cells)}]", *legend]))
+    return "\n\n".join(pictures)
