@@ -3,7 +3,8 @@
 Both go through the plan services like any plan: the applied one adds a staging VPC with
 two subnets under the demo's first environment (by size, "the first free /16 in it"); the
 open one proposes a sandbox VPC and is dry-run so its page shows a preview. Seeding again
-finds them by title and adds nothing.
+finds them by title and adds nothing. The schema wizard's demo (a saved template and a
+plan from it) is seeded first, by ``apps.planning.template_demo``.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from apps.planning import template_demo
 from apps.planning.choices import PlanStatus
 from apps.planning.models import Plan
 from apps.planning.services import plan_apply, plan_create, plan_validate
@@ -54,6 +56,7 @@ def _vpc_operations(environment: Pool, name: str) -> list[dict[str, Any]]:
 
 def seed(*, organization: Organization, user: Any) -> None:
     """Add an applied plan and an open, validated plan to the demo organization."""
+    template_demo.seed(organization=organization, user=user)
     environment = (
         Pool.objects.for_organization(organization)
         .live()

@@ -85,16 +85,38 @@ def _check_params(template: str, params: dict[str, Any], naming: dict[str, Any])
     if "naming" in data:
         message = "Give the naming patterns in naming, not in params."
         raise ValidationError(f"params.naming: {message}", fields={"params.naming": [message]})
+    from_pool = params.get(SUPERNET_POOL) not in (None, "")
+    if from_pool:
+        _check_pool_params(params)
+        # The block is found when a plan is generated; any prefix stands in for the checks.
+        data = {**data, "supernet": "10.0.0.0/8", "parent": None}
     try:
         checked = engine.parse_params(template, {**data, "naming": naming})
     except engine.TemplateError as exc:
         raise template_error(exc, prefix="params.") from None
     saved = engine.params_to_json(checked)
     saved.pop("naming", None)
-    for key in (SUPERNET_POOL, SUPERNET_PREFIX_LENGTH):
-        if key in params:
-            saved[key] = params[key]
+    if from_pool:
+        saved.pop("supernet", None)
+        saved.pop("parent", None)
+        saved[SUPERNET_POOL] = params[SUPERNET_POOL]
+        saved[SUPERNET_PREFIX_LENGTH] = params[SUPERNET_PREFIX_LENGTH]
     return saved, dict(checked.naming)
+
+
+def _check_pool_params(params: Mapping[str, Any]) -> None:
+    """Check the shape of "the first free /N in pool X" (the pool is looked up later)."""
+    errors: dict[str, list[str]] = {}
+    pool_id, length = params.get(SUPERNET_POOL), params.get(SUPERNET_PREFIX_LENGTH)
+    if isinstance(pool_id, bool) or not isinstance(pool_id, int) or pool_id <= 0:
+        errors[f"params.{SUPERNET_POOL}"] = ["A pool id (a positive whole number) is required."]
+    if isinstance(length, bool) or not isinstance(length, int) or not 1 <= length <= 30:
+        errors[f"params.{SUPERNET_PREFIX_LENGTH}"] = ["A prefix length from 1 to 30 is required."]
+    if params.get("supernet") not in (None, ""):
+        errors["params.supernet"] = [f"Give supernet or {SUPERNET_POOL}, not both."]
+    if errors:
+        first, messages = next(iter(errors.items()))
+        raise ValidationError(f"{first}: {messages[0]}", fields=errors)
 
 
 @transaction.atomic
@@ -243,6 +265,9 @@ def template_params(
     if overrides.get(SUPERNET_POOL) not in (None, ""):
         merged.pop("supernet", None)
         merged.pop("parent", None)
+    elif overrides.get("supernet") not in (None, ""):
+        merged.pop(SUPERNET_POOL, None)
+        merged.pop(SUPERNET_PREFIX_LENGTH, None)
     return template, merged, saved
 
 
