@@ -65,37 +65,50 @@ def pure_checks(operations: list[dict]) -> tuple[str, int]:
     return "planning.engine.validate_operations", len(checked.errors)
 
 
-def dry_run(operations: list[dict]) -> tuple[float, int]:
-    """Return the time and error count of the plan's dry run through the pool services."""
+def dry_run(operations: list[dict]) -> tuple[float, int] | None:
+    """Return the time and error count of the plan's dry run through the pool services.
+
+    Return None when the plan services have no dry run (``plan_validate``) yet.
+    """
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "cloudpam.settings.test")
+    os.environ.setdefault("DATABASE_URL", "sqlite:///:memory:")
     import django
 
     django.setup()
     from django.core.management import call_command
-    from django.db import connection
 
     from apps.planning import services
-    from apps.tenancy.models import Organization, User
-    from cloudpam.context import Actor
+    from apps.pools.services import pool_create
+    from apps.tenancy.models import Organization
+    from apps.tenancy.rls import tenant_context
+    from cloudpam.context import system_actor
 
-    if connection.vendor == "sqlite" and connection.settings_dict["NAME"] in ("", ":memory:"):
-        call_command("migrate", verbosity=0)
+    validate = getattr(services, "plan_validate", None)
+    if validate is None:
+        return None
+    call_command("migrate", verbosity=0)
     organization, _ = Organization.objects.get_or_create(
-        slug="bench-wizard",
-        defaults={"name": "Bench wizard", "quotas": {"max_pools": 1_000_000}},
+        slug="bench-wizard", defaults={"name": "Bench wizard"}
     )
-    user, _ = User.objects.get_or_create(email="bench-wizard@example.com")
-    actor = Actor.for_user(user) if hasattr(Actor, "for_user") else Actor.system()
-    plan = services.plan_create(
-        organization=organization,
-        actor=actor,
-        title="bench",
-        source="template",
-        operations=operations,
-    )
-    start = time.perf_counter()
-    plan = services.plan_validate(plan=plan, actor=actor)
-    elapsed = time.perf_counter() - start
+    organization.quotas = {**(organization.quotas or {}), "max_pools": 1_000_000}
+    organization.save()
+    actor = system_actor("bench_wizard")
+    with tenant_context(organization):
+        root = pool_create(
+            organization=organization, actor=actor, name="bench root", cidr="10.0.0.0/7"
+        )
+        # The template's supernet goes under a stored pool, as "the first free block" would.
+        operations = [dict(operations[0], parent=root.pk), *operations[1:]]
+        plan = services.plan_create(
+            organization=organization,
+            actor=actor,
+            title="bench",
+            source="template",
+            operations=operations,
+        )
+        start = time.perf_counter()
+        plan = validate(plan=plan, actor=actor)
+        elapsed = time.perf_counter() - start
     return elapsed, len(plan.validation.get("errors", []))
 
 
@@ -117,10 +130,14 @@ def main() -> int:
     print(f"pure checks ({checks}) {checked:>8.3f} s, {errors} errors")
     failed = errors > 0
     if args.dry_run:
-        elapsed, dry_errors = dry_run(operations)
-        total += elapsed
-        print(f"dry run (pool services)   {elapsed:>8.3f} s, {dry_errors} errors")
-        failed = failed or dry_errors > 0
+        result = dry_run(operations)
+        if result is None:
+            print("dry run (pool services)   not available: the plan services have no dry run")
+        else:
+            elapsed, dry_errors = result
+            total += elapsed
+            print(f"dry run (pool services)   {elapsed:>8.3f} s, {dry_errors} errors")
+            failed = failed or dry_errors > 0
     print(f"total                     {total:>8.3f} s (target {TARGET:.1f} s)")
     if total > TARGET:
         print("MISSED: the template took longer than the target", file=sys.stderr)
