@@ -32,11 +32,13 @@ TREE_LINES = 300
 
 
 def plan_url(plan: Any) -> str:
-    """Return the console page of a plan (the plan API's page until the console has one)."""
-    try:
-        return reverse("planning:plan-detail", args=[plan.pk])
-    except NoReverseMatch:
-        return reverse("api:plan-template-list")
+    """Return the console page of a plan (its API page, or the wizard, until there is one)."""
+    for name in ("planning:plan-detail", "api:plan-detail"):
+        try:
+            return reverse(name, args=[plan.pk])
+        except NoReverseMatch:
+            continue
+    return reverse("planning:wizard")
 
 
 class WizardConsoleMixin(TenantViewMixin):
