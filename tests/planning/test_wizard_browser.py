@@ -106,9 +106,11 @@ def drive(live_server, page, user) -> None:  # type: ignore[no-untyped-def]
     assert region.cidr == "10.0.0.0/15"
     page.goto(f"{live_server.url}/pools/")
     tree = page.locator("ul.pool-tree")
-    tree.locator("text=10.0.0.0/8").wait_for()
     root = Pool.objects.get(cidr="10.0.0.0/8", deleted_at=None)
-    assert "Regional 10.0.0.0/8" in tree.locator(f'li[data-pool="{root.pk}"]').inner_text()
+    node = tree.locator(f'li[data-pool="{root.pk}"]')
+    node.locator("a.tree-cidr", has_text="10.0.0.0/8").first.wait_for()
+    assert "Regional 10.0.0.0/8" in node.inner_text()
+    assert Pool.objects.filter(source="template", deleted_at=None).count() == 39
 
 
 def apply_on_plan_page(live_server, page, plan) -> None:  # type: ignore[no-untyped-def]
