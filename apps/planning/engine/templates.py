@@ -413,7 +413,9 @@ def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _int(errors: _Errors, data: Mapping[str, Any], key: str, default: int, low: int, high: int):
+def _int(
+    errors: _Errors, data: Mapping[str, Any], key: str, default: int, low: int, high: int
+) -> int:
     value = data.get(key, default)
     if value is None:
         return default
@@ -422,7 +424,7 @@ def _int(errors: _Errors, data: Mapping[str, Any], key: str, default: int, low: 
     if not _is_int(value) or not low <= value <= high:
         errors.add(key, f"A whole number from {low} to {high} is required.")
         return default
-    return value
+    return int(value)
 
 
 def _label(errors: _Errors, path: str, value: Any) -> str | None:
@@ -436,10 +438,10 @@ def _label(errors: _Errors, path: str, value: Any) -> str | None:
     if any(char in value for char in "{}/\\") or not value.isprintable():
         errors.add(path, "Use letters, digits, dashes, dots or underscores.")
         return None
-    return value
+    return str(value)
 
 
-def _labels(errors: _Errors, data: Mapping[str, Any], key: str, required: bool):
+def _labels(errors: _Errors, data: Mapping[str, Any], key: str, required: bool) -> tuple[str, ...]:
     value = data.get(key)
     if value is None or value == "" or value == []:
         if required:
@@ -468,7 +470,7 @@ def _labels(errors: _Errors, data: Mapping[str, Any], key: str, required: bool):
     return tuple(labels)
 
 
-def _tiers(errors: _Errors, data: Mapping[str, Any], key: str, required: bool):
+def _tiers(errors: _Errors, data: Mapping[str, Any], key: str, required: bool) -> tuple[Tier, ...]:
     value = data.get(key)
     if value is None or value == []:
         if required:
@@ -569,7 +571,9 @@ def _formatter_fields(pattern: str) -> list[str]:
     return fields
 
 
-def _naming(errors: _Errors, data: Mapping[str, Any], spec: TemplateSpec):
+def _naming(
+    errors: _Errors, data: Mapping[str, Any], spec: TemplateSpec
+) -> tuple[tuple[str, str], ...]:
     value = data.get("naming")
     if value in (None, ""):
         return ()
@@ -700,16 +704,16 @@ def parse_params(template: str, data: Any) -> TemplateParams:
     value = data.get("ipv6_prefix")
     if value not in (None, ""):
         try:
-            prefix = cidr.parse_prefix(value) if isinstance(value, str) else None
+            given = cidr.parse_prefix(value) if isinstance(value, str) else None
         except cidr.CidrError as exc:
             errors.add("ipv6_prefix", exc.message)
         else:
-            if prefix is None or prefix.family != 6 or "/" not in value:
+            if given is None or given.family != 6 or "/" not in value:
                 errors.add("ipv6_prefix", "An IPv6 prefix such as fd12:3456:789a::/48 is required.")
-            elif prefix.length > 48:
-                errors.add("ipv6_prefix", f"{prefix} is smaller than a /48.")
+            elif given.length > 48:
+                errors.add("ipv6_prefix", f"{given} is smaller than a /48.")
             else:
-                ipv6_prefix = str(prefix)
+                ipv6_prefix = str(given)
 
     required = set(spec.required)
     params = TemplateParams(
@@ -900,7 +904,9 @@ class _Builder:
         return length
 
 
-def _children(builder: _Builder, parent: _Node, level: str, key: str, labels: Sequence[str]):
+def _children(
+    builder: _Builder, parent: _Node, level: str, key: str, labels: Sequence[str]
+) -> list[_Node]:
     nodes = []
     for index, label in enumerate(labels, start=1):
         context = {**parent.context, key: label, "index": str(index)}
@@ -978,6 +984,13 @@ def _build(params: TemplateParams) -> _Node:
     return root
 
 
+def _len(node: _Node) -> int:
+    """Return the prefix length of a sized node."""
+    if node.length is None:  # pragma: no cover - sizing sets every length before use
+        raise TemplateError.one("params", f"The {node.level} {node.label} has no size.")
+    return node.length
+
+
 def _strict_length(node: _Node, bits: int, headroom: int, lengths: Sequence[int]) -> int:
     """Return the longest prefix length that holds ``lengths`` with ``headroom`` left free."""
     total = sum(1 << (bits - length) for length in lengths)
@@ -1033,17 +1046,17 @@ def _place(node: _Node, first: int, length: int, bits: int, order: list[_Node]) 
     order.append(node)
     cursor = first
     # sorted() is stable: equal sizes keep the order of the parameters.
-    for child in sorted(node.children, key=lambda child: child.length):
-        _place(child, cursor, child.length, bits, order)
-        cursor += 1 << (bits - child.length)
+    for child in sorted(node.children, key=_len):
+        _place(child, cursor, _len(child), bits, order)
+        cursor += 1 << (bits - _len(child))
 
 
-def _fit_root(root: _Node, prefix: cidr.Prefix, headroom: int, what: str, field_name: str):
+def _fit_root(root: _Node, prefix: cidr.Prefix, headroom: int, what: str, field_name: str) -> None:
     bits = prefix.bits
-    lengths = [child.length for child in root.children]
+    lengths = [_len(child) for child in root.children]
     needed = _strict_length(root, bits, headroom, lengths)
     if needed < prefix.length:
-        biggest = min(root.children, key=lambda child: child.length)
+        biggest = min(root.children, key=_len)
         room = f" with {headroom}% headroom" if headroom else ""
         factor = 1 << (prefix.length - needed)
         raise TemplateError.one(
@@ -1111,6 +1124,7 @@ def _emit(
     for node in order:
         for child in node.children:
             parents[id(child)] = node
+    parent: int | str | None
     for number, node in enumerate(order, start=start):
         ref = f"t{number}"
         refs[id(node)] = ref
@@ -1133,7 +1147,7 @@ def _emit(
             "op": "create",
             "ref": ref,
             "name": name,
-            "cidr": str(cidr.Prefix(family, node.first, node.length)),
+            "cidr": str(cidr.Prefix(family, node.first, _len(node))),
             "parent": parent,
             "type": "supernet" if node.level == "supernet" else LEVEL_TYPES[node.level],
             "status": "reserved" if node.reserved_block else params.status,
@@ -1201,7 +1215,7 @@ def generate(params: TemplateParams, *, ipv6_seed: str = "") -> GeneratedPlan:
     counts: dict[str, int] = {}
     for operation in operations:
         counts[operation["type"]] = counts.get(operation["type"], 0) + 1
-    used = sum(1 << (32 - child.length) for child in root.children)
+    used = sum(1 << (32 - _len(child)) for child in root.children)
     percent = used * 10000 // supernet.size
     return GeneratedPlan(
         template=spec.key,
