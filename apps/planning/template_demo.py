@@ -10,6 +10,7 @@ from typing import Any
 
 from apps.planning import services as plan_services
 from apps.planning import template_services
+from apps.planning.choices import PlanStatus
 from apps.planning.models import OrganizationTemplate, Plan
 from apps.pools.models import Pool
 from apps.tenancy.models import Organization
@@ -62,6 +63,5 @@ def seed(*, organization: Organization, user: Any) -> None:
     plan = template_services.template_generate(
         organization=organization, actor=actor, key=saved.key
     )
-    apply = getattr(plan_services, "plan_apply", None)
-    if apply is not None and plan.status == "valid":
-        apply(plan=plan, actor=actor)
+    if plan.status == PlanStatus.VALID:
+        plan_services.plan_apply(plan=plan, actor=actor)

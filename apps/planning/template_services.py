@@ -14,7 +14,7 @@ from typing import Any
 from django.db import IntegrityError, transaction
 
 from apps.planning import services as plan_services
-from apps.planning.choices import PlanSource
+from apps.planning.choices import PlanSource, PlanStatus
 from apps.planning.engine import templates as engine
 from apps.planning.models import Plan
 from apps.planning.template_models import NAME_MAX_LENGTH, OrganizationTemplate
@@ -295,8 +295,8 @@ def template_generate(
     """Generate the plan of a template and store it (``source=template``), validated.
 
     The plan is created by ``plan_create`` and then validated by the dry run of the plan
-    services; its ``source_detail`` records the template, its version, the saved template
-    (if any) and the full parameters, so the same plan can be made again.
+    services (``plan_validate``); its ``source_detail`` records the template, its version,
+    the saved template (if any) and the full parameters, so the same plan can be made again.
     """
     template, merged, saved = template_params(organization=organization, key=key, overrides=params)
     merged = _resolve_supernet(organization, merged)
@@ -324,7 +324,6 @@ def template_generate(
         operations=[dict(operation) for operation in generated.operations],
         source_detail=detail,
     )
-    validate = getattr(plan_services, "plan_validate", None)
-    if validate is not None and plan.status != "invalid":
-        plan = validate(plan=plan, actor=actor)
+    if plan.status != PlanStatus.INVALID:
+        plan = plan_services.plan_validate(plan=plan, actor=actor)
     return plan

@@ -23,8 +23,10 @@ def test_seed_saves_a_template_and_generates_its_plan_once(organization, user):
     root = Pool.objects.get(organization=organization, cidr="10.0.0.0/8", deleted_at=None)
     assert plan.operations[0]["parent"] == root.pk
     assert plan.operations[0]["cidr"].endswith("/16")
-    if plan.status == "applied":
-        assert Pool.objects.filter(organization=organization, name="apac").exists()
+    assert plan.status == "applied"
+    apac = Pool.objects.get(organization=organization, name="apac", deleted_at=None)
+    assert apac.parent_id == root.pk
+    assert len(plan.created_pool_ids) == plan.operation_count == 54
 
     template_demo.seed(organization=organization, user=user)
     assert OrganizationTemplate.objects.count() == 1

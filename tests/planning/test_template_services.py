@@ -19,13 +19,7 @@ from tests.actors import TEST_ACTOR
 
 pytestmark = pytest.mark.django_db
 
-needs_plan_services = pytest.mark.skipif(
-    not hasattr(plan_services, "plan_apply"),
-    reason="needs the plan services' dry run and apply (plan_validate, plan_apply)",
-)
 
-
-@needs_plan_services
 @pytest.mark.parametrize("ipv6", [False, True], ids=["ipv4", "dual-stack"])
 @pytest.mark.parametrize("key", list(TEMPLATES))
 def test_each_template_validates_and_applies(organization, key, ipv6):
