@@ -173,7 +173,9 @@ def test_generate_stores_a_template_plan(operator, organization):
     plan = Plan.objects.get(pk=body["id"])
     assert plan.source == "template"
     assert plan.title == "Branch offices: 10.20.0.0/16"
-    assert plan.status in ("draft", "valid")
+    assert plan.status == body["status"] == "valid"
+    assert body["preview"]["counts"] == {"added": 5, "changed": 0, "removed": 0}
+    assert body["operation_count"] == len(body["operations"]) == 5
     assert [op["name"] for op in plan.operations] == [
         "Flat 10.20.0.0/16",
         "office-1",

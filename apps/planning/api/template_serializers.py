@@ -7,7 +7,6 @@ from typing import Any
 from rest_framework import serializers
 
 from apps.planning.engine.templates import TEMPLATES
-from apps.planning.models import Plan
 from apps.planning.template_models import NAME_MAX_LENGTH
 from apps.planning.template_selectors import TemplateEntry
 from apps.pools.api.serializers import StrictCharField
@@ -94,21 +93,3 @@ class PreviewSerializer(serializers.Serializer):
     operation_count = serializers.IntegerField()
     tree = serializers.CharField(help_text="ASCII tree of the pools (first 400 lines).")
     operations = serializers.ListField(child=serializers.JSONField())
-
-
-class GeneratedPlanSerializer(serializers.ModelSerializer):
-    """The plan a template generated (the plan API shows it in full)."""
-
-    class Meta:
-        model = Plan
-        fields = [
-            "id",
-            "title",
-            "source",
-            "status",
-            "operation_count",
-            "validation",
-            "source_detail",
-            "created_at",
-        ]
-        read_only_fields = fields

@@ -16,8 +16,8 @@ from rest_framework.response import Response
 
 from apps.planning import template_selectors as selectors
 from apps.planning import template_services as services
+from apps.planning.api.serializers import PlanSerializer
 from apps.planning.api.template_serializers import (
-    GeneratedPlanSerializer,
     GenerateSerializer,
     PreviewSerializer,
     TemplateCreateSerializer,
@@ -144,11 +144,12 @@ class TemplateViewSet(TenantScopedMixin, viewsets.GenericViewSet):
             "The body's params are merged over the template's (a saved template's, or a "
             "built-in's example). supernet_pool + supernet_prefix_length take the first free "
             "block of that size in that pool. Answers 201 with the plan (source template), "
-            "validated; 400 naming the parameter that is wrong or what does not fit."
+            "validated by the dry run, with its preview, as GET /plans/{id}/ shows it; 400 "
+            "naming the parameter that is wrong or what does not fit."
         ),
         parameters=[KEY],
         request=GenerateSerializer,
-        responses={201: GeneratedPlanSerializer},
+        responses={201: PlanSerializer},
     )
     def generate(self, request: Request, key: str) -> Response:
         data = _body(GenerateSerializer, request)
@@ -159,4 +160,4 @@ class TemplateViewSet(TenantScopedMixin, viewsets.GenericViewSet):
             params=data.get("params"),
             title=data.get("title"),
         )
-        return Response(GeneratedPlanSerializer(plan).data, status=status.HTTP_201_CREATED)
+        return Response(PlanSerializer(plan).data, status=status.HTTP_201_CREATED)
