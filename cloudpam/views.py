@@ -26,6 +26,11 @@ class LoginView(auth_views.LoginView):
         step = mfa_code_step(self.request, form.get_user(), self.get_success_url())
         return step or super().form_valid(form)
 
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        from apps.tenancy.sso.views import sso_login_context
+
+        return {**super().get_context_data(**kwargs), **sso_login_context(self.request)}
+
     def form_invalid(self, form: Any) -> Any:
         response = super().form_invalid(form)
         if form.has_error(NON_FIELD_ERRORS, "rate_limited"):

@@ -27,12 +27,15 @@ from cloudpam import context
 
 
 def on_user_logged_in(sender: Any, request: Any, user: Any, **kwargs: Any) -> None:
+    # A sign-in other than by password names its method on the request (SSO: the provider).
+    details = getattr(request, "cloudpam_login_details", None)
     services.audit_user_event_record(
         action=AuditAction.LOGIN,
         user=user,
         actor=actor_from(user=user),
         instance=user,
         request=request,
+        details=dict(details) if details else None,
     )
 
 
@@ -59,6 +62,7 @@ def on_user_login_failed(
         identity=str(identity or ""),
         request=request,
         reason=kwargs.get("reason") or LoginFailedReason.INVALID_CREDENTIALS,
+        details=kwargs.get("details"),
     )
 
 
@@ -154,6 +158,30 @@ def on_session_revoked(
             "ip": user_session.ip,
             "reason": reason,
         },
+    )
+
+
+def on_sso_provisioned(
+    sender: Any,
+    membership: Any,
+    provider: Any,
+    user_created: bool = False,
+    role: str | None = None,
+    role_source: str | None = None,
+    groups: list[str] | None = None,
+    request: Any = None,
+    **kwargs: Any,
+) -> None:
+    services.audit_sso_provisioned_record(
+        membership=membership,
+        details={
+            "provider": provider.slug,
+            "user_created": user_created,
+            "role": role,
+            "role_source": role_source,
+            "groups": list(groups or []),
+        },
+        request=request,
     )
 
 
@@ -302,6 +330,9 @@ def connect() -> None:
     tenancy_signals.mfa_event.connect(on_mfa_event, dispatch_uid="audit.mfa_event")
     tenancy_signals.session_revoked.connect(
         on_session_revoked, dispatch_uid="audit.session_revoked"
+    )
+    tenancy_signals.sso_provisioned.connect(
+        on_sso_provisioned, dispatch_uid="audit.sso_provisioned"
     )
     for model in audited_models():
         for field in m2m_fields(model):

@@ -74,6 +74,13 @@ IGNORED_FIELDS: dict[str, list[str]] = {
     # A plan's operations, verdict, preview and rollback record can run to megabytes; the
     # events keep its status, counts and timestamps (validated_at moves on every dry run).
     "planning.plan": ["operations", "validation", "preview", "before_values", "created_pool_ids"],
+    # The same for an identity provider's client secret (client_secret_updated_at records
+    # the change); the discovery document is a cache, refreshed without a change.
+    "tenancy.identityprovider": [
+        "client_secret_encrypted",
+        "discovery_document",
+        "discovery_fetched_at",
+    ],
 }
 
 

@@ -618,13 +618,18 @@ def audit_user_event_record(
 
 
 def audit_login_failed_record(
-    *, identity: str, request: Any | None, reason: str = LoginFailedReason.INVALID_CREDENTIALS
+    *,
+    identity: str,
+    request: Any | None,
+    reason: str = LoginFailedReason.INVALID_CREDENTIALS,
+    details: dict[str, Any] | None = None,
 ) -> list[AuditEvent]:
     """Record a failed sign-in for ``identity`` (the attempted email, never the password).
 
     ``reason`` tells a wrong password (``invalid_credentials``) from an attempt
     refused by the sign-in rate limit before any password was checked
-    (``rate_limited``).
+    (``rate_limited``); single sign-on's refusals are ``sso_<reason>`` with
+    ``details`` naming the method and provider.
     """
     identity = _text(identity, MAX_IDENTITY_LENGTH).strip()
     user = User.objects.filter(email__iexact=identity).first() if identity else None
@@ -634,7 +639,21 @@ def audit_login_failed_record(
         actor=Actor(email=identity or None),
         instance=user,
         request=request,
-        details={"reason": str(reason)},
+        details={**(details or {}), "reason": str(reason)},
+    )
+
+
+def audit_sso_provisioned_record(
+    *, membership: Membership, details: dict[str, Any], request: Any | None
+) -> AuditEvent:
+    """Record that single sign-on created ``membership`` (and maybe its user) on first sign-in."""
+    return audit_event_record(
+        action=AuditAction.SSO_PROVISIONED,
+        organization_id=membership.organization_id,
+        instance=membership,
+        details=details,
+        actor=actor_from(user=membership.user),
+        request_meta=request_meta_of(request),
     )
 
 

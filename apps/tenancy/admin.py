@@ -435,3 +435,8 @@ class ApiTokenAdmin(TenantAdminMixin, admin.ModelAdmin):
 
 # MFA devices and sessions: their own module, registered with the rest of tenancy's admin.
 from apps.tenancy.mfa import admin as mfa_admin  # noqa: E402, F401
+
+# Single sign-on's admin classes live in their package.
+from apps.tenancy.sso.admin import register as _register_sso  # noqa: E402
+
+_register_sso(admin.site)

@@ -62,6 +62,26 @@ class _RateLimitedLogin:
                 )
         return super().clean()  # type: ignore[misc]
 
+    def confirm_login_allowed(self, user: Any) -> None:
+        """Refuse a password sign-in to members of an organization that enforces SSO."""
+        super().confirm_login_allowed(user)  # type: ignore[misc]
+        from apps.tenancy.sso.services import sso_refusal_for_password
+
+        organization = sso_refusal_for_password(user)
+        if organization is not None:
+            user_login_failed.send(
+                sender=__name__,
+                credentials={"username": user.email},
+                request=getattr(self, "request", None),
+                reason="sso_required",
+            )
+            raise forms.ValidationError(
+                "%(organization)s requires single sign-on: sign in through its identity "
+                "provider (enter the organization's short name, %(slug)s, below).",
+                code="sso_required",
+                params={"organization": organization.name, "slug": organization.slug},
+            )
+
 
 class LoginForm(_RateLimitedLogin, AuthenticationForm):
     """The console sign-in form, rate limited per account and IP."""

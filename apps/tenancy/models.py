@@ -26,6 +26,8 @@ DEFAULT_ORGANIZATION_SETTINGS: dict[str, Any] = {
     "compliance": {},
     # Members without MFA are sent to enrolment before anything else (local accounts).
     "require_mfa": False,
+    # Members sign in through the organization's identity providers only (superusers excepted).
+    "enforce_sso": False,
 }
 
 DEFAULT_QUOTAS: dict[str, int] = {
@@ -211,7 +213,19 @@ class ApiToken(TenantModel):
         return "active"
 
 
-# Sessions live in their own package; imported here so that the app registry finds the model.
+# Sessions and single sign-on live in their own packages; imported here so that the app
+# registry finds their models.
 from apps.tenancy.sessions.models import UserSession  # noqa: E402
+from apps.tenancy.sso.models import GroupRoleMapping, IdentityProvider  # noqa: E402
 
-__all__ = ["ApiToken", "Membership", "Organization", "User", "UserSession"]
+__all__ = [
+    "DEFAULT_ORGANIZATION_SETTINGS",
+    "DEFAULT_QUOTAS",
+    "ApiToken",
+    "GroupRoleMapping",
+    "IdentityProvider",
+    "Membership",
+    "Organization",
+    "User",
+    "UserSession",
+]

@@ -55,6 +55,7 @@ SETTING_LABELS: dict[str, str] = {
     "token_max_lifetime_days": "Longest API token lifetime (days)",
     "compliance": "Compliance rule settings (JSON)",
     "require_mfa": "Require multi-factor authentication of members (local accounts)",
+    "enforce_sso": "Members sign in with single sign-on only (no local password)",
 }
 
 

@@ -20,3 +20,6 @@ membership_changed = Signal()
 mfa_event = Signal()
 # kwargs: user_session, actor, request, reason ("user" | "admin" | "member_removed")
 session_revoked = Signal()
+# kwargs: membership, provider (IdentityProvider), user_created (bool), role, role_source
+# ("mapping" | "default"), groups (the matching group values), request
+sso_provisioned = Signal()

@@ -1,6 +1,7 @@
 from django.urls import include, path
 
 from apps.tenancy import views
+from apps.tenancy.sso.urls import urlpatterns as sso_urlpatterns
 
 app_name = "tenancy"
 
@@ -39,3 +40,5 @@ urlpatterns = [
     # MFA and sessions (the account pages and the member buttons).
     path("", include("apps.tenancy.mfa.urls")),
 ]
+
+urlpatterns += sso_urlpatterns

@@ -190,6 +190,8 @@ else:
 AUTH_USER_MODEL = "tenancy.User"
 AUTHENTICATION_BACKENDS = [
     "django.contrib.auth.backends.ModelBackend",
+    # Per-organization OpenID Connect (mozilla-django-oidc); loads the sessions it signs in.
+    "apps.tenancy.sso.backends.SSOBackend",
     "guardian.backends.ObjectPermissionBackend",
 ]
 PASSWORD_HASHERS = [

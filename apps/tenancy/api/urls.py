@@ -3,6 +3,7 @@ from django.urls import path
 from apps.tenancy.api import views
 from apps.tenancy.mfa import api as mfa_api
 from apps.tenancy.sessions import api as session_api
+from apps.tenancy.sso.api.urls import urlpatterns as sso_urlpatterns
 
 urlpatterns = [
     path("me/", views.MeView.as_view(), name="me"),
@@ -64,3 +65,5 @@ urlpatterns = [
         name="organization-member-session-revoke",
     ),
 ]
+
+urlpatterns += sso_urlpatterns
