@@ -24,6 +24,8 @@ from cloudpam.exceptions import ApplicationError
 
 
 class IdentityProviderAdminForm(forms.ModelForm):
+    # Checked by the service (https, or http on loopback), not by Django's URL rules.
+    issuer = forms.CharField(max_length=500)
     client_secret = forms.CharField(
         required=False,
         max_length=2000,
