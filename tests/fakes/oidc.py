@@ -108,7 +108,7 @@ class FakeOidcProvider:
         return jwt.encode(claims, key, algorithm="RS256")
 
     def token(self, request: Request) -> Response:
-        form = {key: value for key, value in request.form.items()}
+        form = dict(request.form.items())
         self.token_requests.append(form)
         grant = self.codes.pop(form.get("code", ""), None)
         if grant is None:

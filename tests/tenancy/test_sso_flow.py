@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+import requests
 from django.test import Client
 
 from apps.audit.models import AuditEvent
@@ -47,7 +48,8 @@ def test_authorization_request_carries_state_nonce_and_pkce(organization, provid
     assert query["redirect_uri"] == "http://testserver/sso/callback/"
     assert query["scope"] == "openid email profile"
     assert query["code_challenge_method"] == "S256"
-    assert len(query["state"]) >= 32 and len(query["nonce"]) >= 32
+    assert len(query["state"]) >= 32
+    assert len(query["nonce"]) >= 32
     states = client.session["cloudpam_sso_states"]
     assert set(states) == {query["state"]}
     assert "s3cret" not in response["Location"]
@@ -265,8 +267,6 @@ def test_safe_next_is_followed(organization, provider, fake):
     client = Client()
     for next_url, expected in (("/pools/", "/pools/"), ("https://evil.example.com/", "/")):
         response = client.get(f"/sso/acme/corp/login/?next={next_url}")
-        import requests
-
         answer = requests.get(response["Location"], allow_redirects=False, timeout=5)
         done = client.get(answer.headers["Location"].removeprefix("http://testserver"))
         assert done["Location"] == expected

@@ -40,6 +40,10 @@ class IdentityProvider(TenantModel):
     enabled = models.BooleanField(default=True)
     discovery_document = models.JSONField(default=dict, blank=True, editable=False)
     discovery_fetched_at = models.DateTimeField(null=True, blank=True, editable=False)
+    last_checked_at = models.DateTimeField(null=True, blank=True, editable=False)
+    last_check_error = models.JSONField(
+        default=dict, blank=True, editable=False, help_text="Code and message; empty when OK."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -293,17 +293,18 @@ def identity_provider_check(*, provider: IdentityProvider, actor: Actor) -> Prov
         IdentityProvider.objects.filter(pk=provider.pk).update(
             discovery_document=document, discovery_fetched_at=now
         )
-    with (
-        transaction.atomic(),
-        operation(
+    with transaction.atomic():
+        locked = IdentityProvider.objects.select_for_update().get(pk=provider.pk)
+        locked.last_checked_at = now
+        locked.last_check_error = (
+            {} if result.ok else {"code": result.error_code, "message": result.error}
+        )
+        with operation(
             "connectivity_check",
             actor=actor,
             details={"ok": result.ok, "error_code": result.error_code or None},
-        ),
-    ):
-        # Touching the row records the check on it, under its own name.
-        locked = IdentityProvider.objects.select_for_update().get(pk=provider.pk)
-        locked.save(update_fields=["updated_at"])
+        ):
+            locked.save(update_fields=["last_checked_at", "last_check_error", "updated_at"])
     return result
 
 

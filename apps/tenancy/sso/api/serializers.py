@@ -55,6 +55,8 @@ class IdentityProviderSerializer(serializers.ModelSerializer):
             "require_mapped_group",
             "enabled",
             "discovery_fetched_at",
+            "last_checked_at",
+            "last_check_error",
             "mapping_count",
             "login_path",
             "created_at",
