@@ -29,7 +29,7 @@ def fake() -> Iterator[FakeOidcProvider]:
 
 
 @pytest.fixture
-def admin_client(organization: Organization, client_for) -> APIClient:  # noqa: ANN001
+def admin_client(organization: Organization, client_for) -> APIClient:
     return client_for(organization, Role.ADMIN)
 
 
