@@ -47,6 +47,8 @@ from apps.tenancy.choices import Role
 from apps.tenancy.models import ApiToken, Membership, Organization, User, UserSession
 from apps.tenancy.roles import role_has
 from apps.tenancy.services import api_token_create
+from apps.tenancy.sso import services as sso_services
+from apps.tenancy.sso.models import IdentityProvider
 from tests.actors import TEST_ACTOR
 from tests.discovery import factories as discovery_factories
 
@@ -82,6 +84,8 @@ PAGES: dict[str, dict[str, str]] = {
         "delete": "members.manage",
     },
     "tenancy.apitoken": _read_only("tokens.view"),
+    "tenancy.identityprovider": _only("sso.manage"),
+    "tenancy.grouprolemapping": _read_only("sso.manage"),
     "pools.pool": {"view": "pools.view", "add": "pools.change", "change": "pools.change"}
     | {"delete": NOBODY},
     "cloud.cloudaccount": {
@@ -205,6 +209,10 @@ ROWS: dict[str, Callable[[World], Any]] = {
     "tenancy.organization": lambda world: world.organization,
     "tenancy.membership": lambda world: _member(world),
     "tenancy.apitoken": _own_token,
+    "tenancy.identityprovider": lambda world: _identity_provider(world),
+    "tenancy.grouprolemapping": lambda world: sso_services.group_mapping_create(
+        provider=_identity_provider(world), actor=TEST_ACTOR, group="walkers", role="viewer"
+    ),
     "pools.pool": lambda world: world.root,
     "cloud.cloudaccount": _account,
     "analysis.utilizationsnapshot": lambda world: UtilizationSnapshot.objects.filter(
@@ -265,6 +273,17 @@ ROWS: dict[str, Callable[[World], Any]] = {
         last_seen_at=timezone.now(),
     ),
 }
+
+
+def _identity_provider(world: World) -> IdentityProvider:
+    # A closed loopback port as issuer: a discovery check fails at once, and is recorded.
+    return sso_services.identity_provider_create(
+        organization=world.organization,
+        actor=TEST_ACTOR,
+        name=f"walk idp {next(_serial)}",
+        issuer="http://127.0.0.1:9",
+        client_id="walk-client",
+    )
 
 
 def _agent(world: World, *, approved: bool = False) -> Agent:
@@ -349,6 +368,15 @@ ACTIONS: dict[str, dict[str, Action]] = {
             "pools.purge", lambda world: world.pool("10.0.3.0/24", deleted=True), _gone
         ),
     },
+    "tenancy.identityprovider": {
+        "delete_selected": _delete_selected("tenancy.identityprovider", "sso.manage"),
+        "check_discovery": Action(
+            "sso.manage",
+            ROWS["tenancy.identityprovider"],
+            lambda provider: _fresh(provider).last_checked_at is not None,
+        ),
+    },
+    "tenancy.grouprolemapping": {},
     "cloud.cloudaccount": {
         "soft_delete": Action(
             "accounts.change", _account, lambda account: _fresh(account).deleted_at is not None
