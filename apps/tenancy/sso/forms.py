@@ -76,8 +76,8 @@ class IdentityProviderForm(forms.Form):
     def values(self) -> dict[str, Any]:
         """Return the service arguments: the secret only when one was typed or cleared."""
         data = {name: self.cleaned_data[name] for name in FIELDS}
-        if self.instance is None and not data["slug"]:
-            data.pop("slug")
+        if not data["slug"]:
+            data.pop("slug")  # new: from the name; editing: the current one stays
         secret = self.cleaned_data.get("client_secret") or ""
         if secret:
             data["client_secret"] = secret
