@@ -231,3 +231,28 @@ def test_secret_cannot_be_stored_without_a_key(admin_client, settings):
     assert response.status_code == 400
     assert response.json()["error"]["code"] == "configuration_error"
     assert not IdentityProvider.objects.exists()
+
+
+def test_rotate_credentials_reencrypts_client_secrets(settings, organization, other_organization):
+    import io
+
+    from cryptography.fernet import Fernet
+    from django.core.management import call_command
+
+    old, new = Fernet.generate_key().decode(), Fernet.generate_key().decode()
+    settings.CLOUDPAM_ENCRYPTION_KEYS = [old]
+    first = make_provider(organization, "https://a.example.com", client_secret="one")
+    second = make_provider(other_organization, "https://b.example.com", client_secret="two")
+    settings.CLOUDPAM_ENCRYPTION_KEYS = [new, old]
+    out = io.StringIO()
+    call_command("rotate_credentials", stdout=out)
+    assert "2 identity provider(s) with a client secret: 2 re-encrypted" in out.getvalue()
+    settings.CLOUDPAM_ENCRYPTION_KEYS = [new]
+    for provider, secret in ((first, "one"), (second, "two")):
+        provider.refresh_from_db()
+        assert crypto.decrypt_secrets(provider.client_secret_encrypted) == {"client_secret": secret}
+    out = io.StringIO()
+    call_command("rotate_credentials", stdout=out)
+    assert "2 identity provider(s) with a client secret: 0 re-encrypted, 2 already" in (
+        out.getvalue()
+    )
