@@ -298,3 +298,26 @@ def test_last_owner_keeps_the_owner_role(organization, provider, fake):
     fake.claims = {"sub": "u-1", "email": "ada@example.com", "groups": ["everyone"]}
     assert sign_in(Client(), organization, provider).status_code == 302
     assert Membership.objects.get(user=user).role == Role.OWNER
+
+
+def test_without_a_groups_claim_the_default_only_provisions(organization, fake):
+    idp = make_provider(organization, fake.url, groups_claim="", default_role=Role.VIEWER)
+    fake.claims = {"sub": "g", "email": "gina@example.com"}
+    assert sign_in(Client(), organization, idp).status_code == 302
+    membership = Membership.objects.get(user__email="gina@example.com")
+    assert membership.role == Role.VIEWER
+    membership.role = Role.OPERATOR  # promoted in CloudPAM
+    membership.save()
+    assert sign_in(Client(), organization, idp).status_code == 302
+    membership.refresh_from_db()
+    assert membership.role == Role.OPERATOR
+
+
+def test_with_a_groups_claim_leaving_the_groups_falls_back_to_the_default(organization, fake):
+    idp = make_provider(organization, fake.url, default_role=Role.VIEWER)
+    map_group(idp, "admins", Role.ADMIN)
+    fake.claims = {"sub": "h", "email": "hal@example.com", "groups": ["admins"]}
+    sign_in(Client(), organization, idp)
+    fake.claims = {"sub": "h", "email": "hal@example.com", "groups": []}
+    sign_in(Client(), organization, idp)
+    assert Membership.objects.get(user__email="hal@example.com").role == Role.VIEWER

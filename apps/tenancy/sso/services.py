@@ -418,6 +418,9 @@ def sso_sign_in(
 ) -> SignIn:
     """Find or create the user of verified ``claims`` and give them their role.
 
+    A provider without a groups claim gives its default role to new members
+    only; their role is then managed in CloudPAM.
+
     Raises ``SSOFailure`` (``no_mapped_group``, ``account_disabled``, ...)
     when the sign-in is refused; nothing is written then.
     """
@@ -475,7 +478,12 @@ def sso_sign_in(
             groups=list(decision.groups),
             request=request,
         )
-    elif membership.role != decision.role:
+    elif membership.role != decision.role and (
+        decision.source == "mapping" or provider.groups_claim
+    ):
+        # With a groups claim the provider decides the role at every sign-in (leaving the
+        # mapped groups falls back to the default). Without one (Google), the default only
+        # provisions: the role is then managed in CloudPAM and a sign-in keeps it.
         try:
             membership = membership_change_role(
                 membership=membership, role=decision.role, actor=user, request=request
