@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('tenancy', '0002_api_token'),
+        ('tenancy', '0004_user_session_purge_schedule'),
     ]
 
     operations = [
