@@ -321,3 +321,22 @@ def test_with_a_groups_claim_leaving_the_groups_falls_back_to_the_default(organi
     fake.claims = {"sub": "h", "email": "hal@example.com", "groups": []}
     sign_in(Client(), organization, idp)
     assert Membership.objects.get(user__email="hal@example.com").role == Role.VIEWER
+
+
+def test_no_secret_code_or_token_reaches_the_logs(organization, provider, fake, json_logs):
+    fake.claims = {"sub": "u-1", "email": "ada@example.com", "groups": ["everyone"]}
+    client = Client()
+    url = callback_url(client, organization, provider)
+    code = parse_query(url)["code"]
+    assert client.get(url).status_code == 302
+    assert client.get(url).status_code == 403  # a replay, refused and logged
+    lines = [
+        line
+        for line in json_logs.getvalue().splitlines()
+        if '"logger": "werkzeug"' not in line  # the fake provider's own request log
+    ]
+    text = "\n".join(lines)
+    assert "/sso/callback/" in text
+    for secret in ("s3cret-value-for-tests", code, "access-"):
+        assert secret not in text
+    assert "eyJ" not in text  # no JWT
