@@ -47,6 +47,7 @@ class FakeOidcProvider:
         self.codes: dict[str, dict[str, Any]] = {}
         self.token_requests: list[dict[str, str]] = []
         self.discovery_requests = 0
+        self.jwks_requests = 0
         self._server: Any = None
         self._thread: threading.Thread | None = None
 
@@ -77,6 +78,7 @@ class FakeOidcProvider:
         )
 
     def jwks(self) -> Response:
+        self.jwks_requests += 1
         public = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(self.key.public_key()))
         public.update({"use": "sig", "alg": "RS256"})
         return self._json({"keys": [public]})

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 import pytest
 import requests
 from django.test import Client
+from django.utils import timezone
 
 from apps.audit.models import AuditEvent
 from apps.tenancy.choices import Role
@@ -340,3 +341,28 @@ def test_no_secret_code_or_token_reaches_the_logs(organization, provider, fake, 
     for secret in ("s3cret-value-for-tests", code, "access-"):
         assert secret not in text
     assert "eyJ" not in text  # no JWT
+
+
+def test_keys_are_cached_and_fetched_again_when_the_provider_rotates(organization, provider, fake):
+    fake.claims = {"sub": "u-1", "email": "ada@example.com", "groups": ["everyone"]}
+    assert sign_in(Client(), organization, provider).status_code == 302
+    assert sign_in(Client(), organization, provider).status_code == 302
+    assert fake.jwks_requests == 1
+    # A new key, published without kid like the old one: the cached set no longer verifies.
+    fake.key = fake.other_key
+    assert sign_in(Client(), organization, provider).status_code == 302
+    assert fake.jwks_requests == 2
+
+
+def test_stale_discovery_document_is_fetched_again(organization, provider, fake):
+    from datetime import timedelta
+
+    from apps.tenancy.sso.models import IdentityProvider
+
+    fake.claims = {"sub": "u-1", "email": "ada@example.com", "groups": ["everyone"]}
+    sign_in(Client(), organization, provider)
+    IdentityProvider.objects.filter(pk=provider.pk).update(
+        discovery_fetched_at=timezone.now() - timedelta(hours=2)
+    )
+    sign_in(Client(), organization, provider)
+    assert fake.discovery_requests == 2

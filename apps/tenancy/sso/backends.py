@@ -23,7 +23,7 @@ from apps.tenancy.sso import oidc
 from apps.tenancy.sso.discovery import (
     MAX_DOCUMENT_BYTES,
     provider_discovery,
-    signing_key,
+    provider_jwks,
     timeout,
     verify_tls,
 )
@@ -124,15 +124,29 @@ class SSOBackend(OIDCAuthenticationBackend):
         return token_info
 
     def verify_token(self, token: str, **kwargs: Any) -> dict[str, Any]:
-        """Return the claims of a valid ID token (signature, iss, aud, exp, iat, nonce)."""
-        key = signing_key(self.OIDC_OP_JWKS_ENDPOINT, token)
-        return oidc.verify_id_token(
-            token,
-            key=key,
-            issuer=str(self.discovery["issuer"]),
-            client_id=self.OIDC_RP_CLIENT_ID,
-            nonce=kwargs.get("nonce"),
-        )
+        """Return the claims of a valid ID token (signature, iss, aud, exp, iat, nonce).
+
+        The key set comes from the cache; when the token does not verify against it
+        (the provider rotated its keys, perhaps without ``kid``), it is fetched again
+        once before the token is refused.
+        """
+        header = oidc.token_header(token)
+        for refresh in (False, True):
+            try:
+                key = oidc.select_key(
+                    provider_jwks(self.OIDC_OP_JWKS_ENDPOINT, refresh=refresh), header
+                )
+                return oidc.verify_id_token(
+                    token,
+                    key=key,
+                    issuer=str(self.discovery["issuer"]),
+                    client_id=self.OIDC_RP_CLIENT_ID,
+                    nonce=kwargs.get("nonce"),
+                )
+            except oidc.SSOFailure as exc:
+                if refresh or exc.reason not in ("bad_signature", "unknown_key"):
+                    raise
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def get_userinfo(self, access_token: str, id_token: str, payload: dict[str, Any]) -> Any:
         """Return the ID token's claims, completed by the userinfo endpoint when it has one.

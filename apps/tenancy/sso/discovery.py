@@ -4,8 +4,8 @@ Fetch and cache what an identity provider publishes: its discovery document and 
 The discovery document is cached on the provider row and fetched again after
 ``CLOUDPAM_SSO_DISCOVERY_TTL`` seconds (default an hour); the key set (JWKS)
 is cached in the shared cache for ``CLOUDPAM_SSO_JWKS_TTL`` seconds and
-fetched again at once when a token names a key it lacks (the provider rotated
-its keys). Every fetch has a timeout and a size limit; a failure is an
+fetched again at once when an ID token does not verify against it (the
+provider rotated its keys, with or without ``kid``). Every fetch has a timeout and a size limit; a failure is an
 ``SSOFailure`` naming it, never a traceback.
 """
 
@@ -132,14 +132,3 @@ def provider_jwks(jwks_uri: str, *, refresh: bool = False) -> dict[str, Any]:
         raise oidc.SSOFailure("jwks_invalid", "The provider's key set (JWKS) is not valid.")
     cache.set(key, jwks, jwks_ttl())
     return jwks
-
-
-def signing_key(jwks_uri: str, token: str) -> Any:
-    """Return the key that verifies ``token``, fetching the key set again once if needed."""
-    header = oidc.token_header(token)
-    try:
-        return oidc.select_key(provider_jwks(jwks_uri), header)
-    except oidc.SSOFailure as exc:
-        if exc.reason != "unknown_key":
-            raise
-    return oidc.select_key(provider_jwks(jwks_uri, refresh=True), header)
