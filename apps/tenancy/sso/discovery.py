@@ -5,8 +5,9 @@ The discovery document is cached on the provider row and fetched again after
 ``CLOUDPAM_SSO_DISCOVERY_TTL`` seconds (default an hour); the key set (JWKS)
 is cached in the shared cache for ``CLOUDPAM_SSO_JWKS_TTL`` seconds and
 fetched again at once when an ID token does not verify against it (the
-provider rotated its keys, with or without ``kid``). Every fetch has a timeout and a size limit; a failure is an
-``SSOFailure`` naming it, never a traceback.
+provider rotated its keys, with or without ``kid``). Every fetch has a
+timeout and a size limit; a failure is an ``SSOFailure`` naming it, never a
+traceback.
 """
 
 from __future__ import annotations
