@@ -38,7 +38,7 @@ from apps.tenancy.sso import oidc, selectors, services
 from apps.tenancy.sso.backends import BACKEND_PATH, SSOBackend
 from apps.tenancy.sso.discovery import provider_discovery
 from apps.tenancy.sso.forms import GroupMappingForm, IdentityProviderForm
-from apps.tenancy.sso.models import GroupRoleMapping, IdentityProvider
+from apps.tenancy.sso.models import IdentityProvider
 from cloudpam.context import actor_of
 from cloudpam.exceptions import ApplicationError, NotFound
 
@@ -447,15 +447,13 @@ class IdentityProviderDetailView(ProviderObjectMixin, View):
                     return redirect("tenancy:sso-provider-detail", pk=provider.pk)
             return self._render(provider, mapping_form=mapping_form, status=400)
         if action == "delete_mapping":
-            mapping = (
-                GroupRoleMapping.objects.for_request(request)
-                .filter(provider=provider, pk=request.POST.get("mapping") or 0)
-                .first()
-                if str(request.POST.get("mapping", "")).isdigit()
-                else None
-            )
-            if mapping is None:
-                raise Http404("No such mapping.")
+            raw = str(request.POST.get("mapping", ""))
+            try:
+                if not raw.isdigit() or len(raw) > 18:
+                    raise NotFound("No such mapping.")
+                mapping = selectors.group_mapping_get(provider=provider, pk=int(raw))
+            except NotFound as exc:
+                raise Http404(exc.message) from None
             services.group_mapping_delete(mapping=mapping, actor=actor)
             messages.success(request, f"Removed the mapping of {mapping.group}.")
             return redirect("tenancy:sso-provider-detail", pk=provider.pk)
