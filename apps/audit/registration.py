@@ -55,6 +55,9 @@ IGNORED_FIELDS: dict[str, list[str]] = {
     # The ciphertext: never in an event, not even redacted (credentials_updated_at records
     # that the credentials changed, and rotation re-encrypts without changing them).
     "cloud.cloudaccount": ["credentials_encrypted"],
+    # A plan's operations, verdict, preview and rollback record can run to megabytes; the
+    # events keep its status, counts and timestamps (validated_at moves on every dry run).
+    "planning.plan": ["operations", "validation", "preview", "before_values", "created_pool_ids"],
 }
 
 
