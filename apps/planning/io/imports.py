@@ -652,7 +652,6 @@ def pool_operations(
     default_type: str = "custom",
     default_status: str = "active",
     allow_overlapping_roots: bool = False,
-    source: str = "imported",
 ) -> PoolImport:
     """Return the create operations of the good rows (parents first) and each row's error."""
     builder = _Builder(
@@ -684,7 +683,6 @@ def pool_operations(
                 "status": row.status,
                 "description": row.description,
                 "tags": row.tags,
-                "source": source,
             }
         )
         result.ref_rows[row.ref] = row.row
