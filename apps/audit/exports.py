@@ -20,7 +20,7 @@ from django.db.models import QuerySet
 
 from apps.audit.documents import DOCUMENT_COLUMNS, event_document, iso_timestamp
 from apps.audit.selectors import AuditSummary
-from cloudpam.cells import escape_formula
+from apps.planning.io.cells import escape_formula
 
 CHUNK_SIZE = 2000
 ROWS_PER_WRITE = 500

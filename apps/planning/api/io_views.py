@@ -272,7 +272,7 @@ class PoolExportViewSet(TenantScopedMixin, viewsets.GenericViewSet):
         responses={
             (200, "text/csv"): OpenApiTypes.STR,
             (200, "application/json"): OpenApiTypes.OBJECT,
-            (200, "application/yaml"): OpenApiTypes.STR,
+            (200, "application/yaml"): OpenApiTypes.OBJECT,
             (200, "text/plain"): OpenApiTypes.STR,
             (200, "application/zip"): OpenApiTypes.BINARY,
             (

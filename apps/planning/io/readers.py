@@ -34,9 +34,10 @@ from typing import IO, Any
 
 import yaml
 
-from cloudpam.cells import looks_like_formula, unescape_formula
-from cloudpam.jsonlimits import MAX_JSON_DEPTH, JSONTooDeepError, load_json
+from apps.planning.io.cells import looks_like_formula, unescape_formula
 
+# As cloudpam.jsonlimits (which the API's parser uses), without importing the project.
+MAX_JSON_DEPTH = 64
 MAX_BYTES = 20 * 1024 * 1024
 MAX_ROWS = 100_000
 MAX_COLUMNS = 64
@@ -496,15 +497,33 @@ def _document_records(document: Any, file_format: str) -> ImportFile:
 def read_json(stream: IO[bytes]) -> ImportFile:
     """Return the records of a JSON document."""
     text = _read_text(stream)
+    too_deep = FileError(f"The JSON is nested deeper than {MAX_JSON_DEPTH} levels.")
     try:
-        document = load_json(text)
-    except JSONTooDeepError:
-        raise FileError(f"The JSON is nested deeper than {MAX_JSON_DEPTH} levels.") from None
+        document = json.loads(text)
+    except RecursionError:
+        raise too_deep from None
     except json.JSONDecodeError as exc:
         raise FileError(
             f"The JSON is malformed: {exc.msg} (line {exc.lineno}, column {exc.colno})."
         ) from None
+    if _too_deep(document):
+        raise too_deep
     return _document_records(document, "json")
+
+
+def _too_deep(value: Any) -> bool:
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        children = (
+            item.values() if isinstance(item, dict) else item if isinstance(item, list) else None
+        )
+        if children is None:
+            continue
+        if depth > MAX_JSON_DEPTH:
+            return True
+        stack.extend((child, depth + 1) for child in children)
+    return False
 
 
 def _yaml_loader() -> type:

@@ -30,9 +30,9 @@ from typing import Any
 
 import yaml
 
+from apps.planning.io.cells import escape_formula
 from apps.planning.io.imports import format_tags, join_path
 from apps.planning.io.readers import ACCOUNT_COLUMNS, POOL_COLUMNS
-from cloudpam.cells import escape_formula
 
 ROWS_PER_PIECE = 500
 FILE_PIECE_BYTES = 256 * 1024

@@ -6,7 +6,7 @@ carriage return before one) as a formula, which is how CSV injection works. Expo
 prefix such cells with ``'`` (spreadsheets show the text and drop the quote); imports
 take the quote off again, so an export reads back as it was written.
 
-No Django import: the pure import and export modules use it too.
+No Django import: the pure import and export modules and the audit export share it.
 """
 
 from __future__ import annotations

@@ -1,0 +1,28 @@
+"""Path factories of the import routes for the tenant-isolation walk (tests/isolation.py)."""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+from apps.planning.imports import ImportRequest, plan_import
+from tests.actors import TEST_ACTOR
+from tests.isolation import World
+
+
+def import_id(world: World) -> int:
+    """Return an import (a plan of source import) of the world, titled with its marker."""
+
+    def make() -> Any:
+        content = f"name,cidr\nimported {world.marker},10.0.0.0/16\n".encode()
+        return plan_import(
+            organization=world.organization,
+            actor=TEST_ACTOR,
+            stream=io.BytesIO(content),
+            request=ImportRequest(filename="plan.csv", title=f"import {world.marker}"),
+        )
+
+    return world.remember("import", make).pk
+
+
+PATH_FACTORIES = {"api:plan-import-detail:pk": import_id}
