@@ -163,25 +163,32 @@ _YAML_DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
 
 def _yaml_items(key: str, items: Iterable[Mapping[str, Any]]) -> Iterator[bytes]:
-    pieces = [f"{key}:\n"]
+    """Yield ``key:`` and a list of the items, dumped a piece of a few hundred at a time."""
+    yield f"{key}:\n".encode()
     empty = True
-    for count, item in enumerate(items, start=1):
-        empty = False
+    piece: list[dict[str, Any]] = []
+
+    def dump(batch: list[dict[str, Any]]) -> bytes:
         text = yaml.dump(
-            [dict(item)],
+            batch,
             Dumper=_YAML_DUMPER,
             default_flow_style=False,
             allow_unicode=True,
             sort_keys=False,
             width=1_000_000,
         )
-        pieces.append("".join("  " + line for line in text.splitlines(keepends=True)))
-        if count % ROWS_PER_PIECE == 0:
-            yield "".join(pieces).encode("utf-8")
-            pieces = []
+        return "".join("  " + line for line in text.splitlines(keepends=True)).encode("utf-8")
+
+    for item in items:
+        empty = False
+        piece.append(dict(item))
+        if len(piece) == ROWS_PER_PIECE:
+            yield dump(piece)
+            piece = []
+    if piece:
+        yield dump(piece)
     if empty:
-        pieces.append("  []\n")
-    yield "".join(pieces).encode("utf-8")
+        yield b"  []\n"
 
 
 def pools_yaml(pools: Iterable[ExportPool]) -> Iterator[bytes]:
