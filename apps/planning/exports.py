@@ -92,7 +92,8 @@ def pool_export_rows(pools: QuerySet[Pool], *, parent_style: str = "cidr") -> It
             type=row["type"],
             status=row["status"],
             description=row["description"],
-            tags={str(key): str(value) for key, value in (row["tags"] or {}).items()},
+            # Sorted: PostgreSQL's jsonb keeps keys in its own order, SQLite in the user's.
+            tags={str(key): str(value) for key, value in sorted((row["tags"] or {}).items())},
             path=(*names, row["name"]),
         )
 
