@@ -437,6 +437,8 @@ def recommendation_apply(*, recommendation: Recommendation, actor: Actor) -> Rec
             code="not_applicable",
         )
     changes = applier(organization, locked.change)
+    if len(changes) > 1:
+        return _apply_as_plan(locked, organization, action, changes, actor)
     try:
         # A savepoint, so that the no_space check can still read after a failure.
         with transaction.atomic():
@@ -457,6 +459,61 @@ def recommendation_apply(*, recommendation: Recommendation, actor: Actor) -> Rec
     locked.result = _result(action, applied)
     locked.save()
     return locked
+
+
+def _apply_as_plan(
+    recommendation: Recommendation,
+    organization: Organization,
+    action: str,
+    changes: list,
+    actor: Actor,
+) -> Recommendation:
+    """Apply a change that spans several pools as a plan of source ``rule`` (SPEC.md 7.0).
+
+    The plan is created and applied in the recommendation's transaction, so a change that
+    is no longer possible leaves neither pools nor plan behind; its error is the pool
+    service's own when one change failed.
+    """
+    from apps.planning.engine import to_operation
+    from apps.planning.services import PlanConflict, plan_apply, plan_create
+
+    plan = plan_create(
+        organization=organization,
+        actor=actor,
+        title=recommendation.title,
+        source="rule",
+        operations=[to_operation(change) for change in changes],
+        source_detail={"recommendation": recommendation.pk, "action": action},
+    )
+    try:
+        plan = plan_apply(plan=plan, actor=actor)
+    except PlanConflict as exc:
+        cause = exc.cause
+        if isinstance(cause, ChangesRejected):
+            cause = cause.first_cause() or cause
+        raise (cause or exc) from None
+    pools = {
+        pool.pk: pool
+        for pool in Pool.objects.filter(
+            pk__in=[change.pool for change in changes if not isinstance(change, PoolCreate)]
+        )
+    }
+    recommendation.status = RecommendationStatus.APPLIED
+    recommendation.applied_at = timezone.now()
+    recommendation.applied_by_id = actor.user_id
+    if action == "merge":
+        kept = pools[recommendation.change["keep"]]
+        deleted = [change.pool for change in changes if isinstance(change, PoolDelete)]
+        recommendation.result = {
+            "pool": kept.pk,
+            "cidr": kept.cidr,
+            "deleted": deleted,
+            "plan": plan.pk,
+        }
+    else:
+        recommendation.result = {"plan": plan.pk, "pools": sorted(pools)}
+    recommendation.save()
+    return recommendation
 
 
 @transaction.atomic

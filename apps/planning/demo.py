@@ -1,6 +1,9 @@
-"""The demo organization's planning history (``make run``): an applied import.
+"""Demo plans for ``make run``: one applied plan in the history and one waiting for review.
 
-Seeding again finds the import by its title and adds nothing.
+Both go through the plan services like any plan: the applied one adds a staging VPC with
+two subnets under the demo's first environment (by size, "the first free /16 in it"); the
+open one proposes a sandbox VPC and is dry-run so its page shows a preview. Seeding again
+finds them by title and adds nothing.
 """
 
 from __future__ import annotations
@@ -12,10 +15,44 @@ from typing import Any
 from apps.planning.choices import PlanSource, PlanStatus
 from apps.planning.imports import ImportRequest, plan_import
 from apps.planning.models import Plan
-from apps.planning.services import plan_apply
+from apps.planning.services import plan_apply, plan_create, plan_validate
+from apps.pools.models import Pool
+from apps.tenancy.models import Organization
 from cloudpam.context import system_actor
+from cloudpam.exceptions import ApplicationError
 
 logger = logging.getLogger(__name__)
+
+APPLIED_TITLE = "Staging VPC for the web team"
+OPEN_TITLE = "Sandbox VPC (proposal)"
+
+
+def _vpc_operations(environment: Pool, name: str) -> list[dict[str, Any]]:
+    return [
+        {
+            "op": "create",
+            "ref": "vpc",
+            "name": name,
+            "prefix_length": 16 if environment.family == 4 else 56,
+            "parent": environment.pk,
+            "type": "vpc",
+            "status": "planned",
+            "tags": {"team": "web"},
+        },
+        *(
+            {
+                "op": "create",
+                "ref": f"subnet-{zone}",
+                "name": f"{name}-private-{zone}",
+                "prefix_length": 20 if environment.family == 4 else 64,
+                "parent": "vpc",
+                "type": "subnet",
+                "status": "planned",
+            }
+            for zone in ("a", "b")
+        ),
+    ]
+
 
 IMPORT_TITLE = "Demo import: branch offices"
 # Rows in no particular order: the import nests them by containment.
@@ -50,6 +87,46 @@ def seed_import(*, organization: Any, user: Any) -> None:
     plan_apply(plan=plan, actor=actor)
 
 
-def seed(*, organization: Any, user: Any) -> None:
-    """Seed the demo organization's plans."""
+def seed(*, organization: Organization, user: Any) -> None:
+    """Add an applied plan, an open validated plan and an applied import to the demo."""
     seed_import(organization=organization, user=user)
+    environment = (
+        Pool.objects.for_organization(organization)
+        .live()
+        .filter(type="environment", family=4)
+        .order_by("path")
+        .first()
+    )
+    if environment is None:
+        return
+    actor = system_actor("seed_demo")
+    existing = set(
+        Plan.objects.for_organization(organization)
+        .filter(title__in=[APPLIED_TITLE, OPEN_TITLE])
+        .values_list("title", flat=True)
+    )
+    try:
+        if APPLIED_TITLE not in existing:
+            plan = plan_create(
+                organization=organization,
+                actor=actor,
+                title=APPLIED_TITLE,
+                source="ai",
+                operations=_vpc_operations(environment, "staging-web"),
+                source_detail={"demo": True},
+            )
+            plan = plan_validate(plan=plan, actor=actor)
+            if plan.status == PlanStatus.VALID:
+                plan_apply(plan=plan, actor=actor)
+        if OPEN_TITLE not in existing:
+            plan = plan_create(
+                organization=organization,
+                actor=actor,
+                title=OPEN_TITLE,
+                source="ai",
+                operations=_vpc_operations(environment, "sandbox"),
+                source_detail={"demo": True},
+            )
+            plan_validate(plan=plan, actor=actor)
+    except ApplicationError as exc:
+        logger.warning("The demo plans were not seeded: %s", exc.message)

@@ -391,9 +391,6 @@ def _discovered_overlaps(
             .exclude(first_key__gte=first, last_key__lte=last)
             .order_by("first_key")
         )
-        # A resource that contains the new pool is usage the pool is carved out of (a
-        # subnet planned inside a discovered VPC): only a partial overlap is a risk.
-        crossing = crossing.exclude(first_key__lte=first, last_key__gte=last)
         resource = crossing.first()
         if resource is not None:
             findings.append(

@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from auditlog.context import disable_auditlog
 from django.db import transaction
 from django.utils import timezone
 
@@ -40,6 +41,8 @@ from cloudpam.exceptions import (
 )
 
 PLAN_LABEL = "planning.plan"
+# A 409 names at most this many failing operations (a validation stores them all).
+MAX_REPORTED_ERRORS = 1_000
 
 # The source recorded on the pools a plan creates, by the plan's source.
 POOL_SOURCE_OF_PLAN = {
@@ -183,9 +186,12 @@ class PlanConflict(Conflict):
         self.errors = list(errors)
         self.cause = cause
         fields: dict[str, list[str]] = {}
-        for error in self.errors:
+        for error in self.errors[:MAX_REPORTED_ERRORS]:
             key = error.ref or (f"#{error.index + 1}" if error.index is not None else "plan")
             fields.setdefault(key, []).append(f"{error.code}: {error.message}")
+        if len(self.errors) > MAX_REPORTED_ERRORS:
+            hidden = len(self.errors) - MAX_REPORTED_ERRORS
+            fields["plan"] = [*fields.get("plan", []), f"... and {hidden} more failing operations."]
         first = self.errors[0] if self.errors else None
         detail = ""
         if first is not None:
@@ -237,8 +243,8 @@ def plan_dry_run(*, plan: Plan, actor: Actor, preview: bool = True) -> DryRun:
     Operations that fail the pure checks (and those that name them) are left out and
     reported; the others run in order through ``pool_changes_apply``, which reports every
     change the stored tree refuses, each with the pool service's code. When all pass, the
-    preview is read before the rollback. Nothing the run writes survives it: pools, tree
-    counters and their audit events are all rolled back.
+    preview is read before the rollback. Nothing the run writes survives it: pools and tree
+    counters are rolled back, and no audit event is recorded for them.
     """
     organization = Organization.objects.get(pk=plan.organization_id)
     checked = pure_validation(plan)
@@ -251,12 +257,15 @@ def plan_dry_run(*, plan: Plan, actor: Actor, preview: bool = True) -> DryRun:
             changes = [change for _index, change in indexed]
             state = preview_state(organization, changes) if preview else None
             try:
-                applied = pool_changes_apply(
-                    organization=organization,
-                    actor=actor,
-                    changes=changes,
-                    details={"plan": plan.pk, "dry_run": True},
-                )
+                # The run's pool changes are rolled back with the transaction: recording
+                # audit events for them would only be work thrown away.
+                with disable_auditlog():
+                    applied = pool_changes_apply(
+                        organization=organization,
+                        actor=actor,
+                        changes=changes,
+                        details={"plan": plan.pk, "dry_run": True},
+                    )
             except ApplicationError as exc:
                 result.errors.extend(_rejected_errors(exc, indexed))
                 raise _RollBack from None

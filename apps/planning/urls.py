@@ -2,11 +2,18 @@
 
 from django.urls import path
 
-from apps.planning import io_views
+from apps.planning import io_views, views
 
 app_name = "planning"
 
 urlpatterns = [
-    path("planning/imports/", io_views.ImportListView.as_view(), name="import-list"),
-    path("planning/imports/<int:pk>/", io_views.ImportDetailView.as_view(), name="import-detail"),
+    path("plans/", views.PlanListView.as_view(), name="overview"),
+    path("plans/imports/", io_views.ImportListView.as_view(), name="import-list"),
+    path("plans/imports/<int:pk>/", io_views.ImportDetailView.as_view(), name="import-detail"),
+    path("plans/<int:pk>/", views.PlanDetailView.as_view(), name="plan-detail"),
+    path(
+        "plans/<int:pk>/<slug:action>/",
+        views.PlanActionView.as_view(),
+        name="plan-action",
+    ),
 ]

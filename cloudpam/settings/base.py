@@ -341,6 +341,9 @@ SPECTACULAR_SETTINGS = {
         "CloudAuthMethodEnum": "apps.cloud.choices.AuthMethod",
         "CloudAccountStatusEnum": "apps.cloud.choices.AccountStatus",
         "CloudAccountStatusChangeEnum": [("disabled", "disabled"), ("pending", "pending")],
+        "PlanStatusEnum": "apps.planning.choices.PlanStatus",
+        "PlanSourceEnum": "apps.planning.choices.PlanSource",
+        "PlanRiskLevelEnum": "apps.planning.choices.RiskLevel",
     },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",

@@ -10,6 +10,7 @@ from django.utils import timezone
 from apps.analysis import selectors, services
 from apps.analysis.choices import RecommendationStatus, RunStatus
 from apps.analysis.models import AnalysisRun, Recommendation, UtilizationSnapshot
+from apps.planning.models import Plan
 from apps.pools import services as pool_services
 from apps.pools.models import Pool
 from apps.pools.selectors import pool_free_blocks
@@ -392,7 +393,20 @@ def test_apply_merge_deletes_the_others_and_widens_the_kept_pool(organization, m
     child.refresh_from_db()
     assert low.deleted_at is not None
     assert (high.cidr, high.deleted_at, child.parent_id) == ("10.0.0.0/24", None, high.pk)
-    assert applied.result == {"pool": high.pk, "cidr": "10.0.0.0/24", "deleted": [low.pk]}
+    plan = Plan.objects.get(pk=applied.result["plan"])
+    assert applied.result == {
+        "pool": high.pk,
+        "cidr": "10.0.0.0/24",
+        "deleted": [low.pk],
+        "plan": plan.pk,
+    }
+    # A change spanning several pools is applied as a plan of source rule.
+    assert (plan.source, plan.status, plan.source_detail) == (
+        "rule",
+        "applied",
+        {"recommendation": merge.pk, "action": "merge"},
+    )
+    assert [operation["op"] for operation in plan.operations] == ["delete", "update"]
 
 
 def test_apply_a_review_or_twice_is_a_conflict(organization, crowded, user):

@@ -1,4 +1,4 @@
-"""Path factories of the import routes for the tenant-isolation walk (tests/isolation.py)."""
+"""Path factories of the planning routes for the tenant-isolation walk (tests/isolation.py)."""
 
 from __future__ import annotations
 
@@ -6,8 +6,26 @@ import io
 from typing import Any
 
 from apps.planning.imports import ImportRequest, plan_import
+from apps.planning.services import plan_create
 from tests.actors import TEST_ACTOR
 from tests.isolation import World
+
+
+def plan_id(world: World) -> int:
+    """Return a draft plan of the world's organization, titled with its marker."""
+
+    def make() -> Any:
+        return plan_create(
+            organization=world.organization,
+            actor=TEST_ACTOR,
+            title=f"plan {world.marker}",
+            source="ai",
+            operations=[
+                {"op": "create", "ref": "root", "name": world.marker, "cidr": "10.77.0.0/16"}
+            ],
+        )
+
+    return world.remember("plan", make).pk
 
 
 def import_id(world: World) -> int:
@@ -25,4 +43,15 @@ def import_id(world: World) -> int:
     return world.remember("import", make).pk
 
 
-PATH_FACTORIES = {"api:plan-import-detail:pk": import_id}
+PATH_FACTORIES = {
+    f"api:{name}:pk": plan_id
+    for name in (
+        "plan-detail",
+        "plan-validate",
+        "plan-apply",
+        "plan-discard",
+        "plan-rollback",
+        "plan-export",
+    )
+}
+PATH_FACTORIES["api:plan-import-detail:pk"] = import_id

@@ -160,3 +160,100 @@ def test_importing_the_engine_loads_no_django() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
     assert result.stdout.strip() == "[]"
+
+
+# Preview: risk rules and pictures
+
+
+def test_parent_findings_flag_the_threshold_and_half_of_the_free_space() -> None:
+    from apps.planning.engine import preview
+
+    parents = [
+        {
+            "pool": 1,
+            "label": "10.0.0.0/16 corp",
+            "before_percent": 10.0,
+            "after_percent": 85.0,
+            "free_before": 58982,
+            "free_after": 9830,
+        },
+        {
+            "pool": 2,
+            "label": "10.1.0.0/16 calm",
+            "before_percent": 0.0,
+            "after_percent": 50.0,
+            "free_before": 65536,
+            "free_after": 32768,
+        },
+    ]
+    findings = preview.parent_findings(parents, threshold=80)
+    assert [(f["rule"], f["pool"], f["level"], f["severity"]) for f in findings] == [
+        ("OVER_THRESHOLD", 1, "medium", "warning"),
+        ("TAKES_HALF_FREE", 1, "medium", "warning"),
+    ]
+    assert findings[0]["message"] == (
+        "10.0.0.0/16 corp ends 85.0% used, at or above the 80% threshold."
+    )
+    assert preview.level_of(findings) == "medium"
+    assert preview.level_of([]) == "low"
+    assert (
+        preview.level_of(
+            preview.compliance_findings(
+                [{"rule": "SPECIAL_PURPOSE", "severity": "error", "message": ""}]
+            )
+        )
+        == "high"
+    )
+
+
+def test_scale_segments_are_to_scale_with_free_runs_between() -> None:
+    from apps.planning.engine import preview
+
+    segments = preview.scale_segments(
+        0, 1024, [(512, 767, "added", "b"), (0, 255, "existing", "a")]
+    )
+    assert [(s["kind"], s["x"], s["width"]) for s in segments] == [
+        ("existing", 0.0, 250.0),
+        ("free", 250.0, 250.0),
+        ("added", 500.0, 250.0),
+        ("free", 750.0, 250.0),
+    ]
+
+
+def test_ascii_diagram_marks_each_change_and_draws_bars() -> None:
+    from apps.planning.engine import preview
+
+    text = preview.ascii_diagram(
+        [
+            {"kind": "changed", "depth": 0, "cidr": "10.0.0.0/16", "name": "corp", "detail": ""},
+            {"kind": "added", "depth": 1, "cidr": "10.0.1.0/24", "name": "web", "detail": ""},
+            {"kind": "removed", "depth": 1, "cidr": "10.0.2.0/24", "name": "old", "detail": ""},
+        ],
+        [{"label": "10.0.0.0/16 corp", "before_percent": 0.0, "after_percent": 50.0}],
+    )
+    assert text.splitlines() == [
+        "~ 10.0.0.0/16  corp",
+        "+   10.0.1.0/24  web",
+        "-   10.0.2.0/24  old",
+        "",
+        "10.0.0.0/16 corp",
+        "  before [........................................]   0.00%",
+        "  after  [####################....................]  50.00%",
+    ]
+
+
+def test_to_operation_round_trips_through_to_change() -> None:
+    changes = [
+        batch.PoolCreate(ref="a", name="a", cidr="10.0.0.0/16", parent=3, tags={"k": "v"}),
+        batch.PoolCreate(ref="b", name="b", prefix_length=24, parent="a"),
+        batch.PoolUpdate(ref="u", pool=4, fields={"cidr": "10.1.0.0/16"}),
+        batch.PoolDelete(ref="d", pool=5, recursive=True),
+    ]
+    assert [engine.to_change(engine.to_operation(change)) for change in changes] == [
+        batch.PoolCreate(
+            ref="a", name="a", cidr="10.0.0.0/16", parent=3, tags={"k": "v"}, source="plan"
+        ),
+        batch.PoolCreate(ref="b", name="b", prefix_length=24, parent="a", source="plan"),
+        changes[2],
+        changes[3],
+    ]

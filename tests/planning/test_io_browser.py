@@ -51,7 +51,7 @@ def drive(live_server, page, user, tmp_path) -> None:  # type: ignore[no-untyped
 
     bad = tmp_path / "plan.csv"
     bad.write_text(BAD, encoding="utf-8")
-    page.goto(f"{live_server.url}/planning/imports/")
+    page.goto(f"{live_server.url}/plans/imports/")
     page.set_input_files("#id_file", str(bad))
     page.click("button:has-text('Check the file')")
     page.wait_for_selector("#row-errors")
@@ -68,7 +68,7 @@ def drive(live_server, page, user, tmp_path) -> None:  # type: ignore[no-untyped
 
     fixed = tmp_path / "plan-fixed.csv"
     fixed.write_text(BAD.replace("10.2.0.1/16", "10.2.0.0/16"), encoding="utf-8")
-    page.goto(f"{live_server.url}/planning/imports/")
+    page.goto(f"{live_server.url}/plans/imports/")
     page.set_input_files("#id_file", str(fixed))
     page.click("button:has-text('Check the file')")
     page.wait_for_selector("#apply-import")
@@ -80,6 +80,6 @@ def drive(live_server, page, user, tmp_path) -> None:  # type: ignore[no-untyped
     page.click("text=See the address plan")
     page.wait_for_selector("text=Corporate")
     assert sorted(Pool.objects.values_list("name", flat=True)) == ["Broken", "Corporate", "Europe"]
-    history = page.goto(f"{live_server.url}/planning/imports/")
+    history = page.goto(f"{live_server.url}/plans/imports/")
     assert history is not None
     assert page.locator("table tbody tr").count() == 2

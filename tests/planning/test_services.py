@@ -125,7 +125,7 @@ def test_the_dry_run_reports_every_failing_operation_with_the_service_code(
     make_pool, make_plan
 ) -> None:
     root = make_pool("10.0.0.0/16", name="corp")
-    make_pool("10.0.0.0/24", parent=root, name="taken")
+    taken = make_pool("10.0.0.0/24", parent=root, name="taken")
     plan = make_plan(
         [
             create("a", "10.0.0.0/25", root.pk),
@@ -160,7 +160,7 @@ def test_the_dry_run_reports_every_failing_operation_with_the_service_code(
         (3, "x", "conflict"),
     ]
     assert plan.errors[0]["message"] == (
-        f'10.0.0.0/25 overlaps 10.0.0.0/24 "taken" (pool {root.pk + 1}) in 10.0.0.0/16 "corp" '
+        f'10.0.0.0/25 overlaps 10.0.0.0/24 "taken" (pool {taken.pk}) in 10.0.0.0/16 "corp" '
         f"(pool {root.pk})."
     )
     assert plan.preview == {}
@@ -206,7 +206,7 @@ def test_a_plan_that_stopped_being_valid_is_a_409_and_writes_nothing(
         actor=TEST_ACTOR,
     )
     assert plan.status == PlanStatus.VALID
-    make_pool("10.0.2.0/23", parent=root, name="meanwhile")
+    meanwhile = make_pool("10.0.2.0/23", parent=root, name="meanwhile")
     settle_chains()
     pools = list(Pool.objects.values_list("pk", "cidr", "numchild", "updated_at"))
     events = AuditEvent.objects.count()
@@ -215,7 +215,7 @@ def test_a_plan_that_stopped_being_valid_is_a_409_and_writes_nothing(
     assert (caught.value.status_code, caught.value.code) == (409, "conflict")
     assert caught.value.fields == {
         "b": [
-            f'overlap: 10.0.2.0/24 overlaps 10.0.2.0/23 "meanwhile" (pool {root.pk + 1}) in '
+            f'overlap: 10.0.2.0/24 overlaps 10.0.2.0/23 "meanwhile" (pool {meanwhile.pk}) in '
             f'10.0.0.0/16 "corp" (pool {root.pk}).'
         ]
     }
@@ -277,14 +277,14 @@ def test_rollback_blocked_by_a_later_change_names_it(make_pool, make_plan) -> No
     root = make_pool("10.0.0.0/16", name="corp")
     plan = plan_apply(plan=make_plan([create("vpc", "10.0.16.0/20", root.pk)]), actor=TEST_ACTOR)
     vpc = Pool.objects.get(pk=plan.created_pool_ids[0])
-    make_pool("10.0.16.0/24", parent=vpc, name="later")
+    later = make_pool("10.0.16.0/24", parent=vpc, name="later")
     with pytest.raises(Conflict) as caught:
         plan_rollback(plan=plan, actor=TEST_ACTOR)
     assert caught.value.status_code == 409
     assert caught.value.fields == {
         "blockers": [
-            '10.0.16.0/24 "later" (pool 3) was added under 10.0.16.0/20 "vpc" (pool 2) '
-            "after the plan was applied."
+            f'10.0.16.0/24 "later" (pool {later.pk}) was added under 10.0.16.0/20 "vpc" '
+            f"(pool {vpc.pk}) after the plan was applied."
         ]
     }
     plan.refresh_from_db()
@@ -297,3 +297,84 @@ def test_rollback_blocked_by_a_later_change_names_it(make_pool, make_plan) -> No
     assert caught.value.fields["blockers"][0] == (
         f'10.0.16.0/20 "renamed" (pool {vpc.pk}) was changed after the plan was applied.'
     )
+
+
+# Risk from discovered usage
+
+
+@pytest.fixture
+def cloud_account(organization):
+    from apps.cloud.services import account_create
+
+    return account_create(
+        organization=organization,
+        actor=TEST_ACTOR,
+        name="prod",
+        provider="aws",
+        external_id="123456789012",
+        auth_method="access_keys",
+    )
+
+
+def test_a_new_pool_cutting_through_discovered_usage_is_high_risk(
+    make_pool, make_plan, cloud_account
+) -> None:
+    from tests.discovery.factories import resource
+
+    root = make_pool("10.0.0.0/16", name="corp")
+    resource(cloud_account, "10.0.16.0/22", resource_id="vpc-9")
+    resource(cloud_account, "10.0.40.0/24", resource_id="vpc-inside")
+    plan = plan_validate(
+        plan=make_plan(
+            [create("cut", "10.0.18.0/23", root.pk), create("holds", "10.0.32.0/20", root.pk)]
+        ),
+        actor=TEST_ACTOR,
+    )
+    assert plan.status == PlanStatus.VALID
+    risk = plan.preview["risk"]
+    assert risk["level"] == "high"
+    assert [(f["rule"], f["ref"], f["level"]) for f in risk["findings"]] == [
+        ("DISCOVERED_OVERLAP", "cut", "high")
+    ]
+    assert risk["findings"][0]["message"] == (
+        "10.0.18.0/23 'cut' overlaps the discovered 10.0.16.0/22 (vpc vpc-9) without containing it."
+    )
+
+
+def test_changing_a_pool_with_children_and_resources_is_flagged(
+    make_pool, make_plan, cloud_account
+) -> None:
+    from tests.discovery.factories import resource
+
+    root = make_pool("10.0.0.0/16", name="corp")
+    vpc = make_pool("10.0.0.0/20", parent=root, name="vpc")
+    make_pool("10.0.0.0/24", parent=vpc, name="subnet")
+    resource(cloud_account, "10.0.0.0/24", resource_id="subnet-1", pool=vpc)
+    plan = plan_validate(
+        plan=make_plan([{"op": "delete", "ref": "drop", "pool": vpc.pk, "recursive": True}]),
+        actor=TEST_ACTOR,
+    )
+    assert [(f["rule"], f["pool"], f["level"]) for f in plan.preview["risk"]["findings"]] == [
+        ("CHANGED_IN_USE", vpc.pk, "high"),
+        ("CHANGED_WITH_CHILDREN", vpc.pk, "medium"),
+    ]
+    assert plan.preview["diff"][0]["detail"] == "with 1 live children"
+
+
+def test_rollback_is_blocked_by_discovered_use_of_a_created_pool(
+    make_pool, make_plan, cloud_account
+) -> None:
+    from tests.discovery.factories import resource
+
+    root = make_pool("10.0.0.0/16", name="corp")
+    plan = plan_apply(plan=make_plan([create("vpc", "10.0.16.0/20", root.pk)]), actor=TEST_ACTOR)
+    vpc = Pool.objects.get(pk=plan.created_pool_ids[0])
+    resource(cloud_account, "10.0.16.0/24", resource_id="subnet-7", pool=vpc)
+    with pytest.raises(Conflict) as caught:
+        plan_rollback(plan=plan, actor=TEST_ACTOR)
+    assert caught.value.fields == {
+        "blockers": [
+            f'10.0.16.0/20 "vpc" (pool {vpc.pk}) is used by the discovered 10.0.16.0/24 '
+            "(vpc subnet-7)."
+        ]
+    }

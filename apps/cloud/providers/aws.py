@@ -52,8 +52,8 @@ from botocore.exceptions import (
 )
 
 from apps.cloud.providers import ConnectivityResult, OrganizationMember, ProviderConfig
+from apps.cloud.providers.errors import ProviderError
 from apps.cloud.providers.http_errors import code_for_status, retry_after
-from apps.discovery.collectors.base import ProviderError
 
 __all__ = [
     "DEFAULT_MEMBER_ROLE",

@@ -24,8 +24,8 @@ from azure.core import exceptions as azure_exceptions
 from azure.core.credentials import AccessToken
 
 from apps.cloud.providers import ConnectivityResult, ProviderConfig
+from apps.cloud.providers.errors import ProviderError
 from apps.cloud.providers.http_errors import code_for_status, retry_after
-from apps.discovery.collectors.base import ProviderError
 
 __all__ = [
     "StaticTokenCredential",

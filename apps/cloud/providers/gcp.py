@@ -25,8 +25,8 @@ from google.api_core import exceptions as api_exceptions
 from google.auth import exceptions as auth_exceptions
 
 from apps.cloud.providers import ConnectivityResult, ProviderConfig
+from apps.cloud.providers.errors import ProviderError
 from apps.cloud.providers.http_errors import code_for_status, retry_after
-from apps.discovery.collectors.base import ProviderError
 
 __all__ = ["SCOPES", "as_provider_error", "check_connectivity", "client_factory", "credentials"]
 

@@ -27,6 +27,8 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from apps.cloud.providers.errors import ProviderError
+
 __all__ = [
     "AccountRef",
     "Collection",
@@ -39,21 +41,6 @@ __all__ = [
 ]
 
 PROVIDERS = ("aws", "gcp", "azure")
-
-
-class ProviderError(Exception):
-    """A cloud call that failed for good, with a code in the provider-neutral vocabulary.
-
-    Codes: ``access_denied``, ``invalid_credentials``, ``throttled``, ``timeout``,
-    ``not_found``, ``provider_error``. The message is the provider's own words, never a
-    stack trace or a secret.
-    """
-
-    def __init__(self, code: str, message: str, *, retry_after: float | None = None) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.retry_after = retry_after
 
 
 @dataclass(frozen=True, slots=True)

@@ -29,7 +29,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-from apps.discovery.collectors.base import ProviderError
+from apps.cloud.providers.errors import ProviderError
 
 __all__ = ["RETRYABLE", "FakeClock", "RetryPolicy", "TokenBucket"]
 

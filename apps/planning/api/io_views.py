@@ -25,7 +25,7 @@ from rest_framework.parsers import FileUploadParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from apps.planning import exports
+from apps.planning import pool_exports as exports
 from apps.planning.choices import PlanSource, PlanStatus
 from apps.planning.imports import ImportRequest, plan_import
 from apps.planning.io.readers import FORMATS, MAX_BYTES

@@ -1,23 +1,6 @@
 """Planning API routes, mounted under /api/v1/ in the "api" namespace."""
 
-from django.urls import path
+from apps.planning.api.io_urls import urlpatterns as io_urlpatterns
+from apps.planning.api.plan_urls import urlpatterns as plan_urlpatterns
 
-from apps.planning.api.io_views import ImportViewSet, PoolExportViewSet
-
-urlpatterns = [
-    path(
-        "plans/imports/",
-        ImportViewSet.as_view({"get": "list", "post": "create"}),
-        name="plan-import-list",
-    ),
-    path(
-        "plans/imports/<int:pk>/",
-        ImportViewSet.as_view({"get": "retrieve"}),
-        name="plan-import-detail",
-    ),
-    path(
-        "pools/export/",
-        PoolExportViewSet.as_view({"get": "export"}, pagination_class=None),
-        name="pool-export",
-    ),
-]
+urlpatterns = [*io_urlpatterns, *plan_urlpatterns]

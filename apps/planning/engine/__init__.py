@@ -10,6 +10,7 @@ from apps.planning.engine.operations import (
     OperationError,
     runnable,
     to_change,
+    to_operation,
     validate_operations,
 )
 
@@ -19,5 +20,6 @@ __all__ = [
     "OperationError",
     "runnable",
     "to_change",
+    "to_operation",
     "validate_operations",
 ]

@@ -233,6 +233,34 @@ def validate_operations(operations: Any, *, source: str = "plan") -> Checked:
     return Checked(tuple(changes), tuple(errors))
 
 
+def to_operation(change: batch.PoolChange) -> dict[str, Any]:
+    """Return the plan operation of a pool change (the inverse of ``to_change``)."""
+    if isinstance(change, batch.PoolCreate):
+        operation: dict[str, Any] = {"op": "create", "ref": change.ref, "name": change.name}
+        if change.cidr is not None:
+            operation["cidr"] = change.cidr
+        else:
+            operation["prefix_length"] = change.prefix_length
+            if change.within is not None:
+                operation["within"] = change.within
+        operation.update(
+            parent=change.parent,
+            type=change.type,
+            status=change.status,
+            description=change.description,
+            tags=dict(change.tags),
+        )
+        return operation
+    if isinstance(change, batch.PoolUpdate):
+        return {
+            "op": "update",
+            "ref": change.ref,
+            "pool": change.pool,
+            "fields": dict(change.fields),
+        }
+    return {"op": "delete", "ref": change.ref, "pool": change.pool, "recursive": change.recursive}
+
+
 def runnable(checked: Checked) -> tuple[list[tuple[int, batch.PoolChange]], list[OperationError]]:
     """Return the operations a dry run can still carry out (with their plan index), and why
     the others that passed the pure checks are left out.

@@ -12,7 +12,7 @@ message}``:
 rule                   level     when
 =====================  ========  ===========================================================
 DISCOVERED_OVERLAP     high      a new pool overlaps discovered cloud usage it does not
-                                 contain (the cloud already uses part of that space)
+                                 contain (the cloud already uses some of that space)
 CHANGED_IN_USE         high      a changed or removed pool has discovered resources
 CHANGED_WITH_CHILDREN  medium    a changed (moved, resized) or removed pool has live children
 OVER_THRESHOLD         medium    a parent ends at or above the organization's utilization
