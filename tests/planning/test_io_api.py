@@ -520,3 +520,12 @@ def test_imports_of_another_organization_are_not_found(client_for, organization,
 def test_yaml_export_is_safe_yaml(owner_client, tree):
     document = yaml.safe_load(export(owner_client, "yaml"))
     assert document["pools"][0]["tags"] == {"owner": "net;ops", "cc": "=1+2"}
+
+
+def test_an_import_is_audited_on_its_plan(empty_client, other_organization):
+    body = upload(empty_client, b"name,cidr\nx,172.16.0.0/12\n", "x.csv").json()
+    events = AuditEvent.objects.filter(
+        organization=other_organization, object_type="plan", object_id=body["id"]
+    )
+    assert list(events.order_by("id").values_list("action", flat=True)) == ["create", "import"]
+    assert events.get(action="import").actor_id == empty_client.user.pk
