@@ -529,3 +529,17 @@ def test_an_import_is_audited_on_its_plan(empty_client, other_organization):
     )
     assert list(events.order_by("id").values_list("action", flat=True)) == ["create", "import"]
     assert events.get(action="import").actor_id == empty_client.user.pk
+
+
+def test_an_applied_import_rolls_back(empty_client, other_organization):
+    from apps.planning.services import plan_rollback
+
+    content = b"name,cidr,parent\ncorp,10.0.0.0/8,\neu,10.1.0.0/16,corp\n"
+    plan = Plan.objects.get(pk=upload(empty_client, content, "x.csv").json()["id"])
+    plan_apply(plan=plan, actor=TEST_ACTOR)
+    assert Pool.objects.for_organization(other_organization).live().count() == 2
+    plan = plan_rollback(plan=Plan.objects.get(pk=plan.pk), actor=TEST_ACTOR)
+    assert plan.status == "rolled_back"
+    assert Pool.objects.for_organization(other_organization).live().count() == 0
+    history = empty_client.get(IMPORTS).json()["results"]
+    assert [(item["id"], item["status"]) for item in history] == [(plan.pk, "rolled_back")]
