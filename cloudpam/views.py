@@ -19,6 +19,13 @@ class LoginView(auth_views.LoginView):
     redirect_authenticated_user = True
     authentication_form = LoginForm
 
+    def form_valid(self, form: Any) -> Any:
+        """Sign in, or, for a user with MFA, go to the code step first (not signed in yet)."""
+        from apps.tenancy.mfa.views import mfa_code_step
+
+        step = mfa_code_step(self.request, form.get_user(), self.get_success_url())
+        return step or super().form_valid(form)
+
     def form_invalid(self, form: Any) -> Any:
         response = super().form_invalid(form)
         if form.has_error(NON_FIELD_ERRORS, "rate_limited"):

@@ -105,6 +105,59 @@ def on_membership_changed(
     )
 
 
+MFA_ACTIONS = {
+    "enrolled": AuditAction.MFA_ENROLLED,
+    "verified": AuditAction.MFA_VERIFIED,
+    "failed": AuditAction.MFA_FAILED,
+    "reset": AuditAction.MFA_RESET,
+}
+
+
+def on_mfa_event(
+    sender: Any,
+    user: Any,
+    event: str,
+    method: str | None = None,
+    actor: Any = None,
+    request: Any = None,
+    reason: str | None = None,
+    **kwargs: Any,
+) -> None:
+    # The method (totp, recovery_code) and why it failed; never a code or a secret.
+    details = {key: value for key, value in {"method": method, "reason": reason}.items() if value}
+    services.audit_user_event_record(
+        action=MFA_ACTIONS[event],
+        user=user,
+        actor=actor_from(user=actor) if actor is not None else actor_from(user=user),
+        instance=user,
+        request=request,
+        details=details or None,
+    )
+
+
+def on_session_revoked(
+    sender: Any,
+    user_session: Any,
+    actor: Any = None,
+    request: Any = None,
+    reason: str = "user",
+    **kwargs: Any,
+) -> None:
+    services.audit_user_event_record(
+        action=AuditAction.SESSION_REVOKED,
+        user=user_session.user,
+        actor=actor_from(user=actor) if actor is not None else None,
+        instance=user_session.user,
+        request=request,
+        details={
+            "session_id": user_session.pk,
+            "device": user_session.device,
+            "ip": user_session.ip,
+            "reason": reason,
+        },
+    )
+
+
 def on_pools_exported(
     sender: Any, organization: Any, actor: Any, details: dict[str, Any], **kwargs: Any
 ) -> None:
@@ -257,6 +310,10 @@ def connect() -> None:
     )
     tenancy_signals.membership_changed.connect(
         on_membership_changed, dispatch_uid="audit.membership_changed"
+    )
+    tenancy_signals.mfa_event.connect(on_mfa_event, dispatch_uid="audit.mfa_event")
+    tenancy_signals.session_revoked.connect(
+        on_session_revoked, dispatch_uid="audit.session_revoked"
     )
     planning_signals.pools_exported.connect(on_pools_exported, dispatch_uid="audit.pools_exported")
     for model in audited_models():

@@ -35,6 +35,16 @@ UNAUDITED_MODELS: dict[str, str] = {
         "session keys are credentials; sign-in and sign-out are audited as login/logout"
     ),
     "contenttypes.contenttype": "framework metadata written by migrations",
+    "otp_totp.totpdevice": (
+        "holds the TOTP secret and per-use counters; enrolment, use, failure and reset are "
+        "audited as mfa_enrolled, mfa_verified, mfa_failed and mfa_reset"
+    ),
+    "otp_static.staticdevice": "recovery codes: audited as mfa_enrolled/mfa_verified/mfa_reset",
+    "otp_static.statictoken": "a recovery code's digest, used up once: audited as mfa_verified",
+    "tenancy.usersession": (
+        "a session's last-seen bookkeeping; sign-in, sign-out and revocation are audited as "
+        "login, logout and session_revoked"
+    ),
     "auth.permission": "framework metadata written by migrations; grants are audited on users",
     "django_celery_beat.periodictasks": "the scheduler's change marker, touched on every save",
     "analysis.utilizationsnapshot": (

@@ -431,3 +431,7 @@ class ApiTokenAdmin(TenantAdminMixin, admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+
+# MFA devices and sessions: their own module, registered with the rest of tenancy's admin.
+from apps.tenancy.mfa import admin as mfa_admin  # noqa: E402, F401

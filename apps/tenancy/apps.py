@@ -24,3 +24,18 @@ class TenancyConfig(AppConfig):
         # The admin has registered every app's classes by now (django.contrib.admin
         # comes first in INSTALLED_APPS and autodiscovers in its ready()).
         restrict_unmapped_admins(admin.site)
+
+        from django.contrib.auth import signals as auth_signals
+
+        from apps.tenancy.mfa import receivers as mfa_receivers
+        from apps.tenancy.sessions import receivers as session_receivers
+
+        auth_signals.user_logged_in.connect(
+            session_receivers.on_user_logged_in, dispatch_uid="tenancy.sessions.login"
+        )
+        auth_signals.user_logged_in.connect(
+            mfa_receivers.on_user_logged_in, dispatch_uid="tenancy.mfa.login"
+        )
+        auth_signals.user_logged_out.connect(
+            session_receivers.on_user_logged_out, dispatch_uid="tenancy.sessions.logout"
+        )

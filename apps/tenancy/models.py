@@ -24,6 +24,8 @@ DEFAULT_ORGANIZATION_SETTINGS: dict[str, Any] = {
     "token_default_lifetime_days": 90,
     "token_max_lifetime_days": 365,
     "compliance": {},
+    # Members without MFA are sent to enrolment before anything else (local accounts).
+    "require_mfa": False,
 }
 
 DEFAULT_QUOTAS: dict[str, int] = {
@@ -207,3 +209,9 @@ class ApiToken(TenantModel):
         if self.is_expired():
             return "expired"
         return "active"
+
+
+# Sessions live in their own package; imported here so that the app registry finds the model.
+from apps.tenancy.sessions.models import UserSession  # noqa: E402
+
+__all__ = ["ApiToken", "Membership", "Organization", "User", "UserSession"]

@@ -54,6 +54,7 @@ SETTING_LABELS: dict[str, str] = {
     "token_default_lifetime_days": "Default API token lifetime (days)",
     "token_max_lifetime_days": "Longest API token lifetime (days)",
     "compliance": "Compliance rule settings (JSON)",
+    "require_mfa": "Require multi-factor authentication of members (local accounts)",
 }
 
 

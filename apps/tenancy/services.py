@@ -34,6 +34,7 @@ from apps.tenancy.models import ApiToken, Membership, Organization, User
 from apps.tenancy.org_settings import check_setting_guards, validate_quotas, validate_settings
 from apps.tenancy.rls import tenant_context
 from apps.tenancy.roles import ROLE_MAX_SCOPES
+from apps.tenancy.sessions.services import member_sessions_revoke
 from apps.tenancy.tokens import LAST_USED_INTERVAL, forget_token, generate_token, hash_secret
 from cloudpam.exceptions import Conflict, PermissionDenied, ValidationError
 from cloudpam.mail import MailNotConfigured
@@ -310,11 +311,21 @@ def membership_change_role(
 
 @transaction.atomic
 def membership_remove(*, membership: Membership, actor: User | None, request: Any = None) -> None:
-    """Remove a member and revoke their tokens; the organization always keeps an owner."""
+    """Remove a member, revoke their tokens and end their sessions working in it.
+
+    The organization always keeps an owner.
+    """
     membership = Membership.objects.select_related("user", "organization").get(pk=membership.pk)
     _check_not_last_owner(membership)
     for token in ApiToken.objects.filter(membership=membership, revoked_at__isnull=True):
         api_token_revoke(token=token, actor=actor, request=request)
+    member_sessions_revoke(
+        membership=membership,
+        actor=actor,
+        request=request,
+        reason="member_removed",
+        only_this_organization=True,
+    )
     signals.membership_changed.send(
         sender=Membership,
         membership=membership,

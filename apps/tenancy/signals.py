@@ -15,3 +15,8 @@ token_first_used = Signal()
 # kwargs: membership, action ("added" | "role_changed" | "removed"), old_role, new_role,
 # actor, request
 membership_changed = Signal()
+# kwargs: user, event ("enrolled" | "verified" | "failed" | "reset"), method ("totp" |
+# "recovery_code" | None), actor, request; never a code or a secret
+mfa_event = Signal()
+# kwargs: user_session, actor, request, reason ("user" | "admin" | "member_removed")
+session_revoked = Signal()

@@ -68,3 +68,7 @@ class MaintenanceTask(Task):
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         with rls_bypass(), context.bound(organization=None, actor={"system": self.name}):
             return super().__call__(*args, **kwargs)
+
+
+# Tasks of the sessions package, found by Celery's autodiscovery through this module.
+from apps.tenancy.sessions import tasks as session_tasks  # noqa: E402, F401

@@ -1,4 +1,4 @@
-from django.urls import path
+from django.urls import include, path
 
 from apps.tenancy import views
 
@@ -36,4 +36,6 @@ urlpatterns = [
         views.InvitationAcceptView.as_view(),
         name="invitation-accept",
     ),
+    # MFA and sessions (the account pages and the member buttons).
+    path("", include("apps.tenancy.mfa.urls")),
 ]

@@ -88,6 +88,10 @@ INSTALLED_APPS = [
     "django_celery_beat",
     "django_htmx",
     "csp",
+    # MFA: TOTP authenticators and recovery codes (before tenancy, whose admin replaces theirs).
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
     "cloudpam",
     "apps.tenancy",
     "apps.pools",
@@ -109,6 +113,9 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
+    "apps.tenancy.sessions.middleware.UserSessionMiddleware",
+    "apps.tenancy.mfa.middleware.MfaMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
@@ -281,6 +288,14 @@ RATELIMIT_USE_CACHE = "default"
 # A counter that expired between its creation and its increment is not a reason to refuse.
 RATELIMIT_FAIL_OPEN = True
 LOGIN_RATE_LIMIT = env.str("LOGIN_RATE_LIMIT", default="10/m")
+
+# MFA (apps/tenancy/mfa): the issuer name authenticator apps show, how long a second factor
+# counts for sensitive actions, how long the code step of a sign-in waits, and which
+# authentication backends are local passwords (others, single sign-on, rely on the IdP).
+OTP_TOTP_ISSUER = env.str("CLOUDPAM_MFA_ISSUER", default="CloudPAM")
+CLOUDPAM_MFA_REVERIFY_HOURS = env.int("CLOUDPAM_MFA_REVERIFY_HOURS", default=12)
+CLOUDPAM_MFA_PENDING_SECONDS = 300
+CLOUDPAM_MFA_LOCAL_BACKENDS = ["django.contrib.auth.backends.ModelBackend"]
 
 # Who may create organizations, in the API and the console: "staff" (users with is_staff)
 # or "anyone" signed in. Any user who creates one becomes its owner, so an instance open

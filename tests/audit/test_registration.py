@@ -37,6 +37,7 @@ def test_every_project_model_is_audited():
         "audit.auditevent",
         "audit.auditchain",
         "analysis.utilizationsnapshot",
+        "tenancy.usersession",
     }
     assert {model_key(m) for m in audited} >= {
         "tenancy.user",

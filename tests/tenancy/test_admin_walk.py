@@ -27,6 +27,8 @@ from django_celery_beat.models import (
     PeriodicTask,
     SolarSchedule,
 )
+from django_otp.plugins.otp_static.models import StaticDevice
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from apps.analysis import services as analysis_services
 from apps.analysis.choices import RecommendationStatus
@@ -41,7 +43,7 @@ from apps.planning.services import plan_create
 from apps.pools import services as pool_services
 from apps.pools.models import Pool
 from apps.tenancy.choices import Role
-from apps.tenancy.models import ApiToken, Membership, Organization, User
+from apps.tenancy.models import ApiToken, Membership, Organization, User, UserSession
 from apps.tenancy.roles import role_has
 from apps.tenancy.services import api_token_create
 from tests.actors import TEST_ACTOR
@@ -104,6 +106,11 @@ PAGES: dict[str, dict[str, str]] = {
     "django_celery_beat.crontabschedule": _only(SUPERUSER),
     "django_celery_beat.solarschedule": _only(SUPERUSER),
     "django_celery_beat.intervalschedule": _only(SUPERUSER),
+    # MFA devices and sessions belong to users, not organizations: superusers only,
+    # read-only but for the reset and revoke actions.
+    "otp_totp.totpdevice": _read_only(SUPERUSER),
+    "otp_static.staticdevice": _read_only(SUPERUSER),
+    "tenancy.usersession": _read_only(SUPERUSER),
 }
 
 
@@ -230,6 +237,19 @@ ROWS: dict[str, Callable[[World], Any]] = {
         event="sunrise", latitude=next(_serial) % 90, longitude=0
     ),
     "django_celery_beat.intervalschedule": lambda world: _interval(),
+    "otp_totp.totpdevice": lambda world: TOTPDevice.objects.create(
+        user=world.owner, name=f"walk {next(_serial)}", confirmed=True
+    ),
+    "otp_static.staticdevice": lambda world: StaticDevice.objects.create(
+        user=world.owner, name=f"walk {next(_serial)}", confirmed=True
+    ),
+    "tenancy.usersession": lambda world: UserSession.objects.create(
+        user=world.owner,
+        session_key_hash="0" * 64,
+        last_organization=world.organization,
+        created_at=timezone.now(),
+        last_seen_at=timezone.now(),
+    ),
 }
 
 
@@ -275,6 +295,19 @@ def _delete_selected(label: str, permission: str = SUPERUSER) -> Action:
 
 
 ACTIONS: dict[str, dict[str, Action]] = {
+    "otp_totp.totpdevice": {
+        "reset_mfa": Action(SUPERUSER, ROWS["otp_totp.totpdevice"], _gone),
+    },
+    "otp_static.staticdevice": {
+        "reset_mfa": Action(SUPERUSER, ROWS["otp_static.staticdevice"], _gone),
+    },
+    "tenancy.usersession": {
+        "revoke_sessions": Action(
+            SUPERUSER,
+            ROWS["tenancy.usersession"],
+            lambda user_session: _fresh(user_session).revoked_at is not None,
+        )
+    },
     "tenancy.user": {"delete_selected": _delete_selected("tenancy.user")},
     "tenancy.organization": {
         "delete_selected": Action("organization.delete", ROWS["tenancy.organization"], None)

@@ -47,6 +47,17 @@ ENDPOINTS: dict[tuple[str, str], str | None] = {
     ("api:token-list", "post"): "tokens.create",
     ("api:token-detail", "get"): "tokens.view",
     ("api:token-detail", "delete"): "tokens.create",
+    # Your own MFA and sessions: any signed-in caller, about themselves only.
+    ("api:me-mfa", "get"): None,
+    ("api:me-mfa-verify", "post"): None,
+    ("api:me-session-list", "get"): None,
+    ("api:me-session-revoke-others", "post"): None,
+    ("api:me-session-detail", "get"): None,
+    ("api:me-session-detail", "delete"): None,
+    ("api:organization-member-mfa", "get"): "members.manage",
+    ("api:organization-member-mfa-reset", "post"): "members.manage",
+    ("api:organization-member-session-list", "get"): "members.manage",
+    ("api:organization-member-session-revoke", "post"): "members.manage",
 }
 
 # SPEC.md section 1, "Roles", in words turned into sets.
