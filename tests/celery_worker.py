@@ -18,12 +18,18 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @contextmanager
 def running_worker(
-    redis_url: str, var_dir: Path, *, label: str, env: Mapping[str, str] | None = None
+    redis_url: str,
+    var_dir: Path,
+    *,
+    label: str,
+    env: Mapping[str, str] | None = None,
+    processes: list[subprocess.Popen] | None = None,
 ) -> Iterator[tuple[Celery, str]]:
     """Start a worker (solo pool) on a queue of its own; yield a client app and the queue.
 
     The client is not made the current app, so tasks of later tests keep running
-    in-process.
+    in-process. ``processes``, when given, receives the worker's process (for the tests
+    that kill it).
     """
     queue = f"ci-{label}-{os.getpid()}"
     worker_env = {
@@ -43,6 +49,8 @@ def running_worker(
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
     )
+    if processes is not None:
+        processes.append(worker)
     client = app.__class__(
         "cloudpam-test-client", broker=redis_url, backend=redis_url, set_as_current=False
     )

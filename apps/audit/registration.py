@@ -47,6 +47,10 @@ UNAUDITED_MODELS: dict[str, str] = {
     ),
     "auth.permission": "framework metadata written by migrations; grants are audited on users",
     "django_celery_beat.periodictasks": "the scheduler's change marker, touched on every save",
+    "discovery.discoveredresource": (
+        "written in bulk by the sync runs, thousands per run; each run records a sync event "
+        "with its counts, and the pool changes reconciliation causes are audited"
+    ),
     "analysis.utilizationsnapshot": (
         "daily measurements written in bulk by the snapshot task, never edited; the pool "
         "changes they measure are audited"
@@ -60,6 +64,8 @@ IGNORED_FIELDS: dict[str, list[str]] = {
     "django_celery_beat.periodictask": ["last_run_at", "total_run_count", "date_changed"],
     "discovery.agent": ["last_heartbeat_at", "last_seen_ip"],
     "discovery.agentprovisioningtoken": ["last_used_at"],
+    # Progress of a run under way: the sync event of the finished run records the outcome.
+    "discovery.syncrun": ["progress_percent", "progress_message", "heartbeat_at", "task_id"],
     # The records themselves: kept in the batch, too large for an event; the count is there.
     "discovery.ingestbatch": ["payload", "digest"],
     # The ciphertext: never in an event, not even redacted (credentials_updated_at records

@@ -10,6 +10,9 @@ from apps.tenancy.scoping import TenantModel, TenantQuerySet
 
 DEFAULT_MEMBER_ROLE_NAME = "OrganizationAccountAccessRole"
 DEFAULT_REQUESTS_PER_SECOND = 10.0
+# A resource missing from 2 complete collections of its region and for 2 hours is gone.
+DEFAULT_MISSING_GRACE_RUNS = 2
+DEFAULT_MISSING_GRACE_MINUTES = 120
 
 
 class CloudAccountQuerySet(TenantQuerySet):
@@ -89,6 +92,14 @@ class CloudAccount(TenantModel):
     sync_interval_minutes = models.PositiveIntegerField(default=60)
     auto_import = models.BooleanField(default=False)
     requests_per_second = models.FloatField(default=DEFAULT_REQUESTS_PER_SECOND)
+    missing_grace_runs = models.PositiveSmallIntegerField(
+        default=DEFAULT_MISSING_GRACE_RUNS,
+        help_text="Complete collections a resource must be missing from before it is gone.",
+    )
+    missing_grace_minutes = models.PositiveIntegerField(
+        default=DEFAULT_MISSING_GRACE_MINUTES,
+        help_text="How long a resource must be missing before it is gone.",
+    )
 
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,

@@ -2,7 +2,8 @@
 
 The services take their actor explicitly and name their audit events: ``create``,
 ``update``, ``delete``, ``credentials_set``, ``connectivity_check``, ``discover_members``
-and ``collect``. Credentials are written only by ``account_credentials_set`` and only
+and ``collect`` (recorded by the sync engine once a run has stored what it found,
+``account_collection_record``). Credentials are written only by ``account_credentials_set`` and only
 encrypted (``apps.cloud.crypto``); nothing here returns or logs them.
 
 A connectivity test, a member discovery and a collection talk to the cloud for up to
@@ -15,7 +16,6 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -72,6 +72,8 @@ UPDATABLE = frozenset(
         "sync_interval_minutes",
         "auto_import",
         "requests_per_second",
+        "missing_grace_runs",
+        "missing_grace_minutes",
         *ALL_PROVIDER_FIELDS,
     }
 )
@@ -256,6 +258,14 @@ def _save(account: CloudAccount, **kwargs: Any) -> None:
         if "external_id" in str(exc) or "cloud_account_unique" in str(exc):
             raise _external_id_taken(account) from None
         raise
+    _schedule(account)
+
+
+def _schedule(account: CloudAccount) -> None:
+    """Keep the account's sync schedule in step with its settings (created, changed, gone)."""
+    from apps.discovery.schedules import sync_schedule_update
+
+    sync_schedule_update(account=account)
 
 
 def _lock_organization(organization: Organization) -> Organization:
@@ -366,6 +376,14 @@ def account_update(*, account: CloudAccount, actor: Actor, **changes: Any) -> Cl
         account.requests_per_second = _clean_number(
             changes["requests_per_second"], "requests_per_second", 0.1, 1_000, float
         )
+    if "missing_grace_runs" in changes:
+        account.missing_grace_runs = _clean_number(
+            changes["missing_grace_runs"], "missing_grace_runs", 1, 100, int
+        )
+    if "missing_grace_minutes" in changes:
+        account.missing_grace_minutes = _clean_number(
+            changes["missing_grace_minutes"], "missing_grace_minutes", 0, 43_200, int
+        )
     if "status" in changes:
         status = _clean_choice(changes["status"], AccountStatus, "status")
         enabling = status == AccountStatus.PENDING and account.status == AccountStatus.DISABLED
@@ -400,6 +418,7 @@ def account_delete(*, account: CloudAccount, actor: Actor) -> CloudAccount:
         account.deleted_at = timezone.now()
         with operation("delete", actor=actor):
             account.save()
+        _schedule(account)
         for member in CloudAccount.objects.filter(parent=account).order_by("pk"):
             member.parent = None
             with operation("update", actor=actor):
@@ -699,7 +718,7 @@ def _sync_member(
 
 @dataclass(frozen=True)
 class CollectionSummary:
-    """What ``account_collect`` counted: records per type and region, and region outcomes."""
+    """What a sync run found: records per type and region, and each region's outcome."""
 
     collected_at: datetime
     total: int
@@ -721,49 +740,62 @@ class CollectionSummary:
             "regions": self.regions,
         }
 
+    @classmethod
+    def of(
+        cls, *, counts: Mapping[tuple[str, str], int], regions: list[dict[str, Any]]
+    ) -> CollectionSummary:
+        """Return the summary of record counts by ``(resource_type, region)`` and outcomes."""
+        return cls(
+            collected_at=timezone.now(),
+            total=sum(counts.values()),
+            counts=[
+                {"resource_type": kind, "region": region, "count": count}
+                for (kind, region), count in sorted(counts.items())
+            ],
+            regions=regions,
+        )
 
-def account_collect(*, account: CloudAccount, actor: Actor) -> CollectionSummary:
-    """Run the provider's collector over the account and keep only the counts.
 
-    Until the sync engine stores and reconciles records, a collection counts what it
-    finds per resource type and region and records each region's outcome on the account
-    (``last_collection``); the records themselves are dropped as they stream past.
-    """
+def account_collection_check(*, account: CloudAccount) -> None:
+    """Raise unless the account can be collected now: enabled, with its credentials."""
     if account.status == AccountStatus.DISABLED:
         raise Conflict("The account is disabled: enable it before collecting.")
     if _missing_credentials(account):
         raise _fail("credentials", "No credentials are stored for this account.")
+    # A server without the provider's SDK says so now (400), not in a failed run later.
+    collector_module(account.provider)
+    provider_module(account.provider)
+
+
+def account_collection_open(*, account: CloudAccount) -> Any:
+    """Return the provider collector's collection of the account (lazy: nothing read yet).
+
+    The sync engine iterates it; see ``apps.discovery.collectors.base.Collection``.
+    """
+    account_collection_check(account=account)
     from apps.discovery.collectors.base import AccountRef
 
     collector = collector_module(account.provider)
     provider = provider_module(account.provider)
-    config = config_of(account)
     ref = AccountRef(
         provider=account.provider,
         external_id=account.external_id,
         name=account.name,
         settings={"requests_per_second": account.requests_per_second},
     )
-    try:
-        collection = collector.collect(
-            provider.client_factory(config), ref, regions=tuple(account.regions)
-        )
-        counts: Counter[tuple[str, str]] = Counter(
-            (found.resource_type, found.region) for found in collection
-        )
-    except ApplicationError:
-        raise
-    except Exception as exc:
-        raise _provider_failure(exc) from None
-    summary = CollectionSummary(
-        collected_at=timezone.now(),
-        total=sum(counts.values()),
-        counts=[
-            {"resource_type": kind, "region": region, "count": count}
-            for (kind, region), count in sorted(counts.items())
-        ],
-        regions=[outcome.as_dict() for outcome in collection.outcomes],
+    return collector.collect(
+        provider.client_factory(config_of(account)), ref, regions=tuple(account.regions)
     )
+
+
+def account_collection_record(
+    *, account: CloudAccount, summary: CollectionSummary, actor: Actor
+) -> CloudAccount:
+    """Keep a finished collection's counts on the account and set its status from them.
+
+    Called by the sync engine once a run has stored the records; every region fine makes
+    the account ``healthy``, some failed ``degraded``, all failed ``error``.
+    """
     with transaction.atomic():
         locked = _lock(account)
         locked.last_collection = summary.as_dict()
@@ -785,8 +817,18 @@ def account_collect(*, account: CloudAccount, actor: Actor) -> CollectionSummary
                 }
         with operation("collect", actor=actor, details={"records": summary.total}):
             locked.save()
-    account.refresh_from_db()
-    return summary
+    return locked
+
+
+def account_collection_failed(*, account: CloudAccount, code: str, message: str) -> None:
+    """Record on the account that a collection could not even start (no region known)."""
+    with transaction.atomic():
+        locked = _lock(account)
+        if locked.status == AccountStatus.DISABLED:
+            return
+        locked.status = AccountStatus.ERROR
+        locked.last_error = {"code": code, "message": message[:500]}
+        locked.save()
 
 
 # Key rotation

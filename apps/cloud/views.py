@@ -279,13 +279,14 @@ class AccountDiscoverMembersView(AccountActionView):
 
 
 class AccountSyncView(AccountActionView):
-    """Collect the account now and keep the counts."""
+    """Queue a sync run of the account now."""
 
     def run(self, account: CloudAccount) -> str:
-        summary = services.account_collect(account=account, actor=actor_of(self.request))
-        failed = sum(1 for region in summary.regions if not region["ok"])
-        text = f"Collected {summary.total} record(s) in {len(summary.regions)} region(s)"
-        return f"{text}; {failed} region(s) failed." if failed else f"{text}."
+        from apps.discovery.sync import sync_run_start
+
+        run = sync_run_start(account=account, actor=actor_of(self.request))
+        run.refresh_from_db()
+        return f"Sync run {run.pk} {run.get_status_display().lower()}."
 
 
 class AccountDeleteView(AccountConsoleMixin, View):

@@ -223,6 +223,14 @@ class SyncRun(TenantModel):
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
+    collection_started_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text=(
+            "When the collection the run stores began: its start, or for an agent batch the "
+            "first batch of the same collection. Rows seen since then were seen by it."
+        ),
+    )
 
     class Meta:
         ordering = ["-created_at", "-id"]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gzip
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from django.db import IntegrityError, transaction
@@ -177,6 +178,13 @@ def agent_heartbeat(*, agent: Agent, version: str | None = None, ip: str | None 
     return agent
 
 
+def _consume(organization_id: int) -> None:
+    """Queue the sync engine's consumption of the organization's new batches."""
+    from apps.discovery import tasks
+
+    tasks.ingest_batches_consume.delay(organization_id=organization_id)
+
+
 def ingest_batch_store(*, agent: Agent, batch: CleanBatch) -> tuple[IngestBatch, bool]:
     """Store a validated batch once per ``(agent, batch_id)``; return it and whether it is new.
 
@@ -203,6 +211,7 @@ def ingest_batch_store(*, agent: Agent, batch: CleanBatch) -> tuple[IngestBatch,
                     payload=gzip.compress(canonical, compresslevel=6),
                     digest=digest,
                 )
+                transaction.on_commit(partial(_consume, stored.organization_id))
             return stored, True
         except IntegrityError:
             # The same batch arrived twice at once: the other request stored it.

@@ -3,7 +3,8 @@
 Both go through the plan services like any plan: the applied one adds a staging VPC with
 two subnets under the demo's first environment (by size, "the first free /16 in it"); the
 open one proposes a sandbox VPC and is dry-run so its page shows a preview. Seeding again
-finds them by title and adds nothing.
+finds them by title and adds nothing. The schema wizard's demo (a saved template and a
+plan from it) is seeded first, by ``apps.planning.template_demo``.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import io
 import logging
 from typing import Any
 
+from apps.planning import template_demo
 from apps.planning.choices import PlanSource, PlanStatus
 from apps.planning.imports import ImportRequest, plan_import
 from apps.planning.models import Plan
@@ -88,7 +90,8 @@ def seed_import(*, organization: Any, user: Any) -> None:
 
 
 def seed(*, organization: Organization, user: Any) -> None:
-    """Add an applied plan, an open validated plan and an applied import to the demo."""
+    """Add an applied plan, an open validated plan, a template plan and an applied import."""
+    template_demo.seed(organization=organization, user=user)
     seed_import(organization=organization, user=user)
     environment = (
         Pool.objects.for_organization(organization)

@@ -106,3 +106,9 @@ class Plan(TenantModel):
     def errors(self) -> list[dict]:
         """Return the errors of the last validation, per operation."""
         return list((self.validation or {}).get("errors", []))
+
+
+# Saved wizard templates live in their own module; importing them here registers the model.
+from apps.planning.template_models import OrganizationTemplate  # noqa: E402
+
+__all__ = ["OrganizationTemplate", "Plan"]

@@ -495,8 +495,8 @@ def test_discover_members_is_for_aws_and_names_provider_failures(
 # Collection
 
 
-def test_sync_counts_records_per_type_and_region(
-    operator, aws_account_with_keys, scripted_provider
+def test_sync_queues_a_run_that_counts_records_per_type_and_region(
+    operator, aws_account_with_keys, scripted_provider, django_capture_on_commit_callbacks
 ):
     scripted_provider.regions = {
         "eu-west-1": [
@@ -506,9 +506,20 @@ def test_sync_counts_records_per_type_and_region(
         ],
         "us-east-1": ProviderError("provider_error", "500 from DescribeVpcs"),
     }
-    response = operator.post(f"{detail(aws_account_with_keys)}sync/")
-    assert response.status_code == 200, response.content
-    collection = response.json()["collection"]
+    with django_capture_on_commit_callbacks(execute=True):
+        response = operator.post(f"{detail(aws_account_with_keys)}sync/")
+    assert response.status_code == 202, response.content
+    run = response.json()
+    assert (run["account"], run["trigger"], run["status"]) == (
+        aws_account_with_keys.pk,
+        "manual",
+        "queued",
+    )
+    done = operator.get(f"/api/v1/discovery/runs/{run['id']}/").json()
+    assert done["status"] == "partial"
+    assert done["counts"]["new"] == 3
+    account = operator.get(detail(aws_account_with_keys)).json()
+    collection = account["last_collection"]
     assert collection["total"] == 3
     assert collection["complete"] is False
     assert collection["counts"] == [
@@ -519,12 +530,12 @@ def test_sync_counts_records_per_type_and_region(
         ("eu-west-1", True, None),
         ("us-east-1", False, "provider_error"),
     ]
-    account = response.json()["account"]
     assert account["status"] == "degraded"
-    assert account["last_collection"]["total"] == 3
     assert account["last_error"]["message"] == "us-east-1: 500 from DescribeVpcs"
     event = events("collect").get()
     assert event.additional_data == {"records": 3}
+    sync_event = AuditEvent.objects.get(action="sync", object_type="syncrun")
+    assert sync_event.additional_data["counts"]["seen"] == 3
 
 
 def test_sync_of_a_disabled_account_is_a_conflict(operator, aws_account_with_keys):

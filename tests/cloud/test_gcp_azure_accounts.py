@@ -52,7 +52,21 @@ def create(client, body, credentials):
     return pk
 
 
-def test_a_gcp_project_is_tested_and_collected(admin, compute):
+@pytest.fixture
+def synced(django_capture_on_commit_callbacks):
+    def sync(client, pk):
+        """Sync the account (its run executed on commit); return the account read back."""
+        with django_capture_on_commit_callbacks(execute=True):
+            response = client.post(f"/api/v1/accounts/{pk}/sync/")
+        assert response.status_code == 202, response.content
+        run = client.get(f"/api/v1/discovery/runs/{response.json()['id']}/").json()
+        assert run["status"] in ("completed", "partial"), run
+        return client.get(f"/api/v1/accounts/{pk}/").json()
+
+    return sync
+
+
+def test_a_gcp_project_is_tested_and_collected(admin, compute, synced):
     pk = create(
         admin,
         {
@@ -66,14 +80,14 @@ def test_a_gcp_project_is_tested_and_collected(admin, compute):
     result = admin.post(f"/api/v1/accounts/{pk}/test/").json()
     assert result["ok"] is True, result
     assert result["identity"] == f"projects/{PROJECT}"
-    collection = admin.post(f"/api/v1/accounts/{pk}/sync/").json()["collection"]
+    collection = synced(admin, pk)["last_collection"]
     counts = {(c["resource_type"], c["region"]): c["count"] for c in collection["counts"]}
     assert counts[("subnetwork", "europe-west1")] == 1
     assert counts[("subnetwork", "us-central1")] == 1
     assert collection["complete"] is True
 
 
-def test_an_azure_subscription_is_tested_and_collected(admin, arm):
+def test_an_azure_subscription_is_tested_and_collected(admin, arm, synced):
     pk = create(
         admin,
         {
@@ -88,7 +102,9 @@ def test_an_azure_subscription_is_tested_and_collected(admin, arm):
     )
     result = admin.post(f"/api/v1/accounts/{pk}/test/").json()
     assert result["ok"] is True, result
-    body = admin.post(f"/api/v1/accounts/{pk}/sync/").json()
-    counts = {(c["resource_type"], c["region"]): c["count"] for c in body["collection"]["counts"]}
+    account = synced(admin, pk)
+    counts = {
+        (c["resource_type"], c["region"]): c["count"] for c in account["last_collection"]["counts"]
+    }
     assert counts[("vnet", "westeurope")] == 2
-    assert body["account"]["status"] == "healthy"
+    assert account["status"] == "healthy"

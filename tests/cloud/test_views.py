@@ -7,6 +7,7 @@ from django.test import Client
 
 from apps.cloud.models import CloudAccount
 from apps.discovery.collectors.base import record
+from apps.discovery.models import SyncRun
 from apps.tenancy.choices import Role
 from tests.cloud.conftest import AWS_SECRET
 
@@ -24,11 +25,12 @@ def console(organization, make_member):
 
 
 def test_the_list_shows_provider_status_last_check_and_counts(
-    console, aws_account_with_keys, scripted_provider
+    console, aws_account_with_keys, scripted_provider, django_capture_on_commit_callbacks
 ):
     operator = console(Role.OPERATOR)
     scripted_provider.regions = {"eu-west-1": [record("vpc-1", "10.0.0.0/16", region="eu-west-1")]}
-    operator.post(f"/accounts/{aws_account_with_keys.pk}/sync/")
+    with django_capture_on_commit_callbacks(execute=True):
+        operator.post(f"/accounts/{aws_account_with_keys.pk}/sync/")
     html = operator.get("/accounts/").content.decode()
     assert "Production" in html
     assert "111122223333" in html
@@ -154,7 +156,7 @@ def test_the_test_button_answers_an_htmx_partial(console, aws_account_with_keys,
 
 
 def test_the_account_page_shows_the_last_collection_per_type_and_region(
-    console, aws_account_with_keys, scripted_provider
+    console, aws_account_with_keys, scripted_provider, django_capture_on_commit_callbacks
 ):
     from apps.discovery.collectors.base import ProviderError
 
@@ -166,9 +168,11 @@ def test_the_account_page_shows_the_last_collection_per_type_and_region(
         ],
         "us-east-1": ProviderError("throttled", "Rate exceeded"),
     }
-    response = operator.post(f"/accounts/{aws_account_with_keys.pk}/sync/", follow=True)
-    html = response.content.decode()
-    assert "Collected 2 record(s) in 2 region(s); 1 region(s) failed." in html
+    with django_capture_on_commit_callbacks(execute=True):
+        response = operator.post(f"/accounts/{aws_account_with_keys.pk}/sync/", follow=True)
+    run = SyncRun.objects.get()
+    assert f"Sync run {run.pk} queued." in response.content.decode()
+    html = operator.get(f"/accounts/{aws_account_with_keys.pk}/").content.decode()
     assert "<td>eni</td><td>eu-west-1</td><td>1</td>" in html
     assert "Rate exceeded" in html
     assert "incomplete" in html

@@ -1,4 +1,4 @@
-"""Path factories and machine credentials of the agents routes, for the walks.
+"""Path factories and machine credentials of the discovery routes, for the walks.
 
 Each agent and token is named after the world's marker, so a response that leaks one is
 caught. The agents' own routes are called with the world's agent credential (or
@@ -33,7 +33,43 @@ def _token(world: World) -> tuple[Any, str]:
     )
 
 
+def _account(world: World) -> Any:
+    from apps.cloud.services import account_create
+    from tests.actors import TEST_ACTOR
+
+    return world.remember(
+        "discovery-account",
+        lambda: account_create(
+            actor=TEST_ACTOR,
+            organization=world.organization,
+            name=f"account {world.marker}",
+            provider="gcp",
+            external_id="walk-project",
+            auth_method="default_chain",
+        ),
+    )
+
+
+def _resource(world: World) -> Any:
+    return world.remember(
+        "resource",
+        lambda: factories.resource(_account(world), name=f"resource {world.marker}"),
+    )
+
+
+def _run(world: World) -> Any:
+    # Queued, so that cancelling it is allowed once; the marker is in the account's name.
+    return world.remember(
+        "sync-run",
+        lambda: factories.sync_run(
+            _account(world), status="queued", finished_at=None, progress_message=world.marker
+        ),
+    )
+
+
 PATH_FACTORIES: dict[str, Callable[[World], Any]] = {
+    "resource_id": lambda world: _resource(world).pk,
+    "run_id": lambda world: _run(world).pk,
     # Decisions are taken on a pending agent, so each role's answer is about its role.
     "agent_id": lambda world: _pending_agent(world).pk,
     "api:agent-heartbeat:agent_id": lambda world: _agent(world)[0].pk,

@@ -7,6 +7,7 @@ from typing import Any
 
 from apps.planning.imports import ImportRequest, plan_import
 from apps.planning.services import plan_create
+from apps.planning.template_services import org_template_create
 from tests.actors import TEST_ACTOR
 from tests.isolation import World
 
@@ -43,15 +44,40 @@ def import_id(world: World) -> int:
     return world.remember("import", make).pk
 
 
+def template_key(world: World) -> str:
+    """Return the key of a saved template of the world's organization, named with its marker."""
+
+    def make() -> Any:
+        return org_template_create(
+            organization=world.organization,
+            actor=TEST_ACTOR,
+            name=f"template {world.marker}",
+            template="flat",
+            params={
+                "supernet": "10.20.0.0/16",
+                "tiers": [{"name": "subnet", "prefix_length": 24, "count": 4}],
+            },
+            description=f"saved by {world.marker}",
+        )
+
+    return world.remember("org_template", make).key
+
+
 PATH_FACTORIES = {
-    f"api:{name}:pk": plan_id
-    for name in (
-        "plan-detail",
-        "plan-validate",
-        "plan-apply",
-        "plan-discard",
-        "plan-rollback",
-        "plan-export",
-    )
+    **{
+        f"api:{name}:pk": plan_id
+        for name in (
+            "plan-detail",
+            "plan-validate",
+            "plan-apply",
+            "plan-discard",
+            "plan-rollback",
+            "plan-export",
+        )
+    },
+    **{
+        f"api:{name}:key": template_key
+        for name in ("plan-template-detail", "plan-template-preview", "plan-template-generate")
+    },
 }
 PATH_FACTORIES["api:plan-import-detail:pk"] = import_id

@@ -40,6 +40,7 @@ from apps.discovery import services as discovery_services
 from apps.discovery.ingest import clean_batch
 from apps.discovery.models import Agent, IngestBatch
 from apps.planning.services import plan_create
+from apps.planning.template_services import org_template_create
 from apps.pools import services as pool_services
 from apps.pools.models import Pool
 from apps.tenancy.choices import Role
@@ -93,6 +94,12 @@ PAGES: dict[str, dict[str, str]] = {
     "analysis.analysisrun": _read_only("analysis.view"),
     "analysis.recommendation": _read_only("analysis.view"),
     "planning.plan": _read_only("plans.view"),
+    "planning.organizationtemplate": {
+        "view": "plans.view",
+        "add": "templates.manage",
+        "change": "templates.manage",
+        "delete": "templates.manage",
+    },
     "audit.auditevent": _read_only("audit.view"),
     "audit.auditchain": _read_only("audit.view"),
     "discovery.agent": _read_only("agents.view"),
@@ -215,6 +222,13 @@ ROWS: dict[str, Callable[[World], Any]] = {
         title=f"walk plan {next(_serial)}",
         source="template",
         operations=[{"op": "create", "ref": "a", "name": "a", "cidr": "10.0.9.0/24"}],
+    ),
+    "planning.organizationtemplate": lambda world: org_template_create(
+        organization=world.organization,
+        actor=TEST_ACTOR,
+        name=f"walk template {next(_serial)}",
+        template="flat",
+        params={"supernet": "10.9.0.0/16", "tiers": [{"name": "s", "prefix_length": 24}]},
     ),
     "audit.auditevent": lambda world: AuditEvent.objects.filter(
         organization=world.organization
@@ -353,6 +367,7 @@ ACTIONS: dict[str, dict[str, Action]] = {
         )
     },
     "planning.plan": {},
+    "planning.organizationtemplate": {},
     "audit.auditevent": {},
     "audit.auditchain": {},
     "discovery.agent": {

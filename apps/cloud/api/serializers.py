@@ -102,6 +102,8 @@ class AccountSerializer(serializers.ModelSerializer):
             "sync_interval_minutes",
             "auto_import",
             "requests_per_second",
+            "missing_grace_runs",
+            "missing_grace_minutes",
             "created_at",
             "updated_at",
         ]
@@ -182,6 +184,18 @@ class AccountUpdateSerializer(serializers.Serializer):
     sync_interval_minutes = StrictIntegerField(required=False, min_value=5, max_value=10_080)
     auto_import = StrictBooleanField(required=False)
     requests_per_second = StrictFloatField(required=False, min_value=0.1, max_value=1000)
+    missing_grace_runs = StrictIntegerField(
+        required=False,
+        min_value=1,
+        max_value=100,
+        help_text="Complete collections a resource must be missing from before it is gone.",
+    )
+    missing_grace_minutes = StrictIntegerField(
+        required=False,
+        min_value=0,
+        max_value=43_200,
+        help_text="How long a resource must be missing before it is gone.",
+    )
 
     def get_fields(self) -> dict[str, serializers.Field]:
         return {**super().get_fields(), **_provider_fields()}
@@ -226,8 +240,3 @@ class MemberDiscoverySerializer(serializers.Serializer):
     updated = serializers.IntegerField()
     unchanged = serializers.IntegerField()
     members = AccountSerializer(many=True)
-
-
-class SyncResultSerializer(serializers.Serializer):
-    collection = CollectionSerializer()
-    account = AccountSerializer()

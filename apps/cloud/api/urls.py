@@ -26,5 +26,5 @@ urlpatterns = [
         AccountViewSet.as_view({"post": "discover_members"}),
         name="account-discover-members",
     ),
-    path("accounts/<int:pk>/sync/", AccountViewSet.as_view({"post": "sync"}), name="account-sync"),
+    # POST accounts/<pk>/sync/ is discovery's (apps.discovery.api.urls): it starts a sync run.
 ]

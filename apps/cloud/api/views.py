@@ -23,7 +23,6 @@ from apps.cloud.api.serializers import (
     CredentialsResultSerializer,
     CredentialsSerializer,
     MemberDiscoverySerializer,
-    SyncResultSerializer,
 )
 from apps.cloud.filters import ApiAccountFilterSet
 from apps.cloud.models import CloudAccount
@@ -174,21 +173,4 @@ class AccountViewSet(TenantScopedMixin, viewsets.GenericViewSet):
                 "unchanged": len(result.unchanged),
                 "members": AccountSerializer(result.members, many=True).data,
             }
-        )
-
-    @extend_schema(
-        summary="Collect the account now",
-        description=(
-            "Runs the provider's collector and records the counts per resource type and "
-            "region and each region's outcome on the account (until the sync engine stores "
-            "the records themselves)."
-        ),
-        request=None,
-        responses={200: SyncResultSerializer, 502: PROVIDER_FAILURE},
-    )
-    def sync(self, request: Request, pk: int) -> Response:
-        account = self.get_object()
-        summary = services.account_collect(account=account, actor=actor_of(request))
-        return Response(
-            {"collection": summary.as_dict(), "account": AccountSerializer(account).data}
         )

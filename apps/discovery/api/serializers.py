@@ -7,7 +7,7 @@ from rest_framework import serializers
 from apps.cloud.choices import Provider
 from apps.discovery.choices import AgentStatus
 from apps.discovery.ingest import MAX_RECORDS
-from apps.discovery.models import Agent, AgentProvisioningToken
+from apps.discovery.models import Agent, AgentProvisioningToken, DiscoveredResource, SyncRun
 from apps.pools.api.serializers import StrictCharField, StrictIntegerField
 
 TOKEN_STATUSES = ["active", "revoked", "expired"]
@@ -145,3 +145,78 @@ class IngestReceiptSerializer(serializers.Serializer):
     record_count = serializers.IntegerField()
     received_at = serializers.DateTimeField()
     duplicate = serializers.BooleanField(help_text="True when the batch was already stored.")
+
+
+class SyncRunSerializer(serializers.ModelSerializer):
+    """A sync run with its progress, region outcomes and counts."""
+
+    account_name = serializers.CharField(source="account.name", read_only=True, default=None)
+    regions = serializers.JSONField(read_only=True, help_text="Each region's outcome.")
+    counts = serializers.JSONField(
+        read_only=True, help_text="{seen, new, changed, unchanged, missing, gone}"
+    )
+
+    class Meta:
+        model = SyncRun
+        fields = [
+            "id",
+            "account",
+            "account_name",
+            "agent",
+            "trigger",
+            "status",
+            "progress_percent",
+            "progress_message",
+            "regions",
+            "counts",
+            "error",
+            "created_at",
+            "started_at",
+            "finished_at",
+            "heartbeat_at",
+        ]
+        read_only_fields = fields
+
+
+class DiscoveredResourceSerializer(serializers.ModelSerializer):
+    """A discovered resource, with its state and its standing against the plan."""
+
+    tags = serializers.JSONField(read_only=True)
+    attributes = serializers.JSONField(read_only=True)
+    overlaps_with = serializers.JSONField(read_only=True)
+    compliance = serializers.JSONField(read_only=True)
+
+    class Meta:
+        model = DiscoveredResource
+        fields = [
+            "id",
+            "account",
+            "provider",
+            "resource_type",
+            "resource_id",
+            "cidr",
+            "family",
+            "prefix_length",
+            "name",
+            "region",
+            "network_id",
+            "parent_resource_id",
+            "account_external_id",
+            "provider_state",
+            "tags",
+            "attributes",
+            "fingerprint",
+            "state",
+            "first_seen_at",
+            "last_seen_at",
+            "last_seen_run",
+            "missing_since",
+            "gone_at",
+            "pool",
+            "management_state",
+            "overlap_status",
+            "overlaps_with",
+            "compliance",
+            "reconciled_at",
+        ]
+        read_only_fields = fields

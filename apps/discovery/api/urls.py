@@ -28,6 +28,20 @@ urlpatterns = [
         views.AgentHeartbeatView.as_view(),
         name="agent-heartbeat",
     ),
+    path("accounts/<int:pk>/sync/", views.AccountSyncView.as_view(), name="account-sync"),
+    path("discovery/resources/", views.ResourceListView.as_view(), name="resource-list"),
+    path(
+        "discovery/resources/<int:resource_id>/",
+        views.ResourceDetailView.as_view(),
+        name="resource-detail",
+    ),
+    path("discovery/runs/", views.SyncRunListView.as_view(), name="sync-run-list"),
+    path("discovery/runs/<int:run_id>/", views.SyncRunDetailView.as_view(), name="sync-run-detail"),
+    path(
+        "discovery/runs/<int:run_id>/cancel/",
+        views.SyncRunCancelView.as_view(),
+        name="sync-run-cancel",
+    ),
     path("discovery/ingest/", views.IngestView.as_view(), name="discovery-ingest"),
     path(
         "discovery/agent-tokens/",

@@ -1,4 +1,4 @@
-"""The agents API of SPEC.md section 5.
+"""The discovery API of SPEC.md section 5: agents, resources and sync runs.
 
 Members read agents (``agents.view``); admins approve, reject and revoke them and manage
 provisioning tokens (``agents.manage``). Agents themselves call ``register`` (with a
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.generics import GenericAPIView
@@ -18,6 +19,7 @@ from rest_framework.response import Response
 from rest_framework.throttling import BaseThrottle
 from rest_framework.views import APIView
 
+from apps.cloud.selectors import account_get
 from apps.discovery import selectors, services
 from apps.discovery.api.serializers import (
     AgentHeartbeatAnswerSerializer,
@@ -25,11 +27,13 @@ from apps.discovery.api.serializers import (
     AgentRegisteredSerializer,
     AgentRegisterSerializer,
     AgentSerializer,
+    DiscoveredResourceSerializer,
     IngestBatchSerializer,
     IngestReceiptSerializer,
     ProvisioningTokenCreatedSerializer,
     ProvisioningTokenCreateSerializer,
     ProvisioningTokenSerializer,
+    SyncRunSerializer,
 )
 from apps.discovery.authentication import (
     AgentAuthentication,
@@ -38,9 +42,11 @@ from apps.discovery.authentication import (
     IsRegisteredAgent,
     ProvisioningTokenAuthentication,
 )
+from apps.discovery.filters import ApiResourceFilterSet, ApiRunFilterSet
 from apps.discovery.ingest import BatchInvalid, clean_batch
-from apps.discovery.models import Agent, AgentProvisioningToken
+from apps.discovery.models import Agent, AgentProvisioningToken, DiscoveredResource, SyncRun
 from apps.discovery.parsers import IngestJSONParser
+from apps.discovery.sync import sync_run_cancel, sync_run_start
 from apps.tenancy.throttling import OrganizationRateThrottle
 from cloudpam.context import actor_of
 from cloudpam.exceptions import NotFound, ValidationError
@@ -321,3 +327,142 @@ class IngestView(_AgentCalled, APIView):
             "duplicate": not created,
         }
         return Response(receipt, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+
+
+# ---------------------------------------------------------------- resources and sync runs
+
+RESOURCE_PARAMETER = OpenApiParameter("resource_id", int, OpenApiParameter.PATH)
+RUN_PARAMETER = OpenApiParameter("run_id", int, OpenApiParameter.PATH)
+
+
+@extend_schema(tags=["discovery"])
+class ResourceListView(GenericAPIView):
+    """The organization's discovered resources, filtered, in address order by default."""
+
+    serializer_class = DiscoveredResourceSerializer
+    action_permissions = {"get": "discovery.view"}
+    filter_backends = [DjangoFilterBackend]
+    filterset_class = ApiResourceFilterSet
+
+    def get_queryset(self) -> Any:
+        if getattr(self, "swagger_fake_view", False):
+            return DiscoveredResource.objects.none()
+        return selectors.resource_list(organization=self.request.organization)
+
+    @extend_schema(
+        summary="List discovered resources",
+        description=(
+            "Filters: account, provider, resource_type, state, management_state, "
+            "overlap_status, region, cidr, contains, within, pool (subtree), q, ordering."
+        ),
+        responses=DiscoveredResourceSerializer(many=True),
+    )
+    def get(self, request: Request) -> Response:
+        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
+        return self.get_paginated_response(DiscoveredResourceSerializer(page, many=True).data)
+
+
+@extend_schema(tags=["discovery"])
+class ResourceDetailView(GenericAPIView):
+    """One discovered resource."""
+
+    serializer_class = DiscoveredResourceSerializer
+    action_permissions = {"get": "discovery.view"}
+    filter_backends: list[Any] = []
+
+    @extend_schema(summary="Read a discovered resource", parameters=[RESOURCE_PARAMETER])
+    def get(self, request: Request, resource_id: int) -> Response:
+        resource = selectors.resource_get(organization=request.organization, pk=resource_id)
+        return Response(DiscoveredResourceSerializer(resource).data)
+
+
+@extend_schema(tags=["discovery"])
+class SyncRunListView(GenericAPIView):
+    """The organization's sync runs, newest first, with their progress."""
+
+    serializer_class = SyncRunSerializer
+    action_permissions = {"get": "discovery.view"}
+    filter_backends = [DjangoFilterBackend]
+    filterset_class = ApiRunFilterSet
+
+    def get_queryset(self) -> Any:
+        if getattr(self, "swagger_fake_view", False):
+            return SyncRun.objects.none()
+        return selectors.sync_run_list(organization=self.request.organization)
+
+    @extend_schema(
+        summary="List sync runs",
+        description="Filters: account, status, trigger, ordering.",
+        responses=SyncRunSerializer(many=True),
+    )
+    def get(self, request: Request) -> Response:
+        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
+        return self.get_paginated_response(SyncRunSerializer(page, many=True).data)
+
+
+class _RunView(GenericAPIView):
+    serializer_class = SyncRunSerializer
+    filter_backends: list[Any] = []
+
+    def get_object(self) -> SyncRun:
+        return selectors.sync_run_get(
+            organization=self.request.organization, pk=self.kwargs["run_id"]
+        )
+
+
+@extend_schema(tags=["discovery"])
+class SyncRunDetailView(_RunView):
+    """One sync run with its progress, region outcomes and counts."""
+
+    action_permissions = {"get": "discovery.view"}
+
+    @extend_schema(summary="Read a sync run", parameters=[RUN_PARAMETER])
+    def get(self, request: Request, run_id: int) -> Response:
+        return Response(SyncRunSerializer(self.get_object()).data)
+
+
+@extend_schema(tags=["discovery"])
+class SyncRunCancelView(_RunView):
+    """Cancel a queued or running sync run."""
+
+    action_permissions = {"post": "discovery.change"}
+
+    @extend_schema(
+        summary="Cancel a sync run",
+        description=(
+            "Stops a queued or running run at its next batch; what it stored stays. "
+            "409 `conflict` when the run has already finished."
+        ),
+        parameters=[RUN_PARAMETER],
+        request=None,
+        responses=SyncRunSerializer,
+    )
+    def post(self, request: Request, run_id: int) -> Response:
+        run = sync_run_cancel(run=self.get_object(), actor=actor_of(request))
+        return Response(SyncRunSerializer(run).data)
+
+
+@extend_schema(tags=["accounts"])
+class AccountSyncView(GenericAPIView):
+    """Start a sync run of a cloud account (served under /accounts/, built by discovery)."""
+
+    serializer_class = SyncRunSerializer
+    action_permissions = {"post": "accounts.change"}
+    filter_backends: list[Any] = []
+
+    @extend_schema(
+        summary="Sync the account now",
+        description=(
+            "Queues a sync run of the account and answers 202 with it; follow its progress "
+            "at /discovery/runs/{id}/. 409 `conflict` while another run of the account is "
+            "queued or running; 429 `quota_exceeded` past `max_sync_runs_per_day`."
+        ),
+        parameters=[OpenApiParameter("pk", int, OpenApiParameter.PATH)],
+        request=None,
+        responses={202: SyncRunSerializer},
+    )
+    def post(self, request: Request, pk: int) -> Response:
+        account = account_get(organization=request.organization, pk=pk)
+        run = sync_run_start(account=account, actor=actor_of(request))
+        run.refresh_from_db()
+        return Response(SyncRunSerializer(run).data, status=status.HTTP_202_ACCEPTED)

@@ -374,5 +374,8 @@ class AddressLookupSerializer(serializers.Serializer):
     pools = PoolSerializer(many=True, help_text="Live pools containing it, deepest first.")
     resources = serializers.ListField(
         child=serializers.DictField(),
-        help_text="Discovered cloud resources using it (filled once discovery exists).",
+        help_text=(
+            "Discovered cloud resources (present or missing) containing it, narrowest "
+            "first, at most 100; each as /discovery/resources/ shows it."
+        ),
     )

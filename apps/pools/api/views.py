@@ -323,6 +323,16 @@ class AddressLookupView(APIView):
             organization=request.organization, text=address
         )
         query = str(prefix) if "/" in address else prefix.network_address
+        # Discovery builds on pools, not the reverse: its reads are imported where used.
+        from apps.discovery.api.serializers import DiscoveredResourceSerializer
+        from apps.discovery.selectors import resources_using
+
+        resources = resources_using(organization=request.organization, prefix=prefix)
         return Response(
-            {"query": query, "family": prefix.family, "pools": _pool_data(pools), "resources": []}
+            {
+                "query": query,
+                "family": prefix.family,
+                "pools": _pool_data(pools),
+                "resources": DiscoveredResourceSerializer(resources, many=True).data,
+            }
         )
