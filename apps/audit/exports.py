@@ -20,6 +20,7 @@ from django.db.models import QuerySet
 
 from apps.audit.documents import DOCUMENT_COLUMNS, event_document, iso_timestamp
 from apps.audit.selectors import AuditSummary
+from apps.planning.io.cells import escape_formula
 
 CHUNK_SIZE = 2000
 ROWS_PER_WRITE = 500
@@ -47,9 +48,6 @@ CSV_HEADER = [
     "prev_hash",
 ]
 
-# A spreadsheet runs a cell that starts with one of these as a formula.
-_FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
-
 
 def export_rows(queryset: QuerySet[Any]) -> Iterator[dict[str, Any]]:
     """Return the rows of a search in chronological order, read in chunks."""
@@ -58,12 +56,6 @@ def export_rows(queryset: QuerySet[Any]) -> Iterator[dict[str, Any]]:
         .values(*DOCUMENT_COLUMNS)
         .iterator(chunk_size=CHUNK_SIZE)
     )
-
-
-def _cell(value: Any) -> Any:
-    if isinstance(value, str) and value.startswith(_FORMULA_PREFIXES):
-        return "'" + value
-    return value
 
 
 def _compact(value: Any) -> str:
@@ -95,7 +87,7 @@ def csv_row(document: Mapping[str, Any]) -> list[Any]:
         document["hash"],
         document["prev_hash"],
     ]
-    return [_cell(value) for value in values]
+    return [escape_formula(value) for value in values]
 
 
 def csv_stream(rows: Iterable[Mapping[str, Any]], organization_slug: str) -> Iterator[bytes]:

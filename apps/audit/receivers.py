@@ -22,6 +22,7 @@ from apps.audit import services
 from apps.audit.choices import AuditAction, LoginFailedReason
 from apps.audit.context import actor_from
 from apps.audit.registration import audited_models, m2m_fields
+from apps.planning import signals as planning_signals
 from apps.tenancy import signals as tenancy_signals
 from cloudpam import context
 
@@ -185,6 +186,17 @@ def on_sso_provisioned(
     )
 
 
+def on_pools_exported(
+    sender: Any, organization: Any, actor: Any, details: dict[str, Any], **kwargs: Any
+) -> None:
+    services.audit_event_record(
+        action=AuditAction.EXPORT,
+        organization_id=organization.pk,
+        actor=actor,
+        details=details,
+    )
+
+
 # --- many-to-many fields ---------------------------------------------------------
 
 # through model -> (model declaring the field, field name), filled by connect().
@@ -334,6 +346,7 @@ def connect() -> None:
     tenancy_signals.sso_provisioned.connect(
         on_sso_provisioned, dispatch_uid="audit.sso_provisioned"
     )
+    planning_signals.pools_exported.connect(on_pools_exported, dispatch_uid="audit.pools_exported")
     for model in audited_models():
         for field in m2m_fields(model):
             through = field.remote_field.through

@@ -2,13 +2,15 @@
 
 from django.urls import path
 
-from apps.planning import views
+from apps.planning import io_views, views
 from apps.planning.wizard_urls import urlpatterns as wizard_urlpatterns
 
 app_name = "planning"
 
 urlpatterns = [
     path("plans/", views.PlanListView.as_view(), name="overview"),
+    path("plans/imports/", io_views.ImportListView.as_view(), name="import-list"),
+    path("plans/imports/<int:pk>/", io_views.ImportDetailView.as_view(), name="import-detail"),
     # The wizard's routes come before "plans/<int:pk>/...": none of them is a plan id.
     *wizard_urlpatterns,
     path("plans/<int:pk>/", views.PlanDetailView.as_view(), name="plan-detail"),

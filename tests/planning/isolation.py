@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import io
 from typing import Any
 
+from apps.planning.imports import ImportRequest, plan_import
 from apps.planning.services import plan_create
 from apps.planning.template_services import org_template_create
 from tests.actors import TEST_ACTOR
@@ -25,6 +27,21 @@ def plan_id(world: World) -> int:
         )
 
     return world.remember("plan", make).pk
+
+
+def import_id(world: World) -> int:
+    """Return an import (a plan of source import) of the world, titled with its marker."""
+
+    def make() -> Any:
+        content = f"name,cidr\nimported {world.marker},10.0.0.0/16\n".encode()
+        return plan_import(
+            organization=world.organization,
+            actor=TEST_ACTOR,
+            stream=io.BytesIO(content),
+            request=ImportRequest(filename="plan.csv", title=f"import {world.marker}"),
+        )
+
+    return world.remember("import", make).pk
 
 
 def template_key(world: World) -> str:
@@ -63,3 +80,4 @@ PATH_FACTORIES = {
         for name in ("plan-template-detail", "plan-template-preview", "plan-template-generate")
     },
 }
+PATH_FACTORIES["api:plan-import-detail:pk"] = import_id

@@ -17,9 +17,11 @@ def test_seed_adds_an_applied_and_an_open_plan_once(organization, user) -> None:
     demo.seed(organization=organization, user=user)
     demo.seed(organization=organization, user=user)
     plans = {plan.title: plan for plan in Plan.objects.filter(organization=organization)}
-    # Two hand-written plans, and the one the schema wizard's demo generates.
-    assert len(plans) == 3
+    # Two hand-written plans, the one the schema wizard's demo generates, and the import of
+    # branch offices (tests/planning/test_io_demo.py).
+    assert len(plans) == 4
     assert len([plan for plan in plans.values() if plan.source == "template"]) == 1
+    assert plans[demo.IMPORT_TITLE].source == "import"
     applied = plans[demo.APPLIED_TITLE]
     proposal = plans[demo.OPEN_TITLE]
     assert (applied.status, proposal.status) == ("applied", "valid")

@@ -1,7 +1,9 @@
 """Planning API routes, mounted under /api/v1/ in the "api" namespace."""
 
+from apps.planning.api.io_urls import urlpatterns as io_urlpatterns
 from apps.planning.api.plan_urls import urlpatterns as plan_urlpatterns
 from apps.planning.api.template_urls import urlpatterns as template_urlpatterns
 
-# The template routes come first: "plans/templates/" is not a plan.
-urlpatterns = [*template_urlpatterns, *plan_urlpatterns]
+# The import and template routes come first: "plans/imports/" and "plans/templates/" are
+# not plans.
+urlpatterns = [*io_urlpatterns, *template_urlpatterns, *plan_urlpatterns]
