@@ -99,6 +99,17 @@ def analysis_tree_around(*, organization: Organization, pool: Pool) -> PoolTree:
     return engine.build_tree(_pool_data(rows))
 
 
+def discovered_usage(*, organization: Organization) -> dict[int, int]:
+    """Return the addresses discovered resources use, by the pool that holds them (SPEC 6).
+
+    Reconciliation keeps each present resource's narrowest pool; the count merges the
+    resources of one pool so an address is counted once.
+    """
+    from apps.discovery.selectors import discovered_in_use
+
+    return discovered_in_use(organization=organization)
+
+
 def analysis_settings(*, organization: Organization) -> AnalysisSettings:
     """Return the organization's effective analysis settings.
 
@@ -270,6 +281,7 @@ def pool_analysis_compute(*, organization: Organization, pool: Pool) -> PoolAnal
         now=timezone.now(),
         settings=settings,
         snapshots=history.get(pool.pk, ()),
+        in_use=discovered_usage(organization=organization),
     )
 
 
@@ -358,6 +370,7 @@ def organization_analysis(
         now=timezone.now(),
         settings=settings,
         snapshots=history,
+        in_use=discovered_usage(organization=organization),
         pool_ids=wanted,
         recommendations=recommendations,
         progress=progress,

@@ -19,6 +19,7 @@ from apps.discovery.models import (
     Agent,
     AgentProvisioningToken,
     DiscoveredResource,
+    DriftFinding,
     IngestBatch,
     SyncRun,
 )
@@ -295,5 +296,37 @@ class SyncRunAdmin(ReadOnlyTenantAdmin):
         "started_at",
         "finished_at",
         "heartbeat_at",
+    ]
+    fields = readonly_fields
+
+
+@admin.register(DriftFinding)
+class DriftFindingAdmin(ReadOnlyTenantAdmin):
+    """Drift findings; reconciliation writes them, the drift API and console apply or ignore."""
+
+    role_permissions = {"view": "discovery.view"}
+    list_display = ["id", "kind", "severity", "status", "account", "message", "detected_at"]
+    list_filter = ["organization", "kind", "severity", "status"]
+    search_fields = ["message", "key", "resource__cidr", "pool__cidr"]
+    list_select_related = ["account", "organization"]
+    readonly_fields = [
+        "organization",
+        "account",
+        "kind",
+        "severity",
+        "key",
+        "resource",
+        "pool",
+        "message",
+        "suggestion",
+        "status",
+        "ignored_reason",
+        "ignored_by",
+        "ignored_at",
+        "applied_by",
+        "applied_at",
+        "result",
+        "detected_at",
+        "updated_at",
     ]
     fields = readonly_fields

@@ -57,3 +57,40 @@ class SyncStatus(models.TextChoices):
 
 # A run in one of these holds its account: a second run answers 409.
 ACTIVE_SYNC_STATUSES = (SyncStatus.QUEUED, SyncStatus.RUNNING)
+
+
+class DriftKind(models.TextChoices):
+    """What kind of difference between the plan and the clouds a drift finding reports."""
+
+    UNMANAGED = "unmanaged", "Unmanaged (in the cloud, not planned)"
+    OUTSIDE = "outside", "Outside every planned space"
+    OVERLAP = "overlap", "Overlap"
+    ORPHANED_POOL = "orphaned_pool", "Orphaned pool (planned and linked, gone from the cloud)"
+    CIDR_CHANGED = "cidr_changed", "CIDR changed"
+    DUPLICATE = "duplicate", "Duplicate (same CIDR in two networks of one routing domain)"
+
+
+class DriftSeverity(models.TextChoices):
+    """How much a drift finding matters, most severe first."""
+
+    ERROR = "error", "Error"
+    WARNING = "warning", "Warning"
+    INFO = "info", "Info"
+
+
+class DriftStatus(models.TextChoices):
+    """Whether a drift finding waits for a decision, was carried out, or is muted."""
+
+    OPEN = "open", "Open"
+    APPLIED = "applied", "Applied"
+    IGNORED = "ignored", "Ignored"
+
+
+class DriftAction(models.TextChoices):
+    """What a drift finding's suggestion does when applied."""
+
+    IMPORT_AS_POOL = "import_as_pool", "Import as a pool under the narrowest parent"
+    LINK_TO_POOL = "link_to_pool", "Link to the pool (resizing it to the new CIDR)"
+    CREATE_PARENT = "create_parent", "Create a root pool for it"
+    RETIRE_POOL = "retire_pool", "Retire (delete) the pool"
+    IGNORE = "ignore", "Ignore the resource"

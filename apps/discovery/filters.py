@@ -7,16 +7,21 @@ from typing import Any
 import django_filters
 from django import forms
 from django.db.models import Q, QuerySet
+from drf_spectacular.utils import extend_schema_field
 
 from apps.cloud.choices import Provider
 from apps.discovery.choices import (
+    DriftKind,
+    DriftSeverity,
+    DriftStatus,
     ManagementState,
     OverlapStatus,
     ResourceState,
     SyncStatus,
     SyncTrigger,
 )
-from apps.discovery.models import DiscoveredResource, SyncRun
+from apps.discovery.models import DiscoveredResource, DriftFinding, SyncRun
+from apps.discovery.selectors import drift_in_subtree
 from apps.pools import cidr as engine
 from apps.pools.filters import MAX_ID, PrefixFilter
 from apps.pools.models import PATH_MAX_LENGTH, Pool
@@ -200,5 +205,60 @@ class RunFilterSet(_StrictFilterSet):
 
 class ApiRunFilterSet(RunFilterSet):
     """The run filters as the API applies them: empty typed parameters are errors."""
+
+    reject_blank = True
+
+
+# Drift
+
+_ID_SCHEMA = {"type": "integer", "minimum": 1, "maximum": MAX_ID}
+
+
+class DriftFilterSet(_StrictFilterSet):
+    """Filters of ``GET /discovery/drift/``: account, kind, pool subtree, severity, status.
+
+    ``pool`` selects the findings about a pool's subtree (its pools and the resources in
+    them); an id that is not a pool of the organization selects nothing.
+    """
+
+    account = extend_schema_field(_ID_SCHEMA)(
+        IdFilter(field_name="account_id", help_text="Findings of this cloud account.")
+    )
+    kind = django_filters.ChoiceFilter(choices=DriftKind.choices)
+    severity = django_filters.ChoiceFilter(choices=DriftSeverity.choices)
+    status = django_filters.ChoiceFilter(choices=DriftStatus.choices)
+    pool = extend_schema_field(_ID_SCHEMA)(
+        IdFilter(
+            method="filter_pool",
+            help_text="Findings about this pool's subtree (its pools and the resources in it).",
+        )
+    )
+
+    class Meta:
+        model = DriftFinding
+        fields: list[str] = []
+
+    TYPED = ("account", "kind", "severity", "status", "pool")
+
+    def filter_queryset(self, queryset: QuerySet) -> QuerySet:
+        # The drift list keeps the selector's order (most severe first): no ``ordering``.
+        return django_filters.FilterSet.filter_queryset(self, queryset)
+
+    def filter_pool(self, queryset: QuerySet, name: str, value: Any) -> QuerySet:
+        organization = getattr(self.request, "organization", None)
+        pool = (
+            Pool.objects.filter(organization=organization, pk=value)
+            .only("pk", "path", "organization_id")
+            .first()
+            if organization is not None
+            else None
+        )
+        if pool is None:
+            return queryset.none()
+        return drift_in_subtree(queryset, pool)
+
+
+class ApiDriftFilterSet(DriftFilterSet):
+    """The API's drift filters: an empty typed parameter is an error."""
 
     reject_blank = True

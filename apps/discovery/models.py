@@ -14,6 +14,9 @@ from django.utils import timezone
 from apps.discovery.choices import (
     ACTIVE_SYNC_STATUSES,
     AgentStatus,
+    DriftKind,
+    DriftSeverity,
+    DriftStatus,
     ManagementState,
     OverlapStatus,
     ResourceState,
@@ -393,3 +396,86 @@ class DiscoveredResource(TenantModel):
         self.prefix_length = prefix.length
         self.first_key = cidr_engine.address_key(prefix.first)
         self.last_key = cidr_engine.address_key(prefix.last)
+
+
+class DriftFinding(TenantModel):
+    """One difference between the address plan and the clouds, with a suggested fix.
+
+    Recomputed after every reconciliation: ``key`` (unique per organization, e.g.
+    ``unmanaged:resource:42``) names the finding so that a recomputation updates it instead
+    of adding another, and keeps a user's ``ignored`` decision. ``suggestion`` is
+    ``{"action": ..., "params": {...}}`` (see ``DriftAction``); applying it goes through the
+    pool services. An open finding that no longer holds is removed; applied and ignored
+    ones stay as the record of the decision.
+    """
+
+    account = models.ForeignKey(
+        "cloud.CloudAccount",
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="drift_findings",
+    )
+    kind = models.CharField(max_length=16, choices=DriftKind.choices)
+    severity = models.CharField(max_length=8, choices=DriftSeverity.choices)
+    key = models.CharField(max_length=64)
+    resource = models.ForeignKey(
+        DiscoveredResource,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="drift_findings",
+    )
+    pool = models.ForeignKey(
+        "pools.Pool",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="drift_findings",
+    )
+    message = models.TextField()
+    suggestion = models.JSONField(default=dict, blank=True)
+    status = models.CharField(max_length=8, choices=DriftStatus.choices, default=DriftStatus.OPEN)
+    ignored_reason = models.TextField(blank=True)
+    ignored_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    ignored_at = models.DateTimeField(null=True, blank=True)
+    applied_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    applied_at = models.DateTimeField(null=True, blank=True)
+    result = models.JSONField(default=dict, blank=True, help_text="What applying it did.")
+    detected_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["kind", "-detected_at", "-id"]
+        verbose_name = "drift finding"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "key"], name="discovery_drift_unique_key"
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["organization", "status", "kind"], name="discovery_drift_org_status"
+            ),
+            models.Index(fields=["account", "status"], name="discovery_drift_account"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()}: {self.message[:80]}"
+
+    @property
+    def action(self) -> str:
+        """Return the suggested action (``ignore`` when there is none)."""
+        return str((self.suggestion or {}).get("action") or "ignore")

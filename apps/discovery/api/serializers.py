@@ -5,9 +5,15 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from apps.cloud.choices import Provider
-from apps.discovery.choices import AgentStatus
+from apps.discovery.choices import AgentStatus, DriftAction, DriftKind, DriftSeverity, DriftStatus
 from apps.discovery.ingest import MAX_RECORDS
-from apps.discovery.models import Agent, AgentProvisioningToken, DiscoveredResource, SyncRun
+from apps.discovery.models import (
+    Agent,
+    AgentProvisioningToken,
+    DiscoveredResource,
+    DriftFinding,
+    SyncRun,
+)
 from apps.pools.api.serializers import StrictCharField, StrictIntegerField
 
 TOKEN_STATUSES = ["active", "revoked", "expired"]
@@ -145,6 +151,103 @@ class IngestReceiptSerializer(serializers.Serializer):
     record_count = serializers.IntegerField()
     received_at = serializers.DateTimeField()
     duplicate = serializers.BooleanField(help_text="True when the batch was already stored.")
+
+
+# Drift
+
+
+class DriftResourceSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    cidr = serializers.CharField()
+    resource_type = serializers.CharField()
+    resource_id = serializers.CharField()
+    name = serializers.CharField()
+    state = serializers.CharField()
+
+
+class DriftPoolSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    cidr = serializers.CharField()
+    name = serializers.CharField()
+
+
+class DriftSuggestionSerializer(serializers.Serializer):
+    action = serializers.ChoiceField(choices=DriftAction.choices)
+    params = serializers.DictField()
+
+
+class DriftFindingSerializer(serializers.ModelSerializer):
+    """A drift finding with its resource, pool and suggestion."""
+
+    kind = serializers.ChoiceField(choices=DriftKind.choices, read_only=True)
+    severity = serializers.ChoiceField(choices=DriftSeverity.choices, read_only=True)
+    status = serializers.ChoiceField(choices=DriftStatus.choices, read_only=True)
+    account = serializers.PrimaryKeyRelatedField(read_only=True, allow_null=True)
+    resource = DriftResourceSerializer(read_only=True, allow_null=True)
+    pool = DriftPoolSerializer(read_only=True, allow_null=True)
+    suggestion = DriftSuggestionSerializer(read_only=True)
+    ignored_by = serializers.EmailField(source="ignored_by.email", read_only=True, allow_null=True)
+    applied_by = serializers.EmailField(source="applied_by.email", read_only=True, allow_null=True)
+    result = serializers.DictField(read_only=True)
+
+    class Meta:
+        model = DriftFinding
+        fields = [
+            "id",
+            "kind",
+            "severity",
+            "status",
+            "account",
+            "resource",
+            "pool",
+            "message",
+            "suggestion",
+            "ignored_reason",
+            "ignored_by",
+            "ignored_at",
+            "applied_by",
+            "applied_at",
+            "result",
+            "detected_at",
+            "updated_at",
+        ]
+        read_only_fields = fields
+
+
+class DriftIgnoreSerializer(serializers.Serializer):
+    reason = StrictCharField(max_length=1_000, help_text="Why the finding is ignored.")
+
+
+class DriftKindCountsSerializer(serializers.Serializer):
+    unmanaged = serializers.IntegerField()
+    outside = serializers.IntegerField()
+    overlap = serializers.IntegerField()
+    orphaned_pool = serializers.IntegerField()
+    cidr_changed = serializers.IntegerField()
+    duplicate = serializers.IntegerField()
+
+
+class DriftSeverityCountsSerializer(serializers.Serializer):
+    error = serializers.IntegerField()
+    warning = serializers.IntegerField()
+    info = serializers.IntegerField()
+
+
+class DriftAccountSummarySerializer(serializers.Serializer):
+    account = serializers.IntegerField(allow_null=True)
+    name = serializers.CharField()
+    provider = serializers.CharField()
+    total = serializers.IntegerField()
+    by_kind = DriftKindCountsSerializer()
+
+
+class DriftSummarySerializer(serializers.Serializer):
+    """Open findings counted by kind, for the organization and per account."""
+
+    total = serializers.IntegerField()
+    by_kind = DriftKindCountsSerializer()
+    by_severity = DriftSeverityCountsSerializer()
+    accounts = DriftAccountSummarySerializer(many=True)
 
 
 class SyncRunSerializer(serializers.ModelSerializer):

@@ -3,6 +3,7 @@
 from django.urls import path
 
 from apps.discovery.api import views
+from apps.discovery.api.drift import DriftViewSet
 
 urlpatterns = [
     path("discovery/agents/", views.AgentListView.as_view(), name="agent-list"),
@@ -52,5 +53,26 @@ urlpatterns = [
         "discovery/agent-tokens/<int:agent_token_id>/",
         views.ProvisioningTokenDetailView.as_view(),
         name="agent-token-detail",
+    ),
+    path("discovery/drift/", DriftViewSet.as_view({"get": "list"}), name="drift-list"),
+    path(
+        "discovery/drift/summary/",
+        DriftViewSet.as_view({"get": "summary"}),
+        name="drift-summary",
+    ),
+    path(
+        "discovery/drift/<int:pk>/",
+        DriftViewSet.as_view({"get": "retrieve"}),
+        name="drift-detail",
+    ),
+    path(
+        "discovery/drift/<int:pk>/apply/",
+        DriftViewSet.as_view({"post": "apply"}),
+        name="drift-apply",
+    ),
+    path(
+        "discovery/drift/<int:pk>/ignore/",
+        DriftViewSet.as_view({"post": "ignore"}),
+        name="drift-ignore",
     ),
 ]

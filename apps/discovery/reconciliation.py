@@ -1,0 +1,473 @@
+"""Reconciliation of an organization's discovered resources with its pool plan (a service).
+
+``resources_reconcile`` loads the live pools and the resources as plain values (streamed
+``values_list`` chunks), runs the pure engine of :mod:`apps.discovery.reconcile`, writes
+back only the reconciliation fields that changed (``bulk_update`` in batches, no signals:
+these are computed fields, not anyone's edit), links pools to the resources with exactly
+their block (audited ``link`` events on the pools), stamps and clears ``orphaned_at``,
+imports new unmanaged resources as pools when the account asks for it (``auto_import``,
+through ``pool_changes_apply``), and recomputes the drift findings.
+
+The whole organization is reconciled even when one account's run triggers it: overlaps
+and duplicates cross accounts (peered networks share a routing domain), and the engine
+makes that cheap.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from apps.analysis.selectors import analysis_settings
+from apps.cloud.models import CloudAccount
+from apps.discovery import reconcile as engine
+from apps.discovery.choices import ManagementState, ResourceState
+from apps.discovery.models import DiscoveredResource, SyncRun
+from apps.pools import changes as batch
+from apps.pools.choices import PoolSource
+from apps.pools.cidr import Prefix
+from apps.pools.models import Pool
+from apps.tenancy.models import Organization
+from cloudpam.context import Actor, operation, system_actor
+from cloudpam.exceptions import ApplicationError
+
+logger = logging.getLogger(__name__)
+
+CHUNK = 5_000
+WRITE_BATCH = 1_000
+POOL_LABEL = "pools.pool"
+RECONCILED_FIELDS = ["pool", "management_state", "overlap_status", "overlaps_with", "compliance"]
+# Resource types whose addresses are public by design: PUBLIC_SPACE does not apply.
+PUBLIC_TYPES = frozenset({"eip", "public_ip"})
+
+
+@dataclass(frozen=True)
+class Reconciled:
+    """What one reconciliation did, for the run's summary and the tests."""
+
+    resources: int = 0
+    changed: int = 0
+    linked: int = 0
+    orphaned: int = 0
+    imported: int = 0
+    import_error: str = ""
+    by_state: dict[str, int] = field(default_factory=dict)
+    drift: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class ResourceRow:
+    """A resource as loaded: the engine's input and the stored fields to compare."""
+
+    item: engine.ResourceItem
+    account_id: int
+    resource_id: str
+    name: str
+    resource_type: str
+    tags: dict[str, str]
+    pool_id: int | None
+    management_state: str
+    overlap_status: str
+    overlaps_with: Any
+    compliance: Any
+    reconciled: bool
+
+
+@dataclass(frozen=True, slots=True)
+class PoolRow:
+    """A live pool as loaded."""
+
+    item: engine.PoolItem
+    name: str
+    cloud_account_id: int | None
+    orphaned: bool
+
+
+def _chunks(queryset: Any, *fields: str) -> Iterator[tuple[Any, ...]]:
+    """Yield ``values_list`` rows of ``queryset`` in primary-key chunks (bounded memory)."""
+    last = 0
+    while True:
+        rows = list(queryset.filter(pk__gt=last).order_by("pk").values_list(*fields)[:CHUNK])
+        if not rows:
+            return
+        yield from rows
+        last = rows[-1][0]
+
+
+def _prefix(family: int, first_key: str, length: int) -> Prefix:
+    return Prefix(family, int(first_key, 16), length)
+
+
+def load_pools(organization: Organization) -> list[PoolRow]:
+    """Return the organization's live pools with their routing domains."""
+    rows = list(
+        _chunks(
+            Pool.objects.for_organization(organization).live(),
+            "pk",
+            "parent_id",
+            "family",
+            "first_key",
+            "prefix_length",
+            "path",
+            "separate_routing_domain",
+            "source",
+            "cloud_resource_id",
+            "cloud_account_id",
+            "orphaned_at",
+            "name",
+        )
+    )
+    steplen = Pool.steplen
+    separate_roots = {row[5]: row[0] for row in rows if row[1] is None and row[6]}
+    pools = []
+    for (
+        pk,
+        parent_id,
+        family,
+        first_key,
+        length,
+        path,
+        _,
+        source,
+        res,
+        account,
+        orphan,
+        name,
+    ) in rows:
+        domain = separate_roots.get(path[:steplen], engine.DEFAULT_DOMAIN)
+        pools.append(
+            PoolRow(
+                item=engine.PoolItem(
+                    pk,
+                    _prefix(family, first_key, length),
+                    parent_id,
+                    domain,
+                    source,
+                    linked_resource=res,
+                    was_linked=res is not None or account is not None,
+                ),
+                name=name,
+                cloud_account_id=account,
+                orphaned=orphan is not None,
+            )
+        )
+    return pools
+
+
+def load_resources(organization: Organization) -> list[ResourceRow]:
+    """Return the organization's resources (gone ones too: they release their links)."""
+    rows = _chunks(
+        DiscoveredResource.objects.for_organization(organization),
+        "pk",
+        "family",
+        "first_key",
+        "prefix_length",
+        "network_id",
+        "state",
+        "management_state",
+        "account_id",
+        "resource_id",
+        "name",
+        "resource_type",
+        "tags",
+        "pool_id",
+        "overlap_status",
+        "overlaps_with",
+        "compliance",
+        "reconciled_at",
+    )
+    return [
+        ResourceRow(
+            item=engine.ResourceItem(
+                pk,
+                _prefix(family, first_key, length),
+                network_id,
+                state,
+                ignored=management == ManagementState.IGNORED,
+            ),
+            account_id=account_id,
+            resource_id=resource_id,
+            name=name,
+            resource_type=resource_type,
+            tags=tags if isinstance(tags, dict) else {},
+            pool_id=pool_id,
+            management_state=management,
+            overlap_status=overlap,
+            overlaps_with=overlaps_with,
+            compliance=compliance,
+            reconciled=reconciled_at is not None,
+        )
+        for (
+            pk,
+            family,
+            first_key,
+            length,
+            network_id,
+            state,
+            management,
+            account_id,
+            resource_id,
+            name,
+            resource_type,
+            tags,
+            pool_id,
+            overlap,
+            overlaps_with,
+            compliance,
+            reconciled_at,
+        ) in rows
+    ]
+
+
+def _sides(sides: Iterable[engine.Overlap]) -> list[dict[str, Any]]:
+    return [{"kind": side.kind, "id": side.id, "cidr": str(side.cidr)} for side in sides]
+
+
+def _finding(finding: Any) -> dict[str, str]:
+    return {
+        "rule": finding.rule,
+        "severity": finding.severity,
+        "message": finding.message,
+        "remediation": finding.remediation,
+    }
+
+
+@dataclass
+class Computed:
+    """The engine's outcome with the loaded rows, handed to the drift computation."""
+
+    pools: list[PoolRow]
+    resources: list[ResourceRow]
+    result: engine.Reconciliation
+
+
+def reconciliation_compute(*, organization: Organization) -> Computed:
+    """Return the organization's rows and the engine's reconciliation of them (no writes)."""
+    pools = load_pools(organization)
+    resources = load_resources(organization)
+    result = engine.reconcile((row.item for row in pools), (row.item for row in resources))
+    return Computed(pools=pools, resources=resources, result=result)
+
+
+def _write_resources(
+    organization: Organization, computed: Computed, now: Any
+) -> tuple[int, dict[str, int]]:
+    """Write the changed reconciliation fields of the resources; return the count and states."""
+    blocks = {row.item.id: row.item.cidr for row in computed.pools}
+    outcomes = computed.result.resources
+    facts = [
+        engine.ResourceFacts(
+            row.item.id,
+            row.item.cidr,
+            name=row.name,
+            resource_type=row.resource_type,
+            tags={k: v for k, v in row.tags.items() if isinstance(v, str)},
+            pool=outcomes[row.item.id].pool,
+            public=row.resource_type in PUBLIC_TYPES,
+        )
+        for row in computed.resources
+        if row.item.id in outcomes
+    ]
+    findings = engine.resource_compliance(
+        facts, blocks, settings=analysis_settings(organization=organization).compliance, now=now
+    )
+    changed: list[DiscoveredResource] = []
+    by_state: dict[str, int] = {}
+    for row in computed.resources:
+        outcome = outcomes.get(row.item.id)
+        if outcome is None:
+            continue
+        by_state[outcome.management_state] = by_state.get(outcome.management_state, 0) + 1
+        values = {
+            "pool_id": outcome.pool,
+            "management_state": outcome.management_state,
+            "overlap_status": outcome.overlap_status,
+            "overlaps_with": _sides(outcome.overlaps_with),
+            "compliance": [_finding(f) for f in findings.get(row.item.id, ())],
+        }
+        stored = {
+            "pool_id": row.pool_id,
+            "management_state": row.management_state,
+            "overlap_status": row.overlap_status,
+            "overlaps_with": row.overlaps_with,
+            "compliance": row.compliance,
+        }
+        if values != stored or not row.reconciled:
+            changed.append(DiscoveredResource(pk=row.item.id, reconciled_at=now, **values))
+    DiscoveredResource.objects.bulk_update(
+        changed, [*RECONCILED_FIELDS, "reconciled_at"], batch_size=WRITE_BATCH
+    )
+    return len(changed), by_state
+
+
+def _write_links(computed: Computed, actor: Actor, now: Any) -> tuple[int, int]:
+    """Link, relink and orphan pools as the engine decided; one ``link`` event per pool."""
+    account_of = {row.item.id: row.account_id for row in computed.resources}
+    wanted: dict[int, tuple[int | None, int | None, bool]] = {}
+    for row in computed.pools:
+        outcome = computed.result.pools[row.item.id]
+        account = account_of.get(outcome.linked_resource) if outcome.linked_resource else None
+        if account is None:
+            account = row.cloud_account_id
+        current = (row.item.linked_resource, row.cloud_account_id, row.orphaned)
+        target = (outcome.linked_resource, account, outcome.orphaned)
+        if current != target:
+            wanted[row.item.id] = target
+    linked = orphaned = 0
+    for pool in Pool.objects.filter(pk__in=sorted(wanted)).order_by("pk"):
+        resource_id, account_id, is_orphaned = wanted[pool.pk]
+        if resource_id != pool.cloud_resource_id and not is_orphaned:
+            linked += 1
+        if is_orphaned and pool.orphaned_at is None:
+            orphaned += 1
+        pool.cloud_resource_id = resource_id
+        pool.cloud_account_id = account_id
+        pool.orphaned_at = (pool.orphaned_at or now) if is_orphaned else None
+        with operation("link", actor=actor, target=(POOL_LABEL, pool.pk)):
+            pool.save(
+                update_fields=["cloud_resource", "cloud_account", "orphaned_at", "updated_at"]
+            )
+    return linked, orphaned
+
+
+def _import_changes(computed: Computed, accounts: set[int]) -> list[batch.PoolChange]:
+    """Return the creates that import new unmanaged resources that fit cleanly, largest first.
+
+    A resource fits cleanly when it lies strictly inside its narrowest pool, overlaps
+    nothing and duplicates nothing; a resource inside another one imported by the same
+    batch goes under that one's new pool. Of several resources with one block, the first
+    is imported (the pool then links one of them).
+    """
+    outcomes = computed.result.resources
+    candidates = []
+    for row in computed.resources:
+        outcome = outcomes.get(row.item.id)
+        if (
+            outcome is None
+            or row.reconciled
+            or row.account_id not in accounts
+            or row.item.state != ResourceState.PRESENT
+            or outcome.management_state != ManagementState.UNMANAGED
+            or outcome.overlapping
+            or outcome.duplicates
+            or outcome.exact_pool is not None
+        ):
+            continue
+        candidates.append(row)
+    candidates.sort(key=lambda row: (row.item.cidr.family, row.item.cidr.first, row.item.cidr))
+    changes: list[batch.PoolCreate] = []
+    stack: list[tuple[Prefix, str]] = []
+    seen: set[Prefix] = set()
+    for row in candidates:
+        cidr = row.item.cidr
+        if cidr in seen:
+            continue
+        seen.add(cidr)
+        while stack and (stack[-1][0].family != cidr.family or stack[-1][0].last < cidr.first):
+            stack.pop()
+        parent: int | str | None = stack[-1][1] if stack else outcomes[row.item.id].pool
+        ref = f"resource-{row.item.id}"
+        changes.append(
+            batch.PoolCreate(
+                ref=ref,
+                name=(row.name or row.resource_id)[:255],
+                cidr=str(cidr),
+                parent=parent,
+                type=engine.pool_type_of(row.resource_type),
+                source=PoolSource.DISCOVERED,
+                description=f"Imported from {row.resource_type} {row.resource_id}"[:1000],
+            )
+        )
+        stack.append((cidr, ref))
+    # Parents before children: larger blocks first, then address order.
+    changes.sort(key=_length)
+    return list(changes)
+
+
+def _length(change: batch.PoolCreate) -> int:
+    return int(str(change.cidr).rpartition("/")[2])
+
+
+def _auto_import(
+    organization: Organization, computed: Computed, actor: Actor, account: CloudAccount | None
+) -> tuple[int, str]:
+    """Import what the auto-importing accounts found; return the count and any error."""
+    accounts = CloudAccount.objects.for_organization(organization).filter(auto_import=True)
+    if account is not None:
+        accounts = accounts.filter(pk=account.pk)
+    wanted = set(accounts.values_list("pk", flat=True))
+    if not wanted:
+        return 0, ""
+    changes = _import_changes(computed, wanted)
+    if not changes:
+        return 0, ""
+    from apps.pools.services import pool_changes_apply
+
+    try:
+        with transaction.atomic():
+            applied = pool_changes_apply(
+                organization=organization,
+                actor=actor,
+                changes=changes,
+                details={"auto_import": True},
+            )
+    except ApplicationError as exc:
+        # The import is a convenience: the resources stay unmanaged and drift says so.
+        logger.warning("auto import skipped: %s", exc.code)
+        return 0, exc.message
+    return len(applied.pools), ""
+
+
+def resources_reconcile(
+    *,
+    organization: Organization,
+    account: CloudAccount | None = None,
+    run: SyncRun | None = None,
+    actor: Actor | None = None,
+) -> Reconciled:
+    """Reconcile every resource of the organization with its live pools, and recompute drift.
+
+    ``account`` (the account whose run triggered it) limits the auto-import to that
+    account; everything else is organization-wide. ``run`` names the run in the log.
+    ``actor`` defaults to the system's ``reconciliation`` (a sync run acts on its own).
+    Idempotent: a second call with nothing changed writes nothing.
+    """
+    from apps.discovery.drift import drift_recompute
+
+    actor = actor or system_actor("reconciliation")
+    now = timezone.now()
+    computed = reconciliation_compute(organization=organization)
+    imported, import_error = _auto_import(organization, computed, actor, account)
+    if imported:
+        computed = reconciliation_compute(organization=organization)
+    with transaction.atomic():
+        changed, by_state = _write_resources(organization, computed, now)
+        linked, orphaned = _write_links(computed, actor, now)
+        drift = drift_recompute(organization=organization, computed=computed, now=now)
+    _invalidate_analysis(organization)
+    logger.info(
+        "reconciled",
+        extra={"run": run.pk if run is not None else None, "changed": changed, "drift": drift},
+    )
+    return Reconciled(
+        resources=len(computed.result.resources),
+        changed=changed,
+        linked=linked,
+        orphaned=orphaned,
+        imported=imported,
+        import_error=import_error,
+        by_state=by_state,
+        drift=drift,
+    )
+
+
+def _invalidate_analysis(organization: Organization) -> None:
+    """Drop the organization's cached analyses: discovered use may have changed."""
+    from apps.analysis.cache import bump_organization_version
+
+    transaction.on_commit(lambda: bump_organization_version(organization.pk))
