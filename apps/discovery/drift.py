@@ -149,7 +149,8 @@ def _pool_findings(computed: Computed) -> list[dict[str, Any]]:
             [
                 row
                 for row in present_by_id.get((was.account_id, was.resource_id), [])
-                if row.item.cidr != pool_row.item.cidr and row.item.family == pool_row.item.family
+                if row.item.cidr != pool_row.item.cidr
+                and row.item.cidr.family == pool_row.item.cidr.family
             ]
             if was is not None
             else []
