@@ -67,9 +67,40 @@ def _run(world: World) -> Any:
     )
 
 
+def _drift_finding(world: World) -> Any:
+    """Return an open finding of the world, about a resource named with its marker.
+
+    Its suggestion is ``ignore``: applying it touches only the resource, so each role's
+    answer says whether the role may, not whether the plan has room.
+    """
+
+    def make() -> Any:
+        from apps.discovery.models import DriftFinding
+
+        account = _account(world)
+        resource = factories.resource(
+            account, "10.77.0.0/24", f"vpc-{world.marker}", name=world.marker
+        )
+        return DriftFinding.objects.create(
+            organization=world.organization,
+            account=account,
+            kind="overlap",
+            severity="error",
+            key=f"overlap:resource:{resource.pk}",
+            resource=resource,
+            message=f"{resource.cidr} {world.marker} overlaps something.",
+            suggestion={"action": "ignore", "params": {"resource": resource.pk}},
+        )
+
+    return world.remember("drift-finding", make)
+
+
 PATH_FACTORIES: dict[str, Callable[[World], Any]] = {
     "resource_id": lambda world: _resource(world).pk,
     "run_id": lambda world: _run(world).pk,
+    "api:drift-detail:pk": lambda world: _drift_finding(world).pk,
+    "api:drift-apply:pk": lambda world: _drift_finding(world).pk,
+    "api:drift-ignore:pk": lambda world: _drift_finding(world).pk,
     # Decisions are taken on a pending agent, so each role's answer is about its role.
     "agent_id": lambda world: _pending_agent(world).pk,
     "api:agent-heartbeat:agent_id": lambda world: _agent(world)[0].pk,
