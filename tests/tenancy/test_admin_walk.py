@@ -111,6 +111,7 @@ PAGES: dict[str, dict[str, str]] = {
     "discovery.ingestbatch": _read_only("agents.view"),
     "discovery.discoveredresource": _read_only("discovery.view"),
     "discovery.syncrun": _read_only("discovery.view"),
+    "discovery.driftfinding": _read_only("discovery.view"),
     "auth.group": _only(SUPERUSER),
     "django_celery_beat.periodictask": _only(SUPERUSER),
     "django_celery_beat.clockedschedule": _only(SUPERUSER),
@@ -249,6 +250,7 @@ ROWS: dict[str, Callable[[World], Any]] = {
     "discovery.ingestbatch": lambda world: _ingest_batch(world),
     "discovery.discoveredresource": lambda world: discovery_factories.resource(_account(world)),
     "discovery.syncrun": lambda world: discovery_factories.sync_run(_account(world)),
+    "discovery.driftfinding": lambda world: _drift_finding(world),
     "auth.group": lambda world: Group.objects.create(name=f"walk {next(_serial)}"),
     "django_celery_beat.periodictask": lambda world: _task(),
     "django_celery_beat.clockedschedule": lambda world: ClockedSchedule.objects.create(
@@ -296,6 +298,22 @@ def _ingest_batch(world: World) -> IngestBatch:
     agent = _agent(world, approved=True)
     batch = clean_batch(discovery_factories.batch(f"walk-{next(_serial)}", 1))
     return discovery_services.ingest_batch_store(agent=agent, batch=batch)[0]
+
+
+def _drift_finding(world: World) -> Any:
+    from apps.discovery.models import DriftFinding
+
+    resource = discovery_factories.resource(_account(world))
+    return DriftFinding.objects.create(
+        organization=world.organization,
+        account=resource.account,
+        kind="unmanaged",
+        severity="info",
+        key=f"unmanaged:resource:{resource.pk}",
+        resource=resource,
+        message=f"walk {next(_serial)}",
+        suggestion={"action": "ignore", "params": {"resource": resource.pk}},
+    )
 
 
 def _gone(obj: Any) -> bool:
@@ -419,6 +437,7 @@ ACTIONS: dict[str, dict[str, Action]] = {
     "discovery.ingestbatch": {},
     "discovery.discoveredresource": {},
     "discovery.syncrun": {},
+    "discovery.driftfinding": {},
     "auth.group": {"delete_selected": _delete_selected("auth.group")},
     "django_celery_beat.periodictask": {
         "delete_selected": _delete_selected("django_celery_beat.periodictask"),
