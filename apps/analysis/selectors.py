@@ -227,6 +227,7 @@ def pool_analysis_data(
             "used": str(usage.used),
             "free": str(usage.free),
             "percent": usage.percent,
+            "in_use": None if usage.in_use is None else str(usage.in_use),
         },
         "subtree": {
             "total": str(subtree.total),

@@ -41,7 +41,13 @@ def test_pool_analysis_shape(owner_client, plan):
             "type": "vpc",
             "status": "active",
         },
-        "utilization": {"total": "256", "used": "224", "free": "32", "percent": 87.5},
+        "utilization": {
+            "total": "256",
+            "used": "224",
+            "free": "32",
+            "percent": 87.5,
+            "in_use": None,
+        },
         "subtree": {
             "total": "256",
             "used": "224",
@@ -110,6 +116,7 @@ def test_pool_analysis_of_ipv6_counts_as_strings(owner_client, make_pool):
         "used": str(2**95),
         "free": str(2**95),
         "percent": 50.0,
+        "in_use": None,
     }
     assert body["free_blocks"] == [{"cidr": "2001:db8:8000::/33", "size": str(2**95)}]
 
@@ -156,8 +163,9 @@ def test_pool_analysis_queries_are_fixed(
 ):
     for index in range(20):
         make_pool(f"10.0.{16 + index}.0/24", parent=plan["region"], name=f"extra-{index}")
-    # The session, the membership, the pool, the plan around it, its snapshots.
-    with django_assert_max_num_queries(6):
+    # The session, the membership, the pool, the plan around it, its snapshots, the
+    # discovered usage.
+    with django_assert_max_num_queries(7):
         response = owner_client.get(pool_url(plan["region"]))
     assert response.status_code == 200
 
@@ -458,8 +466,9 @@ def test_compliance_and_run_lists_use_a_fixed_number_of_queries(
     for index in range(15):
         make_pool(f"8.{index}.0.0/16", name=f"public-{index}", type="vpc")
         AnalysisRun.objects.create(organization=organization, all_pools=True)
-    # Computing the findings: the session, the membership, the pools and the snapshots.
-    with django_assert_max_num_queries(5):
+    # Computing the findings: the session, the membership, the pools, the snapshots and
+    # the discovered usage.
+    with django_assert_max_num_queries(6):
         response = owner_client.get("/api/v1/analysis/compliance/?limit=100")
     assert response.json()["count"] == 15
     # Served from the cache: the pool data is not read again.

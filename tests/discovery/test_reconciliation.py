@@ -397,3 +397,13 @@ def test_findings_of_another_organization_stay_apart(
     assert list(
         DriftFinding.objects.filter(organization=other_organization).values_list("kind", flat=True)
     ) == ["outside"]
+
+
+def test_the_pool_analysis_counts_discovered_use(organization, account, plan, owner_client):
+    factories.resource(account, "10.1.2.0/24", "subnet-1", network_id="vpc-1")
+    factories.resource(account, "10.1.2.0/25", "subnet-2", network_id="vpc-1")
+    reconcile(organization)
+    body = owner_client.get(f"/api/v1/analysis/pools/{plan['vpc'].pk}/").json()
+    assert body["utilization"]["in_use"] == "256"
+    root = owner_client.get(f"/api/v1/analysis/pools/{plan['root'].pk}/").json()
+    assert root["utilization"]["in_use"] is None

@@ -109,6 +109,15 @@ class AnalysisUtilizationSerializer(serializers.Serializer):
     percent = serializers.FloatField()
 
 
+class PoolUtilizationSerializer(AnalysisUtilizationSerializer):
+    """The pool's own utilization, with the addresses discovered resources use in it."""
+
+    in_use = serializers.CharField(
+        allow_null=True,
+        help_text="Addresses used by present discovered resources; null without any.",
+    )
+
+
 class SubtreeUtilizationSerializer(AnalysisUtilizationSerializer):
     """Addresses covered by the live leaves of the subtree, each counted once."""
 
@@ -175,7 +184,7 @@ class PoolAnalysisSerializer(serializers.Serializer):
     """The analysis of one pool."""
 
     pool = PoolRefSerializer()
-    utilization = AnalysisUtilizationSerializer()
+    utilization = PoolUtilizationSerializer()
     subtree = SubtreeUtilizationSerializer()
     free_blocks = AnalysisFreeBlockSerializer(many=True)
     free_block_count = serializers.IntegerField()
