@@ -58,26 +58,25 @@ def synthetic_estate(seed: int = 11) -> tuple[list[PoolItem], list[ResourceItem]
     root6 = pool(parse_prefix("fd00::/8"), None)
     subnets: list[Prefix] = []
     vpcs: list[Prefix] = []
-    while len(pools) < POOLS:
-        for second in range(256):
+    for index in range(20):
+        pool(Prefix(6, (0xFD << 120) | (index << 64), 64), root6)
+    for second in range(256):
+        if len(pools) >= POOLS:
+            break
+        vpc = Prefix(4, (10 << 24) | (second << 16), 16)
+        vpc_id = pool(vpc, root)
+        vpcs.append(vpc)
+        for third in sorted(rng.sample(range(256), 240)):
             if len(pools) >= POOLS:
                 break
-            vpc = Prefix(4, (10 << 24) | (second << 16), 16)
-            vpc_id = pool(vpc, root)
-            vpcs.append(vpc)
-            for third in sorted(rng.sample(range(256), 200)):
-                if len(pools) >= POOLS - 20:
-                    break
-                subnet = Prefix(4, vpc.first | (third << 8), 24)
-                subnet_id = pool(subnet, vpc_id)
-                subnets.append(subnet)
-                if third % 16 == 0:
-                    for fourth in range(0, 256, 64):
-                        pool(Prefix(4, subnet.first | fourth, 28), subnet_id)
-        for index in range(20):
-            if len(pools) >= POOLS:
-                break
-            pool(Prefix(6, (0xFD << 120) | (index << 64), 64), root6)
+            subnet = Prefix(4, vpc.first | (third << 8), 24)
+            subnet_id = pool(subnet, vpc_id)
+            subnets.append(subnet)
+            if third % 3 == 0:
+                for fourth in range(0, 256, 64):
+                    if len(pools) >= POOLS:
+                        break
+                    pool(Prefix(4, subnet.first | fourth, 28), subnet_id)
 
     rid = iter(range(1, 10**9))
     states = ["present"] * 18 + ["missing", "gone"]

@@ -177,6 +177,14 @@ def _key(prefix: Prefix) -> int:
     return (prefix.first << _LENGTH_BITS) | prefix.length
 
 
+def _ident(prefix: Prefix) -> int:
+    """Return one int naming the block, family included: a cheap dictionary key.
+
+    Hashing a Prefix (a dataclass) runs Python code; an int hashes in C.
+    """
+    return (prefix.family << 140) | (prefix.first << _LENGTH_BITS) | prefix.length
+
+
 def _narrowest_pools(
     pools: Sequence[PoolItem], resources: Sequence[ResourceItem]
 ) -> dict[int, PoolItem]:
@@ -197,24 +205,26 @@ def _narrowest_pools(
     )
     events.sort(key=lambda event: event[:4])
     found: dict[int, PoolItem] = {}
-    stack: list[PoolItem] = []
+    # (last address, pool): the last address is computed once per pool, not per comparison.
+    stack: list[tuple[int, PoolItem]] = []
     family = 0
     for event_family, _, kind, _, item in events:
         if event_family != family:
             stack.clear()
             family = event_family
-        first = item.cidr.first  # type: ignore[attr-defined]
-        while stack and stack[-1].cidr.last < first:
+        cidr: Prefix = item.cidr  # type: ignore[attr-defined]
+        first = cidr.first
+        while stack and stack[-1][0] < first:
             stack.pop()
         if kind == 0:
-            stack.append(item)  # type: ignore[arg-type]
+            stack.append((cidr.last, item))  # type: ignore[arg-type]
             continue
         resource: ResourceItem = item  # type: ignore[assignment]
         if resource.domain is None:
             if stack:
-                found[resource.id] = stack[-1]
+                found[resource.id] = stack[-1][1]
             continue
-        for pool in reversed(stack):
+        for _, pool in reversed(stack):
             if pool.domain == resource.domain:
                 found[resource.id] = pool
                 break
@@ -321,9 +331,9 @@ def _resource_overlaps(resources: Sequence[ResourceItem]) -> dict[int, _Found]:
 
 def _duplicates(resources: Iterable[ResourceItem]) -> dict[int, list[ResourceItem]]:
     """Return, by resource id, the resources of other networks with exactly its block."""
-    groups: dict[Prefix, list[ResourceItem]] = {}
+    groups: dict[int, list[ResourceItem]] = {}
     for item in resources:
-        groups.setdefault(item.cidr, []).append(item)
+        groups.setdefault(_ident(item.cidr), []).append(item)
     result: dict[int, list[ResourceItem]] = {}
     for members in groups.values():
         if len(members) < 2 or len({item.network_id for item in members}) < 2:
@@ -337,12 +347,12 @@ def _duplicates(resources: Iterable[ResourceItem]) -> dict[int, list[ResourceIte
 
 def _links(
     pools: Sequence[PoolItem],
-    candidates: Mapping[tuple[Hashable, Prefix], list[ResourceItem]],
+    candidates: Mapping[tuple[Hashable, int], list[ResourceItem]],
 ) -> dict[int, PoolOutcome]:
     """Return each pool's link and orphaned flag (see the module's rules)."""
     outcomes: dict[int, PoolOutcome] = {}
     for pool in pools:
-        matches = candidates.get((pool.domain, pool.cidr), ())
+        matches = candidates.get((pool.domain, _ident(pool.cidr)), ())
         linked = None
         if matches:
             current = [item for item in matches if item.id == pool.linked_resource]
@@ -374,13 +384,14 @@ def reconcile(pools: Iterable[PoolItem], resources: Iterable[ResourceItem]) -> R
             domain_of[item.id] = pool.domain if pool is not None else DEFAULT_DOMAIN
 
     # Exact pools and link candidates, per (domain, block).
-    exact: dict[tuple[Hashable, Prefix], int] = {}
+    exact: dict[tuple[Hashable, int], int] = {}
     for pool in sorted(pool_list, key=lambda pool: pool.id, reverse=True):
-        exact[(pool.domain, pool.cidr)] = pool.id
-    candidates: dict[tuple[Hashable, Prefix], list[ResourceItem]] = {}
+        exact[(pool.domain, _ident(pool.cidr))] = pool.id
+    idents = {item.id: _ident(item.cidr) for item in live}
+    candidates: dict[tuple[Hashable, int], list[ResourceItem]] = {}
     for item in live:
         if not item.ignored:
-            candidates.setdefault((domain_of[item.id], item.cidr), []).append(item)
+            candidates.setdefault((domain_of[item.id], idents[item.id]), []).append(item)
     pool_outcomes = _links(pool_list, candidates)
     linked_by = {
         outcome.linked_resource: outcome.pool
@@ -411,7 +422,7 @@ def reconcile(pools: Iterable[PoolItem], resources: Iterable[ResourceItem]) -> R
     for item in live:
         domain = domain_of[item.id]
         pool = narrowest.get(item.id)
-        exact_pool = exact.get((domain, item.cidr))
+        exact_pool = exact.get((domain, idents[item.id]))
         sides: list[Overlap] = []
         if exact_pool is None:
             group = sorted_pools.get((domain, item.cidr.family))
