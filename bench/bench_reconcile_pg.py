@@ -65,7 +65,9 @@ def insert_estate(organization: object) -> tuple[int, int]:
     from bench.bench_reconcile import synthetic_estate
 
     pools, resources = synthetic_estate()
-    children: dict[int | None, int] = {}
+    # Paths are unique across organizations: the roots go after the database's last root.
+    last_root = Pool.objects.filter(depth=1).order_by("-path").values_list("path", flat=True)
+    children: dict[int | None, int] = {None: int(last_root[0], 36) if last_root else 0}
     paths: dict[int, str] = {}
     rows = []
     for item in pools:  # Parents come before their children in the generated list.
