@@ -224,44 +224,51 @@ def drift_recompute(
     """
     now = now or timezone.now()
     wanted = {finding["key"]: finding for finding in drift_compute(computed)}
-    stored = {
-        finding.key: finding
-        for finding in DriftFinding.objects.for_organization(organization).only(
-            "pk", "key", "status", *_COMPARED
-        )
+    # Plain values, not model instances: an estate has tens of thousands of findings.
+    stored: dict[str, tuple[int, str, dict[str, Any]]] = {
+        row[1]: (row[0], row[2], dict(zip(_COMPARED, row[3:], strict=True)))
+        for row in DriftFinding.objects.for_organization(organization)
+        .order_by()
+        .values_list("pk", "key", "status", *_COMPARED)
+        .iterator(chunk_size=5_000)
     }
     creates = []
     updates = []
+    reopened = []
     for key, values in wanted.items():
-        finding = stored.get(key)
-        if finding is None:
+        known = stored.get(key)
+        if known is None:
             creates.append(DriftFinding(organization=organization, detected_at=now, **values))
             continue
-        changed = any(getattr(finding, name) != values[name] for name in _COMPARED)
-        if finding.status == DriftStatus.APPLIED:
-            finding.status = DriftStatus.OPEN
-            finding.detected_at = now
-            changed = True
-        if changed:
-            for name in _COMPARED:
-                setattr(finding, name, values[name])
-            finding.updated_at = now
-            updates.append(finding)
+        pk, status, previous = known
+        fields = {name: values[name] for name in _COMPARED}
+        if status == DriftStatus.APPLIED:
+            reopened.append(
+                DriftFinding(
+                    pk=pk, status=DriftStatus.OPEN, detected_at=now, updated_at=now, **fields
+                )
+            )
+        elif previous != fields:
+            updates.append(DriftFinding(pk=pk, updated_at=now, **fields))
     DriftFinding.objects.bulk_create(creates, batch_size=1_000)
+    DriftFinding.objects.bulk_update(updates, [*_COMPARED, "updated_at"], batch_size=1_000)
     DriftFinding.objects.bulk_update(
-        updates, [*_COMPARED, "status", "detected_at", "updated_at"], batch_size=1_000
+        reopened, [*_COMPARED, "status", "detected_at", "updated_at"], batch_size=1_000
     )
     gone = [
-        finding.pk
-        for key, finding in stored.items()
-        if key not in wanted and finding.status == DriftStatus.OPEN
+        pk
+        for key, (pk, status, _) in stored.items()
+        if key not in wanted and status == DriftStatus.OPEN
     ]
     for start in range(0, len(gone), 1_000):
-        DriftFinding.objects.filter(pk__in=gone[start : start + 1_000]).delete()
+        # A computed row that no longer holds, removed like it was written: in bulk,
+        # without a per-row delete event (nobody decided anything about it).
+        stale = DriftFinding.objects.filter(pk__in=gone[start : start + 1_000])
+        stale._raw_delete(stale.db)
     counts: dict[str, int] = {}
     for key, values in wanted.items():
-        finding = stored.get(key)
-        if finding is None or finding.status == DriftStatus.OPEN:
+        known = stored.get(key)
+        if known is None or known[1] != DriftStatus.IGNORED:
             counts[values["kind"]] = counts.get(values["kind"], 0) + 1
     return counts
 

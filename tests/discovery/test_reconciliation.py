@@ -407,3 +407,25 @@ def test_the_pool_analysis_counts_discovered_use(organization, account, plan, ow
     assert body["utilization"]["in_use"] == "256"
     root = owner_client.get(f"/api/v1/analysis/pools/{plan['root'].pk}/").json()
     assert root["utilization"]["in_use"] is None
+
+
+def test_an_applied_finding_reopens_when_the_drift_returns_and_stale_ones_go(
+    organization, account, plan
+) -> None:
+    from apps.pools.services import pool_delete
+
+    subnet = factories.resource(account, "10.1.5.0/24", "subnet-5", network_id="vpc-1")
+    gone = factories.resource(account, "10.1.6.0/24", "subnet-6", network_id="vpc-1")
+    reconcile(organization)
+    finding = DriftFinding.objects.get(resource=subnet)
+    drift_apply(finding=finding, actor=TEST_ACTOR)
+    DiscoveredResource.objects.filter(pk=gone.pk).update(state="gone")
+    deletes = AuditEvent.objects.filter(action="delete").count()
+    reconcile(organization)
+    assert not DriftFinding.objects.filter(resource=gone).exists()
+    assert AuditEvent.objects.filter(action="delete").count() == deletes
+    pool_delete(pool=Pool.objects.get(cidr="10.1.5.0/24"), actor=TEST_ACTOR)
+    reconcile(organization)
+    finding.refresh_from_db()
+    assert finding.status == DriftStatus.OPEN
+    assert finding.kind == DriftKind.UNMANAGED
