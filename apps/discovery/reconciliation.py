@@ -441,15 +441,18 @@ def resources_reconcile(
 
     actor = actor or system_actor("reconciliation")
     now = timezone.now()
-    computed = reconciliation_compute(organization=organization)
-    imported, import_error = _auto_import(organization, computed, actor, account)
-    if imported:
-        computed = reconciliation_compute(organization=organization)
     with transaction.atomic():
+        # One reconciliation per organization at a time (two accounts' runs may finish
+        # together): each reads what the previous one wrote.
+        Organization.objects.select_for_update().filter(pk=organization.pk).first()
+        computed = reconciliation_compute(organization=organization)
+        imported, import_error = _auto_import(organization, computed, actor, account)
+        if imported:
+            computed = reconciliation_compute(organization=organization)
         changed, by_state = _write_resources(organization, computed, now)
         linked, orphaned = _write_links(computed, actor, now)
         drift = drift_recompute(organization=organization, computed=computed, now=now)
-    _invalidate_analysis(organization)
+        _invalidate_analysis(organization)
     logger.info(
         "reconciled",
         extra={"run": run.pk if run is not None else None, "changed": changed, "drift": drift},
