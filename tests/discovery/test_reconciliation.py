@@ -429,3 +429,20 @@ def test_an_applied_finding_reopens_when_the_drift_returns_and_stale_ones_go(
     finding.refresh_from_db()
     assert finding.status == DriftStatus.OPEN
     assert finding.kind == DriftKind.UNMANAGED
+
+
+def test_auto_import_over_the_pool_quota_imports_nothing(organization, plan) -> None:
+    account = make_account(organization, auto_import=True)
+    organization.quotas = {"max_pools": 3}
+    organization.save()
+    subnet = factories.resource(account, "10.2.0.0/16", "vpc-2", network_id="vpc-2")
+    factories.resource(account, "10.2.1.0/24", "subnet-2", network_id="vpc-2")
+
+    result = reconcile(organization, account=account)
+
+    assert result.imported == 0
+    assert result.import_error == "Quota max_pools (3) reached."
+    assert Pool.objects.count() == 2
+    subnet.refresh_from_db()
+    assert subnet.management_state == "unmanaged"
+    assert DriftFinding.objects.get(resource=subnet).kind == DriftKind.UNMANAGED
