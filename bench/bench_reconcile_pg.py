@@ -158,7 +158,7 @@ def main() -> int:
             print(
                 f"first reconciliation: {elapsed_first:.1f} s ({first.changed:,} resources "
                 f"written, {first.linked:,} pools linked with an audited save each, "
-                f"{sum(first.drift.values()):,} drift findings)"
+                f"{sum(first.drift.values()):,} drift findings); phases {first.timings}"
             )
             gc.collect()
             tracemalloc.start()
@@ -173,9 +173,10 @@ def main() -> int:
                 f"peak {peak / 2**20:.0f} MiB traced"
             )
             started = time.perf_counter()
-            resources_reconcile(organization=organization, actor=actor)
+            third = resources_reconcile(organization=organization, actor=actor)
             elapsed_third = time.perf_counter() - started
             print(f"no-change reconciliation: {elapsed_third:.1f} s without tracing")
+            print(f"  phases {third.timings}")
     finally:
         # The organization stays (its audit events are append-only): use a scratch database.
         print(f"organization '{slug}' left in the database")

@@ -16,6 +16,7 @@ makes that cheap.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -58,6 +59,8 @@ class Reconciled:
     import_error: str = ""
     by_state: dict[str, int] = field(default_factory=dict)
     drift: dict[str, int] = field(default_factory=dict)
+    # Seconds per phase (load and engine, resources written, links, drift), for benchmarks.
+    timings: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -445,13 +448,25 @@ def resources_reconcile(
         # One reconciliation per organization at a time (two accounts' runs may finish
         # together): each reads what the previous one wrote.
         Organization.objects.select_for_update().filter(pk=organization.pk).first()
+        clock = time.perf_counter()
+        timings: dict[str, float] = {}
+
+        def lap(name: str) -> None:
+            nonlocal clock
+            timings[name] = round(time.perf_counter() - clock, 3)
+            clock = time.perf_counter()
+
         computed = reconciliation_compute(organization=organization)
         imported, import_error = _auto_import(organization, computed, actor, account)
         if imported:
             computed = reconciliation_compute(organization=organization)
+        lap("compute")
         changed, by_state = _write_resources(organization, computed, now)
+        lap("resources")
         linked, orphaned = _write_links(computed, actor, now)
+        lap("links")
         drift = drift_recompute(organization=organization, computed=computed, now=now)
+        lap("drift")
         _invalidate_analysis(organization)
     logger.info(
         "reconciled",
@@ -466,6 +481,7 @@ def resources_reconcile(
         import_error=import_error,
         by_state=by_state,
         drift=drift,
+        timings=timings,
     )
 
 
