@@ -15,13 +15,14 @@ makes that cheap.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from apps.analysis.selectors import analysis_settings
@@ -302,10 +303,51 @@ def _write_resources(
         }
         if values != stored or not row.reconciled:
             changed.append(DiscoveredResource(pk=row.item.id, reconciled_at=now, **values))
-    DiscoveredResource.objects.bulk_update(
-        changed, [*RECONCILED_FIELDS, "reconciled_at"], batch_size=WRITE_BATCH
-    )
+    _update_resources(changed)
     return len(changed), by_state
+
+
+def _update_resources(rows: list[DiscoveredResource]) -> None:
+    """Write the reconciliation fields of ``rows`` in batches.
+
+    On PostgreSQL one ``UPDATE ... FROM (VALUES ...)`` per batch: Django's ``bulk_update``
+    builds a ``CASE`` of every row for every column, which PostgreSQL evaluates row by row
+    (a first reconciliation of 100,000 resources took minutes that way).
+    """
+    if connection.vendor != "postgresql":
+        DiscoveredResource.objects.bulk_update(
+            rows, [*RECONCILED_FIELDS, "reconciled_at"], batch_size=WRITE_BATCH
+        )
+        return
+    table = connection.ops.quote_name(DiscoveredResource._meta.db_table)
+    for start in range(0, len(rows), WRITE_BATCH):
+        chunk = rows[start : start + WRITE_BATCH]
+        values = ", ".join(
+            ["(%s::bigint, %s::bigint, %s, %s, %s::jsonb, %s::jsonb, %s)"] * len(chunk)
+        )
+        params: list[Any] = []
+        for row in chunk:
+            params.extend(
+                [
+                    row.pk,
+                    row.pool_id,
+                    row.management_state,
+                    row.overlap_status,
+                    json.dumps(row.overlaps_with),
+                    json.dumps(row.compliance),
+                    row.reconciled_at,
+                ]
+            )
+        # The table name comes from the model and every value is a placeholder.
+        sql = (
+            f"UPDATE {table} AS t SET pool_id = v.pool_id, management_state = v.state, "  # noqa: S608
+            "overlap_status = v.overlap, overlaps_with = v.sides, compliance = v.findings, "
+            "reconciled_at = v.at FROM (VALUES "
+            f"{values}) AS v(id, pool_id, state, overlap, sides, findings, at) "
+            "WHERE t.id = v.id"
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
 
 
 def _write_links(computed: Computed, actor: Actor, now: Any) -> tuple[int, int]:
