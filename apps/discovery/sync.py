@@ -566,15 +566,12 @@ def _after_run(run: SyncRun) -> None:
     """
     if run.status not in (SyncStatus.COMPLETED, SyncStatus.PARTIAL):
         return
-    try:
-        from apps.discovery import reconciliation
-    except ImportError:
-        return
-    reconcile = getattr(reconciliation, "resources_reconcile", None)
-    if reconcile is None:
-        return
+    from apps.discovery.reconciliation import resources_reconcile
+
     organization = Organization.objects.get(pk=run.organization_id)
-    reconcile(organization=organization, account=run.account, run=run)
+    resources_reconcile(
+        organization=organization, account=run.account, run=run, actor=_run_actor(run)
+    )
 
 
 # Agent batches

@@ -446,3 +446,16 @@ def test_auto_import_over_the_pool_quota_imports_nothing(organization, plan) -> 
     subnet.refresh_from_db()
     assert subnet.management_state == "unmanaged"
     assert DriftFinding.objects.get(resource=subnet).kind == DriftKind.UNMANAGED
+
+
+def test_a_sync_run_reconciles_its_organization(organization, account, plan):
+    from apps.discovery import sync
+    from apps.discovery.choices import SyncStatus
+
+    factories.resource(account, "10.1.0.0/16", "vpc-1", network_id="vpc-1")
+    run = factories.sync_run(account, status=SyncStatus.COMPLETED)
+    sync._after_run(run)
+    pool = Pool.objects.get(pk=plan["vpc"].pk)
+    assert pool.cloud_resource.resource_id == "vpc-1"
+    event = events("link", pool)[0]
+    assert event.actor_system == "discovery.sync"
