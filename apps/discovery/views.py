@@ -1,4 +1,4 @@
-"""Console pages of discovery: the agents, their approval, provisioning tokens."""
+"""Console pages of discovery: agents, the network view, resources, sync runs and drift."""
 
 from __future__ import annotations
 
@@ -9,11 +9,14 @@ from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.views import View
 
-from apps.discovery import selectors, services
+from apps.discovery import network, selectors, services
 from apps.discovery.forms import ProvisioningTokenForm
+from apps.pools.models import Pool
+from apps.pools.selectors import pool_ancestors, pool_get
 from apps.tenancy.mixins import TenantViewMixin
 from cloudpam.context import actor_of
 from cloudpam.exceptions import ApplicationError, NotFound
@@ -121,3 +124,247 @@ class ProvisioningTokenRevokeView(TenantViewMixin, View):
         services.agent_provisioning_token_revoke(token=token, actor=actor_of(request))
         messages.success(request, f"Revoked the provisioning token {token.name}.")
         return redirect("discovery:agent-list")
+
+
+# The discovered estate: network view, resources, sync runs, drift.
+
+TREE_BATCH = 100
+
+
+def _offset(request: HttpRequest, name: str = "offset") -> int:
+    """Return a non-negative offset from the query string; anything else is 0."""
+    try:
+        return min(max(int(request.GET.get(name, "0")), 0), 10**9)
+    except ValueError:
+        return 0
+
+
+class DiscoveryConsoleMixin(TenantViewMixin):
+    """Require ``discovery.view`` to read; writes need ``discovery.change``."""
+
+    permission = "discovery.view"
+    method_permissions = {"post": "discovery.change"}
+
+    def base_context(self, **extra: Any) -> dict[str, Any]:
+        return {
+            "can_change": self.allowed("discovery.change"),
+            "can_apply": self.allowed("discovery.change") and self.allowed("pools.change"),
+            **extra,
+        }
+
+    def get_pool(self, pk: int) -> Pool:
+        try:
+            return pool_get(organization=self.request.organization, pk=pk)
+        except NotFound as exc:
+            raise Http404(exc.message) from None
+
+
+def _crumbs(*tail: tuple[str, str | None]) -> list[dict[str, str | None]]:
+    crumbs: list[dict[str, str | None]] = [
+        {"label": "Discovery", "url": reverse("discovery:overview")}
+    ]
+    crumbs.extend({"label": label, "url": url} for label, url in tail)
+    crumbs[-1]["url"] = None
+    return crumbs
+
+
+class NetworkView(DiscoveryConsoleMixin, View):
+    """The pool tree with the discovered resources under the pools that contain them."""
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        organization = request.organization
+        roots = network.network_pools(
+            organization=organization, parent=None, offset=_offset(request), limit=TREE_BATCH
+        )
+        outside = network.network_resources(
+            organization=organization, pool=None, offset=0, limit=TREE_BATCH
+        )
+        context = self.base_context(
+            roots=roots,
+            outside=outside,
+            summary=network.network_summary(organization=organization),
+            breadcrumbs=_crumbs(("Network", None)),
+        )
+        return render(request, "discovery/network.html", context)
+
+
+class NetworkChildrenView(DiscoveryConsoleMixin, View):
+    """One tree node's level (an htmx partial): its child pools and its own resources.
+
+    ``?part=pools`` or ``?part=resources`` with ``offset`` answers the next batch of one
+    of the two ("show more"); ``pk`` 0 stands for "in no pool".
+    """
+
+    def get(self, request: HttpRequest, pk: int) -> HttpResponse:
+        organization = request.organization
+        pool = self.get_pool(pk) if pk else None
+        part = request.GET.get("part", "")
+        offset = _offset(request)
+        context: dict[str, Any] = {"parent": pool, "parent_pk": pk}
+        if pool is not None and part in ("", "pools"):
+            context["pools"] = network.network_pools(
+                organization=organization,
+                parent=pool,
+                offset=offset if part else 0,
+                limit=TREE_BATCH,
+            )
+        if part in ("", "resources"):
+            context["resources"] = network.network_resources(
+                organization=organization,
+                pool=pool,
+                offset=offset if part else 0,
+                limit=TREE_BATCH,
+            )
+        return render(request, "discovery/network_children.html", context)
+
+
+class NetworkPoolView(DiscoveryConsoleMixin, View):
+    """One pool in the network view: the two-lane picture and its level of the tree."""
+
+    def get(self, request: HttpRequest, pk: int) -> HttpResponse:
+        organization = request.organization
+        pool = self.get_pool(pk)
+        if pool.is_deleted:
+            raise Http404("The pool is deleted.")
+        crumbs = [("Network", reverse("discovery:network"))]
+        crumbs.extend(
+            (ancestor.cidr, reverse("discovery:network-pool", args=[ancestor.pk]))
+            for ancestor in [*pool_ancestors(pool), pool]
+        )
+        context = self.base_context(
+            pool=pool,
+            picture=network.pool_picture(organization=organization, pool=pool),
+            pools=network.network_pools(
+                organization=organization, parent=pool, offset=0, limit=TREE_BATCH
+            ),
+            resources=network.network_resources(
+                organization=organization, pool=pool, offset=0, limit=TREE_BATCH
+            ),
+            parent=pool,
+            parent_pk=pool.pk,
+            breadcrumbs=_crumbs(*crumbs),
+        )
+        return render(request, "discovery/network_pool.html", context)
+
+
+class DiscoveryOverviewView(DiscoveryConsoleMixin, View):
+    """Discovery at a glance: the estate by mark, the drift by kind, the last runs."""
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        organization = request.organization
+        context = self.base_context(
+            summary=network.network_summary(organization=organization),
+            drift=drift_summary(organization=organization),
+            runs=list(selectors.sync_run_list(organization=organization)[:10]),
+            tab="overview",
+            breadcrumbs=_crumbs(("Overview", None)),
+        )
+        return render(request, "discovery/overview.html", context)
+
+
+class ResourceListView(DiscoveryConsoleMixin, View):
+    """Discovered resources, filtered like the API and paginated, with state badges."""
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        organization = request.organization
+        filterset = ResourceFilterSet(
+            request.GET,
+            queryset=selectors.resource_list(organization=organization),
+            request=request,
+        )
+        queryset = (
+            filterset.qs if filterset.is_valid() else DiscoveredResource.objects.none()
+        ).select_related("account", "pool")
+        page = Paginator(queryset, PAGE_SIZE).get_page(request.GET.get("page"))
+        params = request.GET.copy()
+        params.pop("page", None)
+        context = self.base_context(
+            filterset=filterset,
+            page=page,
+            resources=page.object_list,
+            querystring=params.urlencode(),
+            tab="resources",
+            breadcrumbs=_crumbs(("Resources", None)),
+        )
+        return render(request, "discovery/resource_list.html", context)
+
+
+class ResourceDetailView(DiscoveryConsoleMixin, View):
+    """One resource: its fields, its reconciliation, its pool and the runs that saw it."""
+
+    def get(self, request: HttpRequest, pk: int) -> HttpResponse:
+        organization = request.organization
+        try:
+            resource = selectors.resource_get(organization=organization, pk=pk)
+        except NotFound as exc:
+            raise Http404(exc.message) from None
+        linked = list(
+            Pool.objects.for_organization(organization).live().filter(cloud_resource=resource)
+        )
+        context = self.base_context(
+            resource=resource,
+            mark=network.resource_mark(resource),
+            linked_pools=linked,
+            ancestors=[*pool_ancestors(resource.pool), resource.pool] if resource.pool else [],
+            findings=list(
+                drift_list(organization=organization).filter(resource=resource)[:PAGE_SIZE]
+            ),
+            runs=list(
+                selectors.sync_run_list(organization=organization).filter(
+                    account=resource.account_id,
+                    created_at__gte=resource.first_seen_at,
+                )[:10]
+            ),
+            tab="resources",
+            breadcrumbs=_crumbs(
+                ("Resources", reverse("discovery:resource-list")), (resource.cidr, None)
+            ),
+        )
+        return render(request, "discovery/resource_detail.html", context)
+
+
+class SyncRunListView(DiscoveryConsoleMixin, View):
+    """Sync runs, newest first, filtered by account, status and trigger."""
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        organization = request.organization
+        filterset = SyncRunFilterSet(
+            request.GET,
+            queryset=selectors.sync_run_list(organization=organization),
+            request=request,
+        )
+        queryset = (filterset.qs if filterset.is_valid() else SyncRun.objects.none()).select_related(
+            "account", "agent", "created_by"
+        )
+        page = Paginator(queryset, PAGE_SIZE).get_page(request.GET.get("page"))
+        params = request.GET.copy()
+        params.pop("page", None)
+        context = self.base_context(
+            filterset=filterset,
+            page=page,
+            runs=page.object_list,
+            querystring=params.urlencode(),
+            tab="runs",
+            breadcrumbs=_crumbs(("Sync runs", None)),
+        )
+        return render(request, "discovery/syncrun_list.html", context)
+
+
+class SyncRunDetailView(DiscoveryConsoleMixin, View):
+    """One sync run; its progress refreshes itself (htmx, every 2 s) until it finishes."""
+
+    def get(self, request: HttpRequest, pk: int) -> HttpResponse:
+        try:
+            run = selectors.sync_run_get(organization=request.organization, pk=pk)
+        except NotFound as exc:
+            raise Http404(exc.message) from None
+        context = self.base_context(
+            run=run,
+            tab="runs",
+            breadcrumbs=_crumbs(
+                ("Sync runs", reverse("discovery:run-list")), (f"Run {run.pk}", None)
+            ),
+        )
+        if request.headers.get("HX-Request"):
+            return render(request, "discovery/syncrun_progress.html", context)
+        return render(request, "discovery/syncrun_detail.html", context)
