@@ -7,14 +7,30 @@ from typing import Any
 
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.http import Http404, HttpRequest, HttpResponse
+from django.db.models import Count
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views import View
 
 from apps.discovery import network, selectors, services
+from apps.discovery._drift_pending import (
+    DriftFilterSet,
+    DriftFinding,
+    DriftIgnoreForm,
+    DriftKind,
+    drift_apply,
+    drift_get,
+    drift_ignore,
+    drift_list,
+    drift_of_resource,
+    drift_summary,
+)
+from apps.discovery.filters import ResourceFilterSet, SyncRunFilterSet
 from apps.discovery.forms import ProvisioningTokenForm
+from apps.discovery.models import DiscoveredResource, SyncRun
 from apps.pools.models import Pool
 from apps.pools.selectors import pool_ancestors, pool_get
 from apps.tenancy.mixins import TenantViewMixin
@@ -306,9 +322,7 @@ class ResourceDetailView(DiscoveryConsoleMixin, View):
             mark=network.resource_mark(resource),
             linked_pools=linked,
             ancestors=[*pool_ancestors(resource.pool), resource.pool] if resource.pool else [],
-            findings=list(
-                drift_list(organization=organization).filter(resource=resource)[:PAGE_SIZE]
-            ),
+            findings=drift_of_resource(organization=organization, resource=resource),
             runs=list(
                 selectors.sync_run_list(organization=organization).filter(
                     account=resource.account_id,
@@ -333,9 +347,9 @@ class SyncRunListView(DiscoveryConsoleMixin, View):
             queryset=selectors.sync_run_list(organization=organization),
             request=request,
         )
-        queryset = (filterset.qs if filterset.is_valid() else SyncRun.objects.none()).select_related(
-            "account", "agent", "created_by"
-        )
+        queryset = (
+            filterset.qs if filterset.is_valid() else SyncRun.objects.none()
+        ).select_related("account", "agent", "created_by")
         page = Paginator(queryset, PAGE_SIZE).get_page(request.GET.get("page"))
         params = request.GET.copy()
         params.pop("page", None)
@@ -368,3 +382,94 @@ class SyncRunDetailView(DiscoveryConsoleMixin, View):
         if request.headers.get("HX-Request"):
             return render(request, "discovery/syncrun_progress.html", context)
         return render(request, "discovery/syncrun_detail.html", context)
+
+
+DRIFT_GROUP_SIZE = 20
+
+
+class DriftListView(DiscoveryConsoleMixin, View):
+    """Drift findings grouped by kind, each with one-click apply and ignore.
+
+    Without ``kind`` each kind shows its first findings and how many there are; with
+    ``kind`` the page lists that kind alone, paginated.
+    """
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        organization = request.organization
+        filterset = DriftFilterSet(
+            request.GET, queryset=drift_list(organization=organization), request=request
+        )
+        valid = filterset.is_valid()
+        findings = filterset.qs if valid else DriftFinding.objects.none()
+        findings = findings.select_related("account", "resource", "pool")
+        kind = filterset.form.cleaned_data.get("kind") if valid else None
+        params = request.GET.copy()
+        params.pop("page", None)
+        groups = []
+        page = None
+        if kind:
+            page = Paginator(findings, PAGE_SIZE).get_page(request.GET.get("page"))
+            groups.append({"kind": kind, "findings": page.object_list, "count": None})
+        else:
+            counts = dict(findings.order_by().values_list("kind").annotate(n=Count("pk")))
+            for value, _label in DriftKind.choices:
+                if counts.get(value):
+                    groups.append(
+                        {
+                            "kind": value,
+                            "findings": list(findings.filter(kind=value)[:DRIFT_GROUP_SIZE]),
+                            "count": counts[value],
+                        }
+                    )
+        query = params.copy()
+        query.pop("kind", None)
+        context = self.base_context(
+            filterset=filterset,
+            groups=groups,
+            page=page,
+            querystring=params.urlencode(),
+            kind_querystring=query.urlencode(),
+            ignore_form=DriftIgnoreForm(),
+            next=request.get_full_path(),
+            tab="drift",
+            breadcrumbs=_crumbs(("Drift", None)),
+        )
+        return render(request, "discovery/drift_list.html", context)
+
+
+class DriftDecisionView(DiscoveryConsoleMixin, View):
+    """Apply a finding's suggestion, or ignore the finding with a reason."""
+
+    def post(self, request: HttpRequest, pk: int, decision: str) -> HttpResponse:
+        if decision not in ("apply", "ignore"):
+            raise Http404("No such decision.")
+        try:
+            finding = drift_get(organization=request.organization, pk=pk)
+        except NotFound as exc:
+            raise Http404(exc.message) from None
+        if decision == "ignore":
+            form = DriftIgnoreForm(request.POST)
+            if not form.is_valid():
+                messages.error(request, "Say why the finding is ignored.")
+                return self._back()
+        try:
+            if decision == "apply":
+                self.require("pools.change")
+                drift_apply(finding=finding, actor=actor_of(request))
+                messages.success(request, f"Applied: {finding.message}")
+            else:
+                drift_ignore(
+                    finding=finding, reason=form.cleaned_data["reason"], actor=actor_of(request)
+                )
+                messages.success(request, f"Ignored: {finding.message}")
+        except ApplicationError as exc:
+            messages.error(request, exc.message)
+        return self._back()
+
+    def _back(self) -> HttpResponseRedirect:
+        target = self.request.POST.get("next", "")
+        if not url_has_allowed_host_and_scheme(
+            target, allowed_hosts={self.request.get_host()}, require_https=False
+        ):
+            target = reverse("discovery:drift")
+        return HttpResponseRedirect(target)
