@@ -9,9 +9,7 @@ app_name = "discovery"
 urlpatterns = [
     path("discovery/", views.DiscoveryOverviewView.as_view(), name="overview"),
     path("discovery/network/", views.NetworkView.as_view(), name="network"),
-    path(
-        "discovery/network/pools/<int:pk>/", views.NetworkPoolView.as_view(), name="network-pool"
-    ),
+    path("discovery/network/pools/<int:pk>/", views.NetworkPoolView.as_view(), name="network-pool"),
     path(
         "discovery/network/pools/<int:pk>/children/",
         views.NetworkChildrenView.as_view(),

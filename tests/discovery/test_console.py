@@ -236,12 +236,14 @@ def test_a_level_is_paged_never_rendered_whole(console, organization, monkeypatc
 def test_the_pool_page_draws_both_lanes_to_scale(console, estate):  # type: ignore[no-untyped-def]
     html = ok(console().get(f"/discovery/network/pools/{estate['root'].pk}/"))
     planned = re.findall(
-        r'<rect class="bar-planned mark-(\w+)[^"]*" data-lane="planned" x="([\d.]+)" y="0" width="([\d.]+)"',
+        r'<rect class="bar-planned mark-(\w+)[^"]*" data-lane="planned" '
+        r'x="([\d.]+)" y="0" width="([\d.]+)"',
         html,
     )
     assert planned == [("used", "3.906", "3.907")]
     discovered = re.findall(
-        r'<rect class="bar-discovered mark-(\w+)[^"]*" data-lane="discovered" x="([\d.]+)" y="(\d+)" width="([\d.]+)"',
+        r'<rect class="bar-discovered mark-(\w+)[^"]*" data-lane="discovered" '
+        r'x="([\d.]+)" y="(\d+)" width="([\d.]+)"',
         html,
     )
     # The vpc (managed) at depth 0, its two visible subnets one level deeper (inset), widened
@@ -342,7 +344,6 @@ def test_the_resource_page_shows_reconciliation_pool_and_runs(console, estate): 
     assert (
         f'href="/discovery/runs/{run.pk}/">#{run.pk}</a> <span class="badge info">last seen' in html
     )
-    assert ok(console().get("/discovery/resources/999999/")) if False else True
     assert console().get("/discovery/resources/999999/").status_code == 404
 
 
