@@ -8,11 +8,13 @@ A block narrower than ``MIN_UNITS`` (a tenth of a percent of the bar) is drawn t
 it stays visible; the page says so. Widened blocks would then overlap their neighbours, so a
 block that starts before the drawn end of the previous bar of its lane and depth joins that
 bar instead: the bar then stands for several blocks, reports their count and kinds in its
-title, and takes the most telling kind (``KIND_ORDER``). As no two bars of one depth overlap
-and each is at least ``MIN_UNITS`` wide, a lane has at most ``SCALE // MIN_UNITS`` bars per
-depth, whatever the number of blocks: 100,000 addresses of one subnet become a few hundred
-bars, not 100,000 elements. Blocks are consumed as a stream in address order, so memory
-holds the bars, not the blocks.
+title, and takes the most telling kind (``KIND_ORDER``). A bar grows so up to
+``MERGE_UNITS`` minimum widths; past that the next block starts a bar of its own and the
+previous bar's widened tail is cut where it begins, so a dense stretch still shows where its
+blocks lie. As no two bars of one depth overlap and each is at least ``MIN_UNITS`` wide, a
+lane has at most ``SCALE // MIN_UNITS`` bars per depth, whatever the number of blocks:
+100,000 addresses of one subnet become at most a thousand bars, not 100,000 elements.
+Blocks are consumed as a stream in address order, so memory holds the bars, not the blocks.
 
 In the discovered lane resources nest (a network, its subnets, their addresses): a block's
 ``depth`` is the number of earlier blocks of the lane that contain it, found with a stack
@@ -42,6 +44,7 @@ from apps.pools import cidr
 __all__ = [
     "KIND_ORDER",
     "MAX_DEPTH",
+    "MERGE_UNITS",
     "MIN_UNITS",
     "SCALE",
     "Bar",
@@ -56,6 +59,8 @@ __all__ = [
 SCALE = 1_000_000
 # The narrowest drawn bar: a tenth of a percent of the pool.
 MIN_UNITS = SCALE // 1000
+# A bar merging neighbours spans at most this many minimum widths (1% of the pool).
+MERGE_UNITS = 10
 # Nesting levels of the discovered lane that get their own height.
 MAX_DEPTH = 3
 
@@ -230,8 +235,12 @@ def lane_layout(
         start = min(start, end - MIN_UNITS)
         current = open_bars.get(depth)
         if current is not None and start < current.end:
-            current.take(block, end)
-            continue
+            if start - current.start < MERGE_UNITS * MIN_UNITS:
+                current.take(block, end)
+                continue
+            # A bar spans at most MERGE_UNITS minimum widths: past that its widened tail
+            # gives way, so a dense stretch shows as several bars, each with its count.
+            current.end = start
         if current is not None:
             yield _close(lane, depth, current, family)
         open_bars[depth] = _Open(block, start, end)

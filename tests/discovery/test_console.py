@@ -405,3 +405,59 @@ def test_empty_states(console, organization):  # type: ignore[no-untyped-def]
     assert "No sync run yet." in ok(client.get("/discovery/runs/"))
     assert "Nothing to show yet" in ok(client.get("/discovery/network/"))
     assert "No drift" in ok(client.get("/discovery/drift/"))
+
+
+def test_pages_keep_a_fixed_number_of_queries(console, estate, django_assert_max_num_queries):  # type: ignore[no-untyped-def]
+    client = console(Role.VIEWER)
+    account = estate["account"]
+    for n in range(30):
+        factories.resource(account, f"10.1.100.{n}/32", f"eni-{n}", resource_type="eni")
+    urls = [
+        "/discovery/network/",
+        f"/discovery/network/pools/{estate['vpc'].pk}/children/",
+        f"/discovery/network/pools/{estate['root'].pk}/",
+        "/discovery/resources/",
+        "/discovery/runs/",
+    ]
+    for url in urls:
+        with django_assert_max_num_queries(20):
+            ok(client.get(url))
+
+
+def test_a_large_estate_is_drawn_with_a_bounded_number_of_bars(console, organization):  # type: ignore[no-untyped-def]
+    from django.utils import timezone
+
+    from apps.discovery.models import DiscoveredResource
+    from apps.pools import cidr
+
+    account = make_account(organization)
+    pool = make_pool(organization, "10.0.0.0/16")
+    now = timezone.now()
+    rows = []
+    for n in range(3000):
+        row = DiscoveredResource(
+            organization=organization,
+            account=account,
+            provider="aws",
+            resource_type="eni",
+            resource_id=f"eni-{n}",
+            fingerprint="0" * 64,
+            first_seen_at=now,
+            last_seen_at=now,
+            pool=pool,
+            management_state="unmanaged",
+        )
+        row.set_prefix(cidr.Prefix(4, (10 << 24) + n * 20, 32))
+        rows.append(row)
+    DiscoveredResource.objects.bulk_create(rows)
+    client = console()
+    html = ok(client.get(f"/discovery/network/pools/{pool.pk}/"))
+    bars = re.findall(r'<rect class="bar-discovered mark-unmanaged aggregated"', html)
+    # 3,000 addresses 20 apart in a /16: bars of at most 1% of the lane, ~33 blocks each.
+    assert 90 <= len(bars) <= 100
+    assert "3000 discovered CIDRs" in html
+    assert re.search(r"<title>\d+ blocks from 10\.0\.0\.0 to ", html)
+    # The tree level shows the first batch and offers the rest.
+    level = ok(client.get(f"/discovery/network/pools/{pool.pk}/children/"))
+    assert level.count("data-resource=") == 100
+    assert "Show more resources (3000 in all)" in level

@@ -188,3 +188,17 @@ def test_every_block_lands_in_exactly_one_bar_and_bars_of_a_depth_never_overlap(
         assert any(bar.first <= b.first and b.last <= bar.last for bar in bars)
         start = (b.first - pool.first) * SCALE // pool.size
         assert any(bar.start <= start < bar.end for bar in bars)
+
+
+def test_a_dense_stretch_is_split_into_bars_of_at_most_one_percent() -> None:
+    pool = parse_prefix("10.0.0.0/16")
+    blocks = [
+        Block(pool.first + n * 20, pool.first + n * 20, "unmanaged", "", n) for n in range(3000)
+    ]
+    bars = list(lane_layout(pool, blocks, lane="discovered"))
+    assert sum(bar.count for bar in bars) == 3000
+    assert all(bar.end - bar.start <= (netmap.MERGE_UNITS + 1) * MIN_UNITS for bar in bars)
+    assert all(a.end == b.start for a, b in itertools.pairwise(bars[:-1]))
+    # 3,000 addresses over 91.6% of the lane, cut past each 1%: 91 bars of 33 blocks (the
+    # last of 30).
+    assert [bar.count for bar in bars] == [33] * 90 + [30]
