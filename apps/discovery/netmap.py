@@ -166,12 +166,6 @@ class _Open:
         self.label = block.label
         self.ref = block.ref
 
-    def take(self, block: Block, end: int) -> None:
-        self.end = max(self.end, end)
-        self.last = max(self.last, block.last)
-        self.count += 1
-        self.kinds[block.kind] = self.kinds.get(block.kind, 0) + 1
-
 
 def _close(lane: str, depth: int, bar: _Open, family: int) -> Bar:
     kinds = tuple(sorted(bar.kinds.items(), key=lambda item: (_rank(item[0]), item[0])))
@@ -210,38 +204,53 @@ def lane_layout(
     """
     base, size, family = pool.first, pool.size, pool.family
     top = pool.last
+    min_units, merge_span = MIN_UNITS, MERGE_UNITS * MIN_UNITS
     open_bars: dict[int, _Open] = {}
     # The last addresses of the blocks that contain the current one (the nesting stack).
     containers: list[int] = []
-    previous: tuple[int, int] | None = None
+    previous_first, previous_last = -1, 0
     for block in blocks:
-        order = (block.first, -block.last)
-        if previous is not None and order < previous:
+        first, last = block.first, block.last
+        if first < previous_first or (first == previous_first and last > previous_last):
             raise ValueError("blocks must come in address order, larger blocks first")
-        previous = order
-        if block.last < base or block.first > top:
+        previous_first, previous_last = first, last
+        if last < base or first > top:
             continue
-        first, last = max(block.first, base), min(block.last, top)
         depth = 0
         if nested:
-            while containers and containers[-1] < block.first:
+            while containers and containers[-1] < first:
                 containers.pop()
-            depth = min(len(containers), MAX_DEPTH)
-            containers.append(block.last)
+            depth = len(containers)
+            if depth > MAX_DEPTH:
+                depth = MAX_DEPTH
+            containers.append(last)
+        if first < base:
+            first = base
+        if last > top:
+            last = top
         start = (first - base) * SCALE // size
         # Round the end up so that a block is never drawn narrower than it is.
         end = -((last + 1 - base) * SCALE // -size)
-        end = min(max(end, start + MIN_UNITS), SCALE)
-        start = min(start, end - MIN_UNITS)
+        if end < start + min_units:
+            end = start + min_units
+            if end > SCALE:
+                end, start = SCALE, SCALE - min_units
         current = open_bars.get(depth)
-        if current is not None and start < current.end:
-            if start - current.start < MERGE_UNITS * MIN_UNITS:
-                current.take(block, end)
-                continue
-            # A bar spans at most MERGE_UNITS minimum widths: past that its widened tail
-            # gives way, so a dense stretch shows as several bars, each with its count.
-            current.end = start
         if current is not None:
+            if start < current.end:
+                if start - current.start < merge_span:
+                    # Joins the bar (inlined: this is the loop of dense estates).
+                    if end > current.end:
+                        current.end = end
+                    if block.last > current.last:
+                        current.last = block.last
+                    current.count += 1
+                    kinds = current.kinds
+                    kinds[block.kind] = kinds.get(block.kind, 0) + 1
+                    continue
+                # A bar spans at most MERGE_UNITS minimum widths: past that its widened
+                # tail gives way, so a dense stretch shows as several bars with counts.
+                current.end = start
             yield _close(lane, depth, current, family)
         open_bars[depth] = _Open(block, start, end)
     for depth in sorted(open_bars):
