@@ -461,3 +461,12 @@ def test_a_large_estate_is_drawn_with_a_bounded_number_of_bars(console, organiza
     level = ok(client.get(f"/discovery/network/pools/{pool.pk}/children/"))
     assert level.count("data-resource=") == 100
     assert "Show more resources (3000 in all)" in level
+
+
+def test_the_account_page_lists_its_runs_and_resources(console, estate):  # type: ignore[no-untyped-def]
+    run = factories.sync_run(estate["account"], counts={"seen": 5, "new": 5})
+    html = ok(console(Role.VIEWER).get(f"/accounts/{estate['account'].pk}/"))
+    assert f'<a href="/discovery/runs/{run.pk}/">#{run.pk}</a>' in html
+    assert "4 present, 0 missing, 1 gone." in html
+    assert f'href="/discovery/resources/?account={estate["account"].pk}"' in html
+    assert "Sync now" not in html
