@@ -6,6 +6,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.contrib import messages
+from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db.models import Count
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
@@ -17,20 +18,22 @@ from django.views import View
 
 from apps.discovery import network, selectors, services
 from apps.discovery._drift_pending import (
+    DriftAction,
     DriftFilterSet,
     DriftFinding,
-    DriftIgnoreForm,
     DriftKind,
+    DriftStatus,
     drift_apply,
     drift_get,
     drift_ignore,
     drift_list,
-    drift_of_resource,
     drift_summary,
+    drift_target_pool,
 )
 from apps.discovery.filters import ResourceFilterSet, SyncRunFilterSet
 from apps.discovery.forms import ProvisioningTokenForm
 from apps.discovery.models import DiscoveredResource, SyncRun
+from apps.pools.access import pool_permission_denial
 from apps.pools.models import Pool
 from apps.pools.selectors import pool_ancestors, pool_get
 from apps.tenancy.mixins import TenantViewMixin
@@ -270,7 +273,11 @@ class DiscoveryOverviewView(DiscoveryConsoleMixin, View):
         organization = request.organization
         context = self.base_context(
             summary=network.network_summary(organization=organization),
-            drift=drift_summary(organization=organization),
+            drift={
+                kind: count
+                for kind, count in drift_summary(organization=organization)["by_kind"].items()
+                if count
+            },
             runs=list(selectors.sync_run_list(organization=organization)[:10]),
             tab="overview",
             breadcrumbs=_crumbs(("Overview", None)),
@@ -322,7 +329,11 @@ class ResourceDetailView(DiscoveryConsoleMixin, View):
             mark=network.resource_mark(resource),
             linked_pools=linked,
             ancestors=[*pool_ancestors(resource.pool), resource.pool] if resource.pool else [],
-            findings=drift_of_resource(organization=organization, resource=resource),
+            findings=list(
+                drift_list(organization=organization).filter(
+                    resource=resource, status=DriftStatus.OPEN
+                )[:PAGE_SIZE]
+            ),
             runs=list(
                 selectors.sync_run_list(organization=organization).filter(
                     account=resource.account_id,
@@ -388,20 +399,23 @@ DRIFT_GROUP_SIZE = 20
 
 
 class DriftListView(DiscoveryConsoleMixin, View):
-    """Drift findings grouped by kind, each with one-click apply and ignore.
+    """Open drift findings grouped by kind, each with one-click apply and ignore.
 
     Without ``kind`` each kind shows its first findings and how many there are; with
-    ``kind`` the page lists that kind alone, paginated.
+    ``kind`` the page lists that kind alone, paginated. ``status`` shows applied or
+    ignored findings instead of the open ones.
     """
 
     def get(self, request: HttpRequest) -> HttpResponse:
         organization = request.organization
+        data = request.GET.copy()
+        if "status" not in data:
+            data["status"] = DriftStatus.OPEN
         filterset = DriftFilterSet(
-            request.GET, queryset=drift_list(organization=organization), request=request
+            data, queryset=drift_list(organization=organization), request=request
         )
         valid = filterset.is_valid()
         findings = filterset.qs if valid else DriftFinding.objects.none()
-        findings = findings.select_related("account", "resource", "pool")
         kind = filterset.form.cleaned_data.get("kind") if valid else None
         params = request.GET.copy()
         params.pop("page", None)
@@ -410,26 +424,28 @@ class DriftListView(DiscoveryConsoleMixin, View):
         if kind:
             page = Paginator(findings, PAGE_SIZE).get_page(request.GET.get("page"))
             groups.append({"kind": kind, "findings": page.object_list, "count": None})
-        else:
+        elif valid:
             counts = dict(findings.order_by().values_list("kind").annotate(n=Count("pk")))
-            for value, _label in DriftKind.choices:
-                if counts.get(value):
-                    groups.append(
-                        {
-                            "kind": value,
-                            "findings": list(findings.filter(kind=value)[:DRIFT_GROUP_SIZE]),
-                            "count": counts[value],
-                        }
-                    )
-        query = params.copy()
-        query.pop("kind", None)
+            groups.extend(
+                {
+                    "kind": value,
+                    "findings": list(findings.filter(kind=value)[:DRIFT_GROUP_SIZE]),
+                    "count": counts[value],
+                }
+                for value in DriftKind.values
+                if counts.get(value)
+            )
+        for group in groups:
+            for finding in group["findings"]:
+                finding.action_label = _action_label(finding.action)
+        others = params.copy()
+        others.pop("kind", None)
         context = self.base_context(
             filterset=filterset,
             groups=groups,
             page=page,
             querystring=params.urlencode(),
-            kind_querystring=query.urlencode(),
-            ignore_form=DriftIgnoreForm(),
+            kind_querystring=others.urlencode(),
             next=request.get_full_path(),
             tab="drift",
             breadcrumbs=_crumbs(("Drift", None)),
@@ -437,29 +453,46 @@ class DriftListView(DiscoveryConsoleMixin, View):
         return render(request, "discovery/drift_list.html", context)
 
 
+def _action_label(action: str) -> str:
+    try:
+        return str(DriftAction(action).label)
+    except ValueError:
+        return action
+
+
 class DriftDecisionView(DiscoveryConsoleMixin, View):
-    """Apply a finding's suggestion, or ignore the finding with a reason."""
+    """Apply a finding's suggestion, or ignore the finding with a reason.
+
+    Applying changes the plan, so it also needs ``pools.change`` on the pool the change
+    lands in (a grant on that pool or an ancestor counts; the role for a new root).
+    """
 
     def post(self, request: HttpRequest, pk: int, decision: str) -> HttpResponse:
         if decision not in ("apply", "ignore"):
             raise Http404("No such decision.")
+        organization = request.organization
         try:
-            finding = drift_get(organization=request.organization, pk=pk)
+            finding = drift_get(organization=organization, pk=pk)
         except NotFound as exc:
             raise Http404(exc.message) from None
-        if decision == "ignore":
-            form = DriftIgnoreForm(request.POST)
-            if not form.is_valid():
-                messages.error(request, "Say why the finding is ignored.")
-                return self._back()
         try:
             if decision == "apply":
-                self.require("pools.change")
+                target = drift_target_pool(finding)
+                pool = (
+                    Pool.objects.for_organization(organization).filter(pk=target).first()
+                    if target is not None
+                    else None
+                )
+                reason = pool_permission_denial(request, "pools.change", pool)
+                if reason:
+                    raise PermissionDenied(reason)
                 drift_apply(finding=finding, actor=actor_of(request))
                 messages.success(request, f"Applied: {finding.message}")
             else:
                 drift_ignore(
-                    finding=finding, reason=form.cleaned_data["reason"], actor=actor_of(request)
+                    finding=finding,
+                    reason=request.POST.get("reason", ""),
+                    actor=actor_of(request),
                 )
                 messages.success(request, f"Ignored: {finding.message}")
         except ApplicationError as exc:
