@@ -1,3 +1,4 @@
+# ruff: noqa: F811 (the fixtures of test_console are imported to be shared, then requested)
 """The drift page: findings grouped by kind, apply and ignore through the drift services."""
 
 from __future__ import annotations
