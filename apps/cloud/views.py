@@ -10,7 +10,6 @@ from typing import Any
 
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.db.models import Count
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
@@ -22,13 +21,11 @@ from apps.cloud.filters import AccountFilterSet
 from apps.cloud.forms import AccountForm, ConfirmForm, CredentialsForm
 from apps.cloud.models import CloudAccount
 from apps.cloud.services import SECRET_FIELDS
-from apps.discovery.selectors import resource_list, sync_run_list
 from apps.tenancy.mixins import TenantViewMixin
 from cloudpam.context import actor_of
 from cloudpam.exceptions import ApplicationError, NotFound
 
 ACCOUNTS_PER_PAGE = 50
-ACCOUNT_RUNS_SHOWN = 10
 
 
 class AccountConsoleMixin(TenantViewMixin):
@@ -93,18 +90,9 @@ class AccountDetailView(AccountConsoleMixin, View):
     def get(self, request: HttpRequest, pk: int) -> HttpResponse:
         account = self.get_account(pk)
         members = selectors.account_list(organization=request.organization).filter(parent=account)
-        runs = sync_run_list(organization=request.organization).filter(account=account)
         context = self.base_context(
             account,
             members=members,
-            runs=list(runs[:ACCOUNT_RUNS_SHOWN]),
-            resource_counts=dict(
-                resource_list(organization=request.organization)
-                .filter(account=account)
-                .order_by()
-                .values_list("state")
-                .annotate(count=Count("pk"))
-            ),
             collection=account.last_collection or None,
             takes_credentials=account.auth_method in SECRET_FIELDS,
             breadcrumbs=self.crumbs(account),

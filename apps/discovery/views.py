@@ -16,6 +16,7 @@ from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views import View
 
+from apps.cloud.selectors import account_get
 from apps.discovery import network, selectors, services
 from apps.discovery._drift_pending import (
     DriftAction,
@@ -506,3 +507,31 @@ class DriftDecisionView(DiscoveryConsoleMixin, View):
         ):
             target = reverse("discovery:drift")
         return HttpResponseRedirect(target)
+
+
+ACCOUNT_RUNS_SHOWN = 10
+
+
+class AccountRunsView(DiscoveryConsoleMixin, View):
+    """The sync runs and resource counts of one cloud account (an htmx partial of its page)."""
+
+    def get(self, request: HttpRequest, pk: int) -> HttpResponse:
+        organization = request.organization
+        try:
+            account = account_get(organization=organization, pk=pk)
+        except NotFound as exc:
+            raise Http404(exc.message) from None
+        runs = selectors.sync_run_list(organization=organization).filter(account=account)
+        counts = (
+            selectors.resource_list(organization=organization)
+            .filter(account=account)
+            .order_by()
+            .values_list("state")
+            .annotate(count=Count("pk"))
+        )
+        context = self.base_context(
+            account=account,
+            runs=list(runs[:ACCOUNT_RUNS_SHOWN]),
+            resource_counts=dict(counts),
+        )
+        return render(request, "discovery/account_runs.html", context)

@@ -140,6 +140,7 @@ def test_every_role_reads_every_page(console, estate, role):  # type: ignore[no-
         "/discovery/runs/",
         f"/discovery/runs/{run.pk}/",
         "/discovery/drift/",
+        f"/discovery/accounts/{estate['account'].pk}/runs/",
     ]
     for url in pages:
         html = ok(client.get(url))
@@ -463,10 +464,21 @@ def test_a_large_estate_is_drawn_with_a_bounded_number_of_bars(console, organiza
     assert "Show more resources (3000 in all)" in level
 
 
-def test_the_account_page_lists_its_runs_and_resources(console, estate):  # type: ignore[no-untyped-def]
-    run = factories.sync_run(estate["account"], counts={"seen": 5, "new": 5})
-    html = ok(console(Role.VIEWER).get(f"/accounts/{estate['account'].pk}/"))
+def test_the_account_page_lists_its_runs_and_resources(console, estate, other_organization):  # type: ignore[no-untyped-def]
+    account = estate["account"]
+    run = factories.sync_run(account, counts={"seen": 5, "new": 5})
+    client = console(Role.VIEWER)
+    page = ok(client.get(f"/accounts/{account.pk}/"))
+    assert f'hx-get="/discovery/accounts/{account.pk}/runs/" hx-trigger="load"' in page
+    assert "Sync now" not in page
+    html = ok(client.get(f"/discovery/accounts/{account.pk}/runs/", HTTP_HX_REQUEST="true"))
+    assert "<html" not in html
     assert f'<a href="/discovery/runs/{run.pk}/">#{run.pk}</a>' in html
-    assert "4 present, 0 missing, 1 gone." in html
-    assert f'href="/discovery/resources/?account={estate["account"].pk}"' in html
-    assert "Sync now" not in html
+    assert re.findall(r'data-resources="(\w+)">(\d+)<', html) == [
+        ("present", "4"),
+        ("missing", "0"),
+        ("gone", "1"),
+    ]
+    assert f'href="/discovery/resources/?account={account.pk}"' in html
+    theirs = make_account(other_organization, name="Theirs")
+    assert client.get(f"/discovery/accounts/{theirs.pk}/runs/").status_code == 404
