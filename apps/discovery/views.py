@@ -272,13 +272,10 @@ class DiscoveryOverviewView(DiscoveryConsoleMixin, View):
 
     def get(self, request: HttpRequest) -> HttpResponse:
         organization = request.organization
+        drift_by_kind = drift_summary(organization=organization)["by_kind"]
         context = self.base_context(
             summary=network.network_summary(organization=organization),
-            drift={
-                kind: count
-                for kind, count in drift_summary(organization=organization)["by_kind"].items()
-                if count
-            },
+            drift={kind: count for kind, count in drift_by_kind.items() if count},
             runs=list(selectors.sync_run_list(organization=organization)[:10]),
             tab="overview",
             breadcrumbs=_crumbs(("Overview", None)),
