@@ -24,6 +24,7 @@ urlpatterns = [
     path("discovery/runs/", views.SyncRunListView.as_view(), name="run-list"),
     path("discovery/runs/<int:pk>/", views.SyncRunDetailView.as_view(), name="run-detail"),
     path("discovery/accounts/<int:pk>/runs/", views.AccountRunsView.as_view(), name="account-runs"),
+    path("discovery/accounts/<int:pk>/sync/", views.AccountSyncView.as_view(), name="account-sync"),
     path("discovery/drift/", views.DriftListView.as_view(), name="drift"),
     path(
         "discovery/drift/<int:pk>/<slug:decision>/",

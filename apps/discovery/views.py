@@ -18,22 +18,12 @@ from django.views import View
 
 from apps.cloud.selectors import account_get
 from apps.discovery import network, selectors, services
-from apps.discovery._drift_pending import (
-    DriftAction,
-    DriftFilterSet,
-    DriftFinding,
-    DriftKind,
-    DriftStatus,
-    drift_apply,
-    drift_get,
-    drift_ignore,
-    drift_list,
-    drift_summary,
-    drift_target_pool,
-)
-from apps.discovery.filters import ResourceFilterSet, SyncRunFilterSet
+from apps.discovery.choices import DriftAction, DriftKind, DriftStatus
+from apps.discovery.drift import drift_apply, drift_ignore, drift_target_pool
+from apps.discovery.filters import DriftFilterSet, ResourceFilterSet, RunFilterSet
 from apps.discovery.forms import ProvisioningTokenForm
-from apps.discovery.models import DiscoveredResource, SyncRun
+from apps.discovery.models import DiscoveredResource, DriftFinding, SyncRun
+from apps.discovery.sync import sync_run_start
 from apps.pools.access import pool_permission_denial
 from apps.pools.models import Pool
 from apps.pools.selectors import pool_ancestors, pool_get
@@ -272,7 +262,7 @@ class DiscoveryOverviewView(DiscoveryConsoleMixin, View):
 
     def get(self, request: HttpRequest) -> HttpResponse:
         organization = request.organization
-        drift_by_kind = drift_summary(organization=organization)["by_kind"]
+        drift_by_kind = selectors.drift_summary(organization=organization)["by_kind"]
         context = self.base_context(
             summary=network.network_summary(organization=organization),
             drift={kind: count for kind, count in drift_by_kind.items() if count},
@@ -328,7 +318,7 @@ class ResourceDetailView(DiscoveryConsoleMixin, View):
             linked_pools=linked,
             ancestors=[*pool_ancestors(resource.pool), resource.pool] if resource.pool else [],
             findings=list(
-                drift_list(organization=organization).filter(
+                selectors.drift_list(organization=organization).filter(
                     resource=resource, status=DriftStatus.OPEN
                 )[:PAGE_SIZE]
             ),
@@ -351,7 +341,7 @@ class SyncRunListView(DiscoveryConsoleMixin, View):
 
     def get(self, request: HttpRequest) -> HttpResponse:
         organization = request.organization
-        filterset = SyncRunFilterSet(
+        filterset = RunFilterSet(
             request.GET,
             queryset=selectors.sync_run_list(organization=organization),
             request=request,
@@ -410,7 +400,7 @@ class DriftListView(DiscoveryConsoleMixin, View):
         if "status" not in data:
             data["status"] = DriftStatus.OPEN
         filterset = DriftFilterSet(
-            data, queryset=drift_list(organization=organization), request=request
+            data, queryset=selectors.drift_list(organization=organization), request=request
         )
         valid = filterset.is_valid()
         findings = filterset.qs if valid else DriftFinding.objects.none()
@@ -470,7 +460,7 @@ class DriftDecisionView(DiscoveryConsoleMixin, View):
             raise Http404("No such decision.")
         organization = request.organization
         try:
-            finding = drift_get(organization=organization, pk=pk)
+            finding = selectors.drift_get(organization=organization, pk=pk)
         except NotFound as exc:
             raise Http404(exc.message) from None
         try:
@@ -532,3 +522,26 @@ class AccountRunsView(DiscoveryConsoleMixin, View):
             resource_counts=dict(counts),
         )
         return render(request, "discovery/account_runs.html", context)
+
+
+class AccountSyncView(DiscoveryConsoleMixin, View):
+    """Sync now: queue a run of the account and open its page, which follows its progress.
+
+    A run already queued or running (409) or the daily quota (429) is a message on the
+    account's page.
+    """
+
+    permission = "discovery.change"
+
+    def post(self, request: HttpRequest, pk: int) -> HttpResponse:
+        try:
+            account = account_get(organization=request.organization, pk=pk)
+        except NotFound as exc:
+            raise Http404(exc.message) from None
+        try:
+            run = sync_run_start(account=account, actor=actor_of(request))
+        except ApplicationError as exc:
+            messages.error(request, exc.message)
+            return HttpResponseRedirect(reverse("cloud:account-detail", args=[account.pk]))
+        messages.success(request, f"Sync run {run.pk} of {account.name} started.")
+        return HttpResponseRedirect(reverse("discovery:run-detail", args=[run.pk]))
