@@ -483,3 +483,15 @@ def test_the_account_page_lists_its_runs_and_resources(console, estate, other_or
     assert f'href="/discovery/resources/?account={account.pk}"' in html
     theirs = make_account(other_organization, name="Theirs")
     assert client.get(f"/discovery/accounts/{theirs.pk}/runs/").status_code == 404
+
+
+def test_the_pool_page_links_its_network_view(console, estate):  # type: ignore[no-untyped-def]
+    html = ok(console(Role.VIEWER).get(f"/pools/{estate['vpc'].pk}/"))
+    assert f'href="/discovery/network/pools/{estate["vpc"].pk}/">Network view</a>' in html
+
+
+def test_a_missing_resource_is_marked_missing_in_the_tree(console, estate):  # type: ignore[no-untyped-def]
+    estate["subnet"].state = "missing"
+    estate["subnet"].save()
+    level = ok(console().get(f"/discovery/network/pools/{estate['vpc'].pk}/children/"))
+    assert f'data-resource="{estate["subnet"].pk}" data-mark="missing"' in level
