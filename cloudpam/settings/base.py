@@ -343,6 +343,7 @@ SPECTACULAR_SETTINGS = {
     "SCHEMA_PATH_PREFIX": "/api/v1",
     # Enums of the same field name in several apps ("status", "type") get explicit names.
     "ENUM_NAME_OVERRIDES": {
+        "RoleEnum": "apps.tenancy.choices.Role",
         "PoolStatusEnum": "apps.pools.choices.PoolStatus",
         "PoolTypeEnum": "apps.pools.choices.PoolType",
         "PoolSourceEnum": "apps.pools.choices.PoolSource",

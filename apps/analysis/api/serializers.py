@@ -109,7 +109,7 @@ class AnalysisUtilizationSerializer(serializers.Serializer):
     percent = serializers.FloatField()
 
 
-class PoolUtilizationSerializer(AnalysisUtilizationSerializer):
+class PoolUsageSerializer(AnalysisUtilizationSerializer):
     """The pool's own utilization, with the addresses discovered resources use in it."""
 
     in_use = serializers.CharField(
@@ -184,7 +184,7 @@ class PoolAnalysisSerializer(serializers.Serializer):
     """The analysis of one pool."""
 
     pool = PoolRefSerializer()
-    utilization = PoolUtilizationSerializer()
+    utilization = PoolUsageSerializer()
     subtree = SubtreeUtilizationSerializer()
     free_blocks = AnalysisFreeBlockSerializer(many=True)
     free_block_count = serializers.IntegerField()
