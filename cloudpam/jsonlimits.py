@@ -53,6 +53,37 @@ def check_json_depth(value: Any, limit: int = MAX_JSON_DEPTH) -> Any:
     return value
 
 
+class JSONTextError(ValueError):
+    """A JSON string or key that no database column can hold."""
+
+
+def check_json_text(value: Any) -> Any:
+    """Return ``value``, or raise ``JSONTextError`` for a NUL character or an unpaired surrogate.
+
+    JSON may carry both (``"\\u0000"``, ``"\\ud800"``), but PostgreSQL's text and
+    ``jsonb`` refuse them and UTF-8 cannot encode a lone surrogate, so a document
+    holding one would fail only when it is saved, as a 500. Keys are checked too.
+    """
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list | tuple):
+            stack.extend(item)
+        elif isinstance(item, str):
+            if "\x00" in item:
+                raise JSONTextError("Text with a NUL character (\\u0000) is not accepted.")
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                raise JSONTextError(
+                    "Text with an unpaired surrogate (\\ud800-\\udfff) is not accepted."
+                ) from None
+    return value
+
+
 def load_json(source: Any, *, limit: int = MAX_JSON_DEPTH, **kwargs: Any) -> Any:
     """Parse a JSON text (``str`` or ``bytes``) no deeper than ``limit``.
 

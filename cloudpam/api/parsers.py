@@ -1,4 +1,4 @@
-"""The API's JSON parser: DRF's, with a limit on nesting depth."""
+"""The API's JSON parser: DRF's, with a limit on nesting depth and text a database can hold."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any
 from rest_framework.exceptions import ParseError
 from rest_framework.parsers import JSONParser as DRFJSONParser
 
-from cloudpam.jsonlimits import JSONTooDeepError, check_json_depth
+from cloudpam.jsonlimits import JSONTextError, JSONTooDeepError, check_json_depth, check_json_text
 
 
 class JSONParser(DRFJSONParser):
@@ -20,8 +20,8 @@ class JSONParser(DRFJSONParser):
     def parse(self, stream: Any, media_type: str | None = None, parser_context: Any = None) -> Any:
         try:
             data = super().parse(stream, media_type, parser_context)
-            return check_json_depth(data)
+            return check_json_text(check_json_depth(data))
         except RecursionError:
             raise ParseError(f"JSON parse error - {JSONTooDeepError()}") from None
-        except JSONTooDeepError as exc:
+        except (JSONTooDeepError, JSONTextError) as exc:
             raise ParseError(f"JSON parse error - {exc}") from None

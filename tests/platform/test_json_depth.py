@@ -131,3 +131,28 @@ def test_deep_settings_in_the_admin_are_a_form_error(admin_client, organization)
     assert b"deeper than 64 levels" in response.content
     organization.refresh_from_db()
     assert organization.settings == {}
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        ('{"name": "a\\u0000b", "cidr": "10.0.0.0/16"}', "NUL character"),
+        ('{"name": "a", "cidr": "10.0.0.0/16", "tags": {"k\\u0000": "v"}}', "NUL character"),
+        ('{"name": "\\ud811", "cidr": "10.0.0.0/16"}', "unpaired surrogate"),
+    ],
+)
+def test_text_no_database_can_hold_is_400_where_the_api_parses_it(
+    owner_client, organization, body, reason
+):
+    response = owner_client.post("/api/v1/pools/", data=body, content_type="application/json")
+    assert response.status_code == 400, response.content
+    assert response.json()["error"]["code"] == "validation_error"
+    assert reason in response.json()["error"]["message"]
+    assert not Pool.objects.exists()
+
+
+def test_a_plan_whose_operations_hold_a_nul_is_refused_before_it_is_stored(owner_client):
+    body = '{"title": "t", "source": "template", "operations": [{"k\\u0000": false}]}'
+    response = owner_client.post("/api/v1/plans/", data=body, content_type="application/json")
+    assert response.status_code == 400, response.content
+    assert "NUL character" in response.json()["error"]["message"]
