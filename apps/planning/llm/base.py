@@ -95,6 +95,8 @@ class ProviderSpec:
     api_key: str = field(default="", repr=False)
     timeout_seconds: float = 60.0
     api_version: str = ""
+    # Anthropic requires a ceiling on the answer; the others use it only when set.
+    max_output_tokens: int = 4096
     input_price: Decimal = Decimal(0)
     cached_input_price: Decimal | None = None
     output_price: Decimal = Decimal(0)
