@@ -9,7 +9,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('planning', '0001_plan'),
+        ('planning', '0002_organization_template'),
         ('tenancy', '0004_user_session_purge_schedule'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
