@@ -51,6 +51,10 @@ UNAUDITED_MODELS: dict[str, str] = {
         "written in bulk by the sync runs, thousands per run; each run records a sync event "
         "with its counts, and the pool changes reconciliation causes are audited"
     ),
+    "planning.llmusagerecord": (
+        "an append-only ledger of language model calls (tokens and cost), one row per call; "
+        "the provider configurations and the plans the calls produce are audited"
+    ),
     "analysis.utilizationsnapshot": (
         "daily measurements written in bulk by the snapshot task, never edited; the pool "
         "changes they measure are audited"
@@ -71,6 +75,8 @@ IGNORED_FIELDS: dict[str, list[str]] = {
     # The ciphertext: never in an event, not even redacted (credentials_updated_at records
     # that the credentials changed, and rotation re-encrypts without changing them).
     "cloud.cloudaccount": ["credentials_encrypted"],
+    # Likewise an LLM provider's API key (api_key_updated_at records the change).
+    "planning.llmproviderconfig": ["api_key_encrypted"],
     # A plan's operations, verdict, preview and rollback record can run to megabytes; the
     # events keep its status, counts and timestamps (validated_at moves on every dry run).
     "planning.plan": ["operations", "validation", "preview", "before_values", "created_pool_ids"],

@@ -10,10 +10,11 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin
+from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from apps.planning import template_services
-from apps.planning.models import OrganizationTemplate, Plan
+from apps.planning import llm_services, template_services
+from apps.planning.models import LLMProviderConfig, LLMUsageRecord, OrganizationTemplate, Plan
 from apps.tenancy.admin_mixins import TenantAdminMixin
 from cloudpam.context import actor_of
 from cloudpam.exceptions import ApplicationError
@@ -149,3 +150,173 @@ class OrganizationTemplateAdmin(TenantAdminMixin, admin.ModelAdmin):
 
     def delete_model(self, request: HttpRequest, obj: Any) -> None:
         template_services.org_template_delete(org_template=obj, actor=actor_of(request))
+
+
+LLM_EDITABLE = [
+    "name",
+    "provider",
+    "model",
+    "base_url",
+    "api_version",
+    "priority",
+    "enabled",
+    "timeout_seconds",
+    "max_output_tokens",
+    "input_price",
+    "cached_input_price",
+    "output_price",
+]
+
+
+class LLMProviderConfigAdminForm(forms.ModelForm):
+    """Provider fields plus an empty API key input; saving runs the provider services."""
+
+    api_key = forms.CharField(
+        required=False,
+        max_length=4096,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"}),
+        help_text="Stored encrypted, never shown. Leave empty to keep the stored key.",
+    )
+    clear_api_key = forms.BooleanField(required=False, label="Remove the stored API key")
+
+    request: HttpRequest
+
+    class Meta:
+        model = LLMProviderConfig
+        fields = ["organization", *LLM_EDITABLE]
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        if self.errors:
+            return data
+        fields = {name: data.get(name) for name in LLM_EDITABLE}
+        for name in ("base_url", "api_version"):
+            fields[name] = fields[name] or ""
+        if data.get("clear_api_key"):
+            fields["api_key"] = ""
+        elif data.get("api_key"):
+            fields["api_key"] = data["api_key"]
+        actor = actor_of(self.request)
+        try:
+            if self.instance.pk is None:
+                self.instance = llm_services.llm_provider_create(
+                    organization=data["organization"], actor=actor, **fields
+                )
+            else:
+                config = LLMProviderConfig.objects.get(pk=self.instance.pk)
+                self.instance = llm_services.llm_provider_update(
+                    config=config, actor=actor, **fields
+                )
+        except ApplicationError as exc:
+            placed = False
+            for name, errors in exc.fields.items():
+                if name in self.fields:
+                    self.add_error(name, errors)
+                    placed = True
+            if not placed:
+                self.add_error(None, exc.message)
+        return data
+
+    def _post_clean(self) -> None:
+        # The services have validated and saved the instance.
+        return
+
+
+@admin.register(LLMProviderConfig)
+class LLMProviderConfigAdmin(TenantAdminMixin, admin.ModelAdmin):
+    """Language model providers of the active organization; the key is write-only."""
+
+    form = LLMProviderConfigAdminForm
+    role_permissions = {
+        "view": "ai.manage",
+        "add": "ai.manage",
+        "change": "ai.manage",
+        "delete": "ai.manage",
+    }
+    list_display = [
+        "name",
+        "organization",
+        "provider",
+        "model",
+        "priority",
+        "enabled",
+        "api_key_set_display",
+        "last_checked_at",
+    ]
+    list_filter = ["organization", "provider", "enabled"]
+    search_fields = ["name", "model"]
+    list_select_related = ["organization"]
+    readonly_fields = [
+        "api_key_set_display",
+        "api_key_hint",
+        "api_key_updated_at",
+        "last_checked_at",
+        "last_check",
+        "created_by",
+        "created_at",
+        "updated_at",
+    ]
+
+    def get_form(
+        self, request: HttpRequest, obj: LLMProviderConfig | None = None, **kwargs: Any
+    ) -> Any:
+        form = super().get_form(request, obj, **kwargs)
+        return type(form.__name__, (form,), {"request": request})
+
+    def get_fields(self, request: HttpRequest, obj: LLMProviderConfig | None = None) -> list[str]:
+        fields = ["organization", *LLM_EDITABLE, "api_key", "clear_api_key"]
+        if obj is not None:
+            fields.remove("organization")
+        return fields + self.readonly_fields
+
+    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
+        # LLMProviderConfigAdminForm.clean() has saved through the services already.
+        return
+
+    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
+        return
+
+    def delete_model(self, request: HttpRequest, obj: LLMProviderConfig) -> None:
+        llm_services.llm_provider_delete(config=obj, actor=actor_of(request))
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet) -> None:
+        for config in queryset.order_by("pk"):
+            llm_services.llm_provider_delete(config=config, actor=actor_of(request))
+
+    @admin.display(boolean=True, description="API key set")
+    def api_key_set_display(self, obj: LLMProviderConfig) -> bool:
+        return obj.api_key_set
+
+
+@admin.register(LLMUsageRecord)
+class LLMUsageRecordAdmin(TenantAdminMixin, admin.ModelAdmin):
+    """The ledger of language model calls, read-only."""
+
+    role_permissions = {"view": "ai.manage"}
+    list_display = [
+        "created_at",
+        "organization",
+        "provider",
+        "model",
+        "purpose",
+        "input_tokens",
+        "cached_input_tokens",
+        "output_tokens",
+        "reasoning_tokens",
+        "cost",
+    ]
+    list_filter = ["organization", "provider", "purpose"]
+    list_select_related = ["organization"]
+    date_hierarchy = "created_at"
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        return [field.name for field in self.model._meta.fields]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False

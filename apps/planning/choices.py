@@ -38,3 +38,13 @@ class RiskLevel(models.TextChoices):
 
 # A plan may still be validated, applied or discarded in these states.
 OPEN_STATUSES = frozenset({PlanStatus.DRAFT, PlanStatus.VALID, PlanStatus.INVALID})
+
+
+class LLMProviderKind(models.TextChoices):
+    """The language model APIs CloudPAM speaks (``apps.planning.llm``)."""
+
+    OPENAI = "openai", "OpenAI"
+    ANTHROPIC = "anthropic", "Anthropic"
+    AZURE_OPENAI = "azure_openai", "Azure OpenAI"
+    OLLAMA = "ollama", "Ollama"
+    OPENAI_COMPATIBLE = "openai_compatible", "OpenAI-compatible"

@@ -109,6 +109,8 @@ class Plan(TenantModel):
 
 
 # Saved wizard templates live in their own module; importing them here registers the model.
+# Language model providers live in their own module; importing them registers them.
+from apps.planning.llm_models import LLMProviderConfig, LLMUsageRecord  # noqa: E402
 from apps.planning.template_models import OrganizationTemplate  # noqa: E402
 
-__all__ = ["OrganizationTemplate", "Plan"]
+__all__ = ["LLMProviderConfig", "LLMUsageRecord", "OrganizationTemplate", "Plan"]

@@ -63,6 +63,12 @@ LLM_PROVIDER = env.str("LLM_PROVIDER", default="")
 LLM_MODEL = env.str("LLM_MODEL", default="")
 LLM_API_KEY = env.str("LLM_API_KEY", default="")
 LLM_BASE_URL = env.str("LLM_BASE_URL", default="")
+LLM_API_VERSION = env.str("LLM_API_VERSION", default="")  # Azure OpenAI
+LLM_TIMEOUT_SECONDS = env.int("LLM_TIMEOUT_SECONDS", default=60)
+# Prices per million tokens of the instance default, for the cost figures.
+LLM_INPUT_PRICE = env.str("LLM_INPUT_PRICE", default="0")
+LLM_CACHED_INPUT_PRICE = env.str("LLM_CACHED_INPUT_PRICE", default="")
+LLM_OUTPUT_PRICE = env.str("LLM_OUTPUT_PRICE", default="0")
 
 # Defaults for SSO; per-organization identity providers live in the database.
 OIDC_RP_SIGN_ALGO = env.str("OIDC_RP_SIGN_ALGO", default="RS256")

@@ -6,6 +6,7 @@ import io
 from typing import Any
 
 from apps.planning.imports import ImportRequest, plan_import
+from apps.planning.llm_services import llm_provider_create
 from apps.planning.services import plan_create
 from apps.planning.template_services import org_template_create
 from tests.actors import TEST_ACTOR
@@ -63,6 +64,31 @@ def template_key(world: World) -> str:
     return world.remember("org_template", make).key
 
 
+def llm_provider_id(world: World) -> int:
+    """Return an LLM provider of the world's organization, named with its marker.
+
+    It points at a closed local port, so a connectivity test fails at once.
+    """
+
+    def make() -> Any:
+        return llm_provider_create(
+            organization=world.organization,
+            actor=TEST_ACTOR,
+            name=f"llm {world.marker}",
+            provider="openai",
+            model="gpt-test",
+            base_url="http://127.0.0.1:9/v1",
+            api_key="sk-isolation-canary",
+            timeout_seconds=1,
+        )
+
+    return world.remember("llm_provider", make).pk
+
+
+LLM_PATH_FACTORIES = {
+    f"api:{name}:pk": llm_provider_id for name in ("ai-provider-detail", "ai-provider-check")
+}
+
 PATH_FACTORIES = {
     **{
         f"api:{name}:pk": plan_id
@@ -79,5 +105,6 @@ PATH_FACTORIES = {
         f"api:{name}:key": template_key
         for name in ("plan-template-detail", "plan-template-preview", "plan-template-generate")
     },
+    **LLM_PATH_FACTORIES,
 }
 PATH_FACTORIES["api:plan-import-detail:pk"] = import_id

@@ -1,0 +1,26 @@
+"""LLM provider API routes, mounted under /api/v1/ in the "api" namespace."""
+
+from django.urls import path
+
+from apps.planning.api.llm_views import LLMProviderViewSet
+
+urlpatterns = [
+    path(
+        "ai/providers/",
+        LLMProviderViewSet.as_view({"get": "list", "post": "create"}),
+        name="ai-provider-list",
+    ),
+    path(
+        "ai/providers/<int:pk>/",
+        LLMProviderViewSet.as_view(
+            {"get": "retrieve", "patch": "partial_update", "delete": "destroy"}
+        ),
+        name="ai-provider-detail",
+    ),
+    path(
+        "ai/providers/<int:pk>/check/",
+        LLMProviderViewSet.as_view({"post": "check"}),
+        name="ai-provider-check",
+    ),
+    path("ai/usage/", LLMProviderViewSet.as_view({"get": "usage"}), name="ai-usage"),
+]

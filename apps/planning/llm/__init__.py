@@ -1,0 +1,1 @@
+"""Language model providers for AI planning; the interface is in :mod:`.base`."""
