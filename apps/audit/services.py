@@ -81,7 +81,10 @@ def _json_ready(value: Any) -> Any:
     """Return ``value`` exactly as it will come back from a JSON column."""
     if value is None:
         return None
-    return _strip_nul(json.loads(json.dumps(value, cls=DjangoJSONEncoder)))
+    text = json.dumps(value, cls=DjangoJSONEncoder)
+    ready = json.loads(text)
+    # JSON spells a NUL character as \u0000: without one, nothing needs stripping.
+    return _strip_nul(ready) if "\\u0000" in text else ready
 
 
 def _text(value: Any, limit: int) -> str:
@@ -432,7 +435,14 @@ def _write_places(head_pk: int, events: list[AuditEvent]) -> None:
     last = events[-1]
     now = timezone.now()
     if connection.vendor != "postgresql":
-        AuditEvent.objects.bulk_update(events, ["sequence", "prev_hash", "hash"])
+        # One prepared UPDATE run per event: SQLite builds bulk_update's CASE expressions
+        # far slower than it runs these.
+        with connection.cursor() as cursor:
+            cursor.executemany(
+                f"UPDATE {AuditEvent._meta.db_table}"  # noqa: S608 - table name only
+                " SET sequence = %s, prev_hash = %s, hash = %s WHERE id = %s",
+                [(e.sequence, e.prev_hash, e.hash, e.pk) for e in events],
+            )
         AuditChain.objects.filter(pk=head_pk).update(
             last_sequence=last.sequence, last_hash=last.hash, updated_at=now
         )

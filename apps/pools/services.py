@@ -108,8 +108,14 @@ def _clean_name(value: Any) -> str:
     return name
 
 
+_CHOICE_VALUES: dict[type, frozenset[str]] = {}
+
+
 def _clean_choice(value: Any, choices: type, field: str) -> str:
-    if value not in choices.values:
+    allowed = _CHOICE_VALUES.get(choices)
+    if allowed is None:
+        allowed = _CHOICE_VALUES[choices] = frozenset(choices.values)
+    if not isinstance(value, str) or value not in allowed:
         message = f"'{value}' is not a valid {field}; choose one of {', '.join(choices.values)}."
         raise ValidationError(message, fields={field: [message]})
     return str(value)
