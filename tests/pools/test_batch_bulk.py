@@ -121,13 +121,19 @@ class _Undo(Exception):
     pass
 
 
-def _outcome(organization: Any, changes: list[Any], stored: set[int]) -> Any:
-    """Apply ``changes`` and return what happened, with the new pools' ids left out."""
+def _outcome(organization: Any, changes: list[Any], stored: dict[int, int]) -> Any:
+    """Apply ``changes`` and return what happened, pools named by place, not by id.
+
+    ``stored`` numbers the stored pools: ids differ between two runs on PostgreSQL,
+    whose sequences do not roll back.
+    """
 
     def unnumbered(text: str) -> str:
         return re.sub(
             r"\(pool (\d+)\)",
-            lambda m: m.group(0) if int(m.group(1)) in stored else "(pool new)",
+            lambda m: (
+                f"(stored {stored[int(m.group(1))]})" if int(m.group(1)) in stored else "(pool new)"
+            ),
             text,
         )
 
@@ -143,7 +149,8 @@ def _outcome(organization: Any, changes: list[Any], stored: set[int]) -> Any:
             exc.code,
             [(e.index, e.ref, e.code, unnumbered(e.message), e.field) for e in exc.errors],
         )
-    ref_of = {pool.pk: ref for ref, pool in applied.pools.items()}
+    ref_of: dict[int, Any] = {pk: f"stored {index}" for pk, index in stored.items()}
+    ref_of.update({pool.pk: ref for ref, pool in applied.pools.items()})
 
     def named(pk: int | None) -> Any:
         return ref_of.get(pk, pk)
@@ -160,7 +167,7 @@ def _outcome(organization: Any, changes: list[Any], stored: set[int]) -> Any:
         (
             event.action,
             named(event.object_id),
-            re.sub(r"\(pool \d+\)", "", event.object_repr),
+            event.object_repr,
             {
                 key: value
                 for key, value in event.changes.items()
@@ -208,7 +215,8 @@ def test_bulk_creates_do_what_the_single_services_do(organization, monkeypatch, 
                     except ApplicationError:
                         pass
                 changes = _batch(raw, stored)
-                outcomes.append(_outcome(organization, changes, {pool.pk for pool in stored}))
+                numbers = {pool.pk: index for index, pool in enumerate(stored)}
+                outcomes.append(_outcome(organization, changes, numbers))
                 raise _Undo
         except _Undo:
             pass
