@@ -18,6 +18,7 @@ from django.dispatch import receiver
 
 from apps.analysis.cache import bump_organization_version
 from apps.pools.models import Pool
+from apps.pools.signals import pools_bulk_created
 from apps.tenancy.models import Organization
 
 
@@ -33,6 +34,12 @@ def _bump(organization_id: int | None) -> None:
 def pool_changed(sender: type[Pool], instance: Pool, **kwargs: Any) -> None:
     """Invalidate the analysis cache of the pool's organization."""
     _bump(instance.organization_id)
+
+
+@receiver(pools_bulk_created, dispatch_uid="analysis.pools_bulk_created")
+def pools_created(sender: type[Pool], organization_id: int, **kwargs: Any) -> None:
+    """Invalidate the analysis cache of an organization that gained pools in bulk."""
+    _bump(organization_id)
 
 
 @receiver(post_save, sender=Organization, dispatch_uid="analysis.organization_saved")

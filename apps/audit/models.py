@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -91,6 +91,35 @@ class AuditEventManager(LogEntryManager.from_queryset(AuditEventQuerySet)):  # t
             instance=instance,
             action=kwargs.get("action", AbstractLogEntry.Action.UPDATE),
             changes=changes or {},
+        )
+
+    def log_create_many(self, entries: Sequence[tuple[models.Model, str]]) -> list[Any]:
+        """Record the creation of many rows written by ``bulk_create``, in order.
+
+        ``entries`` pairs each new row with the operation that created it (``create``,
+        ``allocate``). Each gets the event its ``post_save`` would have caused, and
+        nothing is recorded while django-auditlog is disabled (e.g. in a dry run).
+        """
+        from auditlog.context import auditlog_disabled
+        from auditlog.diff import model_instance_diff
+
+        from apps.audit.services import ModelChange, audit_model_changes_record
+
+        if auditlog_disabled.get(False):
+            return []
+        return audit_model_changes_record(
+            entries=[
+                ModelChange(
+                    instance=instance,
+                    action=AbstractLogEntry.Action.CREATE,
+                    changes=model_instance_diff(
+                        None, instance, use_json_for_changes=settings.AUDITLOG_STORE_JSON_CHANGES
+                    )
+                    or {},
+                    operation=operation,
+                )
+                for instance, operation in entries
+            ]
         )
 
     def log_m2m_changes(self, *args: Any, **kwargs: Any) -> None:

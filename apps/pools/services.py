@@ -28,28 +28,33 @@ primary-key order, then each change is made here, as the single services make it
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+from auditlog import get_logentry_model
 from django.core.cache import cache
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 from treebeard.exceptions import PathOverflow
 
+from apps.pools import allocation
 from apps.pools import changes as batch
 from apps.pools import cidr as engine
 from apps.pools.choices import AllocationStrategy, PoolSource, PoolStatus, PoolType
 from apps.pools.models import ROOTS_CONSTRAINT, SIBLINGS_CONSTRAINT, Pool
 from apps.pools.selectors import (
+    _child_prefix_length,
     describe_pool,
     free_block_for,
     pool_child_layout,
     pool_count,
     pool_overlapping_roots,
 )
+from apps.pools.signals import pools_bulk_created
 from apps.tenancy.models import Organization
 from apps.tenancy.permissions import actor_permission_denial
 from apps.tenancy.quotas import quota_check, quota_limit
@@ -103,8 +108,14 @@ def _clean_name(value: Any) -> str:
     return name
 
 
+_CHOICE_VALUES: dict[type, frozenset[str]] = {}
+
+
 def _clean_choice(value: Any, choices: type, field: str) -> str:
-    if value not in choices.values:
+    allowed = _CHOICE_VALUES.get(choices)
+    if allowed is None:
+        allowed = _CHOICE_VALUES[choices] = frozenset(choices.values)
+    if not isinstance(value, str) or value not in allowed:
         message = f"'{value}' is not a valid {field}; choose one of {', '.join(choices.values)}."
         raise ValidationError(message, fields={field: [message]})
     return str(value)
@@ -913,6 +924,388 @@ def pool_purge(*, pool: Pool, actor: Actor) -> int:
     return count
 
 
+# Bulk creates of the batch write path
+
+
+# Runs of at least this many consecutive creates under pools are made in bulk; shorter
+# runs (and every other change) go through the single services.
+BULK_MIN_RUN = 2
+# Rows per INSERT and ids per ``IN (...)`` of the bulk path.
+BULK_INSERT_BATCH = 1000
+BULK_READ_BATCH = 500
+
+
+def _bulk_eligible(change: batch.PoolChange) -> bool:
+    """Return whether ``change`` creates a pool under another pool (not a root)."""
+    if not isinstance(change, batch.PoolCreate):
+        return False
+    if change.cidr is None:
+        return True  # An allocation always lies within a pool.
+    return change.parent is not None
+
+
+def _describe_entry(entry: Any) -> str:
+    """Describe a sibling held by a ``_Place``: a stored row's values, or a new Pool."""
+    if isinstance(entry, Pool):
+        return describe_pool(entry)
+    pk, cidr, name = entry
+    return f'{cidr} "{name}" (pool {pk})'
+
+
+class _Place:
+    """A parent of a run of creates: its live children by family, its last child path.
+
+    Children are kept sorted by first address with parallel lists, as the stored
+    children and the creates of the run accepted so far; they never overlap, so the
+    overlap check looks at two neighbours and first fit walks forward from where the
+    last allocation of the same length ended (the run only ever adds children).
+    """
+
+    __slots__ = ("added", "firsts", "hints", "last_path", "lasts", "pool", "who")
+
+    def __init__(self, pool: Pool, last_path: str | None = None) -> None:
+        self.pool = pool
+        self.last_path = last_path
+        self.firsts: dict[int, list[int]] = {4: [], 6: []}
+        self.lasts: dict[int, list[int]] = {4: [], 6: []}
+        self.who: dict[int, list[Any]] = {4: [], 6: []}
+        self.hints: dict[tuple[int, int], int] = {}
+        self.added = 0
+
+    def load(self, family: int, first: int, last: int, entry: Any) -> None:
+        """Add a stored live child (call ``sort`` once they are all loaded)."""
+        self.firsts[family].append(first)
+        self.lasts[family].append(last)
+        self.who[family].append(entry)
+
+    def sort(self) -> None:
+        for family in (4, 6):
+            if not self.firsts[family]:
+                continue
+            rows = sorted(
+                zip(self.firsts[family], self.lasts[family], self.who[family], strict=True),
+                key=lambda row: row[0],
+            )
+            self.firsts[family] = [row[0] for row in rows]
+            self.lasts[family] = [row[1] for row in rows]
+            self.who[family] = [row[2] for row in rows]
+
+    def overlap(self, prefix: engine.Prefix) -> Any | None:
+        """Return the child ``_find_overlap`` would name for ``prefix``, or None."""
+        firsts, lasts = self.firsts[prefix.family], self.lasts[prefix.family]
+        at = bisect.bisect_left(firsts, prefix.first)
+        if at < len(firsts) and firsts[at] <= prefix.last:
+            return self.who[prefix.family][at]
+        if at and lasts[at - 1] >= prefix.first:
+            return self.who[prefix.family][at - 1]
+        return None
+
+    def add(self, prefix: engine.Prefix, pool: Pool) -> None:
+        at = bisect.bisect_left(self.firsts[prefix.family], prefix.first)
+        self.firsts[prefix.family].insert(at, prefix.first)
+        self.lasts[prefix.family].insert(at, prefix.last)
+        self.who[prefix.family].insert(at, pool)
+
+    def first_fit(self, length: int) -> engine.Prefix | None:
+        """Return the lowest free aligned block of ``length`` (``first_fit_in``'s answer)."""
+        parent = self.pool.prefix
+        family = parent.family
+        shift = _FAMILY_BITS[family] - length
+        size = 1 << shift
+        firsts, lasts = self.firsts[family], self.lasts[family]
+        start = max(self.hints.get((family, length), parent.first), parent.first)
+        start = ((start + size - 1) >> shift) << shift
+        at = bisect.bisect_right(firsts, start) - 1
+        at = max(at, 0)
+        while at < len(firsts) and firsts[at] <= start + size - 1:
+            if lasts[at] >= start:
+                start = ((lasts[at] + 1 + size - 1) >> shift) << shift
+            at += 1
+        if start + size - 1 > parent.last:
+            return None
+        self.hints[(family, length)] = start + size
+        return engine.Prefix(family, start, length)
+
+    def ranges(self, family: int) -> list[tuple[int, int]]:
+        return list(zip(self.firsts[family], self.lasts[family], strict=True))
+
+
+_FAMILY_BITS: Final = {4: 32, 6: 128}
+
+
+def _failure(check: Any, *args: Any) -> Any:
+    """Return a callable giving the error ``check(*args)`` raises, once the pools have ids.
+
+    Messages name pools with their ids, which new pools only have once inserted: the
+    error of a failing create is therefore made after the run's rows are written.
+    """
+
+    def make() -> ApplicationError:
+        try:
+            check(*args)
+        except ApplicationError as exc:
+            return exc
+        raise AssertionError("the check passed the second time")  # pragma: no cover
+
+    return make
+
+
+def _overlap_error(prefix: engine.Prefix, other: Any, parent: Pool) -> None:
+    message = f"{prefix} overlaps {_describe_entry(other)} in {describe_pool(parent)}."
+    raise Conflict(message, code="overlap", fields={"cidr": [message]})
+
+
+def _no_space(pool: Pool, ranges: list[tuple[int, int]], length: int) -> Conflict:
+    """Return the ``no_space`` error ``free_block_for`` gives for ``pool`` and ``ranges``."""
+    parent = pool.prefix
+    largest = allocation.largest_in(parent, allocation.gaps(parent, ranges))
+    detail = (
+        f"the largest free block is {largest}" if largest is not None else "it has no free space"
+    )
+    message = f"No free /{length} in {pool.cidr}; {detail}."
+    return Conflict(message, code="no_space", fields={"prefix_length": [message]})
+
+
+@dataclass
+class _RunResult:
+    pools: dict[str, Pool]
+    failures: list[tuple[int, str, Any]]
+
+
+class _RunRefused(Exception):
+    """The database refused a run's rows: the run is made again one change at a time."""
+
+
+def _load_places(
+    pools: list[Pool],
+) -> dict[int, _Place]:
+    """Return a ``_Place`` per stored pool, with its live children, read once per chunk."""
+    places = {pool.pk: _Place(pool) for pool in pools}
+    ids = sorted(places)
+    for start in range(0, len(ids), BULK_READ_BATCH):
+        rows = (
+            Pool.objects.filter(parent_id__in=ids[start : start + BULK_READ_BATCH])
+            .order_by()
+            .values_list(
+                "parent_id",
+                "family",
+                "first_key",
+                "last_key",
+                "path",
+                "deleted_at",
+                "pk",
+                "cidr",
+                "name",
+            )
+        )
+        for parent_id, family, first, last, path, deleted_at, pk, cidr, name in rows:
+            place = places[parent_id]
+            if place.last_path is None or path > place.last_path:
+                place.last_path = path
+            if deleted_at is None:
+                place.load(family, int(first, 16), int(last, 16), (pk, cidr, name))
+    for place in places.values():
+        place.sort()
+    return places
+
+
+def _create_run(
+    run: Sequence[tuple[int, batch.PoolCreate]],
+    *,
+    organization: Organization,
+    actor: Actor,
+    created: dict[str, Pool],
+    existing: Mapping[int, Pool],
+    failed: set[str],
+) -> _RunResult:
+    """Make a run of creates under pools in bulk, as ``_apply_change`` makes each.
+
+    The parents are read once (the stored ones are locked by the caller; those created
+    earlier in the batch are the caller's own), their children once; each create is
+    checked in memory in order, against the stored children and the run's earlier
+    creates, with the single services' checks and messages; the accepted pools are
+    inserted in bulk, generation by generation, with their tree paths computed here as
+    treebeard would; parents' ``numchild`` is moved in one statement per count; one
+    audit event per pool is written in bulk.
+    """
+    new: dict[str, Pool] = {}
+    stored_ids: set[int] = set()
+    for _index, change in run:
+        for value in (change.parent, change.within):
+            if isinstance(value, int):
+                stored_ids.add(value)
+            elif isinstance(value, str) and value in created:
+                stored_ids.add(created[value].pk)
+    fresh = list(Pool.objects.filter(pk__in=sorted(stored_ids)).order_by("pk"))
+    places_by_pk = _load_places(fresh)
+    places: dict[int, _Place] = {}  # by id() of the parent Pool object used for the run
+    for place in places_by_pk.values():
+        places[id(place.pool)] = place
+
+    def pool_of(value: batch.PoolRef) -> Pool | None:
+        if value is None:
+            return None
+        if isinstance(value, str):
+            if value in new:
+                return new[value]
+            return places_by_pk[created[value].pk].pool
+        return places_by_pk[value].pool
+
+    def place_of(pool: Pool) -> _Place:
+        place = places.get(id(pool))
+        if place is None:
+            place = places[id(pool)] = _Place(pool)
+        return place
+
+    failures: list[tuple[int, str, Any]] = []
+    entries: list[tuple[Pool, str]] = []
+    for index, change in run:
+        names = {change.parent, change.within}
+        blocked = sorted(name for name in names if isinstance(name, str) and name in failed)
+        if blocked:
+            message = f"It depends on '{blocked[0]}', which failed."
+            failures.append((index, change.ref, lambda m=message: Conflict(m)))
+            failed.add(change.ref)
+            continue
+        try:
+            pool, action = _create_in_memory(
+                change,
+                organization=organization,
+                actor=actor,
+                pool_of=pool_of,
+                place_of=place_of,
+            )
+        except _Deferred as deferred:
+            failures.append((index, change.ref, deferred.make))
+            failed.add(change.ref)
+            continue
+        except ApplicationError as exc:
+            failures.append((index, change.ref, lambda e=exc: e))
+            failed.add(change.ref)
+            continue
+        new[change.ref] = pool
+        entries.append((pool, action))
+
+    _bulk_insert([pool for pool, _action in entries], places_by_pk)
+    if entries:
+        get_logentry_model().objects.log_create_many(entries)
+        pools_bulk_created.send(sender=Pool, organization_id=organization.pk)
+    created.update(new)
+    return _RunResult(pools=new, failures=failures)
+
+
+class _Deferred(Exception):
+    """A create fails with an error that names pools by id: made after the insert."""
+
+    def __init__(self, make: Any) -> None:
+        super().__init__()
+        self.make = make
+
+
+def _create_in_memory(
+    change: batch.PoolCreate,
+    *,
+    organization: Organization,
+    actor: Actor,
+    pool_of: Any,
+    place_of: Any,
+) -> tuple[Pool, str]:
+    """Check one create of a run and return its unsaved pool (with its tree place).
+
+    The checks and their order are those of ``_pool_create`` and ``_pool_allocate``.
+    """
+    parent = pool_of(change.parent)
+    if change.cidr is None:
+        within = pool_of(change.within if change.within is not None else change.parent)
+        if parent is not None and within is not parent:
+            message = "A block found within one pool must be created under that pool."
+            raise ValidationError(message, fields={"within": [message]})
+        parent = within
+    fields = {
+        "name": _clean_name(change.name),
+        "type": _clean_choice(change.type, PoolType, "type"),
+        "status": _clean_choice(change.status, PoolStatus, "status"),
+        "description": _clean_description(change.description),
+        "tags": _clean_tags(change.tags),
+        "source": _clean_choice(change.source, PoolSource, "source"),
+    }
+    place = place_of(parent)
+    if change.cidr is None:
+        if parent.deleted_at is not None:
+            raise _Deferred(_failure(_require_live, parent, "allocating from it"))
+        length = _child_prefix_length(parent, change.prefix_length, "prefix_length")
+        prefix = place.first_fit(length)
+        if prefix is None:
+            raise _no_space(parent, place.ranges(parent.family), length)
+        action = "allocate"
+    else:
+        prefix = parse_pool_prefix(change.cidr)
+        if parent.deleted_at is not None:
+            raise _Deferred(_failure(_require_live, parent, "adding pools to it"))
+        try:
+            _check_inside(prefix, parent)
+        except ApplicationError:
+            raise _Deferred(_failure(_check_inside, prefix, parent)) from None
+        other = place.overlap(prefix)
+        if other is not None:
+            raise _Deferred(_failure(_overlap_error, prefix, other, parent))
+        action = "create"
+    try:
+        path = _next_child_path(parent, place.last_path)
+    except ApplicationError:
+        raise _Deferred(_failure(_next_child_path, parent, place.last_path)) from None
+    pool = Pool(
+        organization=organization,
+        parent=parent,
+        separate_routing_domain=False,
+        created_by_id=actor.user_id,
+        path=path,
+        depth=parent.depth + 1,
+        numchild=0,
+        **fields,
+    )
+    pool.set_prefix(prefix)
+    place.last_path = path
+    place.add(prefix, pool)
+    place.added += 1
+    if parent.pk is None:
+        parent.numchild += 1  # A parent of the run: inserted before its children.
+    return pool, action
+
+
+def _bulk_insert(pools: list[Pool], places: Mapping[int, _Place]) -> None:
+    """Insert the run's ``pools`` parents first, and count them in their stored parents.
+
+    Raise ``_RunRefused`` when the database refuses a row (the exclusion constraint on
+    PostgreSQL, a path taken meanwhile): the caller then makes the run change by change,
+    which names the failing change.
+    """
+    generation: dict[int, int] = {}
+    for pool in pools:
+        parent = pool.parent
+        generation[id(pool)] = 0 if parent.pk is not None else generation[id(parent)] + 1
+    by_generation: dict[int, list[Pool]] = {}
+    for pool in pools:
+        by_generation.setdefault(generation[id(pool)], []).append(pool)
+    by_count: dict[int, list[int]] = {}
+    for pk, place in places.items():
+        if place.added:
+            by_count.setdefault(place.added, []).append(pk)
+    try:
+        with transaction.atomic():
+            for level in sorted(by_generation):
+                Pool.objects.bulk_create(by_generation[level], batch_size=BULK_INSERT_BATCH)
+            for count, ids in sorted(by_count.items()):
+                for start in range(0, len(ids), BULK_READ_BATCH):
+                    Pool.objects.filter(pk__in=ids[start : start + BULK_READ_BATCH]).update(
+                        numchild=F("numchild") + count
+                    )
+    except IntegrityError as exc:
+        for pool in pools:
+            pool.pk = None
+        raise _RunRefused from exc
+
+
 # The batch write path
 
 
@@ -1086,6 +1479,107 @@ def _apply_change(
     return pool
 
 
+def _apply_one(
+    index: int,
+    change: batch.PoolChange,
+    *,
+    organization: Organization,
+    actor: Actor,
+    created: dict[str, Pool],
+    existing: dict[int, Pool],
+    failed: set[str],
+    details: Mapping[str, Any] | None,
+    pools: dict[str, Pool],
+    errors: list[batch.ChangeError],
+    causes: dict[int, ApplicationError],
+) -> None:
+    """Make one change of the batch through its single service, in its own savepoint."""
+    names = {change.parent, change.within} if isinstance(change, batch.PoolCreate) else set()
+    if isinstance(change, batch.PoolUpdate | batch.PoolDelete):
+        names = {
+            change.pool,
+            change.fields.get("parent") if isinstance(change, batch.PoolUpdate) else None,
+        }
+    blocked = sorted(name for name in names if isinstance(name, str) and name in failed)
+    if blocked:
+        message = f"It depends on '{blocked[0]}', which failed."
+        errors.append(batch.ChangeError(index, change.ref, "conflict", message))
+        failed.add(change.ref)
+        return
+    try:
+        with transaction.atomic(), operation("batch", actor=actor, details=details):
+            pools[change.ref] = _apply_change(
+                change,
+                organization=organization,
+                actor=actor,
+                created=created,
+                existing=existing,
+            )
+    except ApplicationError as exc:
+        _record_failure(index, change.ref, exc, errors=errors, causes=causes)
+        failed.add(change.ref)
+
+
+def _record_failure(
+    index: int,
+    ref: str,
+    exc: ApplicationError,
+    *,
+    errors: list[batch.ChangeError],
+    causes: dict[int, ApplicationError],
+) -> None:
+    field_name = next(iter(exc.fields or {}), "")
+    errors.append(batch.ChangeError(index, ref, exc.code, exc.message, field_name))
+    causes[index] = exc
+
+
+def _create_run_or_fall_back(
+    run: list[tuple[int, batch.PoolChange]],
+    *,
+    organization: Organization,
+    actor: Actor,
+    created: dict[str, Pool],
+    existing: dict[int, Pool],
+    failed: set[str],
+    details: Mapping[str, Any] | None,
+    pools: dict[str, Pool],
+    errors: list[batch.ChangeError],
+    causes: dict[int, ApplicationError],
+) -> None:
+    """Make a run of creates in bulk; if the database refuses it, one change at a time."""
+    run_failed = set(failed)
+    try:
+        with transaction.atomic(), operation("batch", actor=actor, details=details):
+            result = _create_run(
+                run,  # type: ignore[arg-type]
+                organization=organization,
+                actor=actor,
+                created=created,
+                existing=existing,
+                failed=run_failed,
+            )
+    except _RunRefused:
+        for index, change in run:
+            _apply_one(
+                index,
+                change,
+                organization=organization,
+                actor=actor,
+                created=created,
+                existing=existing,
+                failed=failed,
+                details=details,
+                pools=pools,
+                errors=errors,
+                causes=causes,
+            )
+        return
+    failed.update(run_failed)
+    pools.update(result.pools)
+    for index, ref, make in result.failures:
+        _record_failure(index, ref, make(), errors=errors, causes=causes)
+
+
 @transaction.atomic
 def pool_changes_apply(
     *,
@@ -1140,33 +1634,42 @@ def pool_changes_apply(
     pools: dict[str, Pool] = {}
     causes: dict[int, ApplicationError] = {}
     failed: set[str] = set()
-    for index, change in enumerate(changes):
-        names = {change.parent, change.within} if isinstance(change, batch.PoolCreate) else set()
-        if isinstance(change, batch.PoolUpdate | batch.PoolDelete):
-            names = {
-                change.pool,
-                change.fields.get("parent") if isinstance(change, batch.PoolUpdate) else None,
-            }
-        blocked = sorted(name for name in names if isinstance(name, str) and name in failed)
-        if blocked:
-            message = f"It depends on '{blocked[0]}', which failed."
-            errors.append(batch.ChangeError(index, change.ref, "conflict", message))
-            failed.add(change.ref)
+    index = 0
+    while index < len(changes):
+        end = index
+        while end < len(changes) and _bulk_eligible(changes[end]):
+            end += 1
+        if end - index >= BULK_MIN_RUN:
+            run = [(at, changes[at]) for at in range(index, end)]
+            _create_run_or_fall_back(
+                run,
+                organization=organization,
+                actor=actor,
+                created=created,
+                existing=existing,
+                failed=failed,
+                details=details,
+                pools=pools,
+                errors=errors,
+                causes=causes,
+            )
+            index = end
             continue
-        try:
-            with transaction.atomic(), operation("batch", actor=actor, details=details):
-                pools[change.ref] = _apply_change(
-                    change,
-                    organization=organization,
-                    actor=actor,
-                    created=created,
-                    existing=existing,
-                )
-        except ApplicationError as exc:
-            field_name = next(iter(exc.fields or {}), "")
-            errors.append(batch.ChangeError(index, change.ref, exc.code, exc.message, field_name))
-            causes[index] = exc
-            failed.add(change.ref)
+        _apply_one(
+            index,
+            changes[index],
+            organization=organization,
+            actor=actor,
+            created=created,
+            existing=existing,
+            failed=failed,
+            details=details,
+            pools=pools,
+            errors=errors,
+            causes=causes,
+        )
+        index += 1
+    errors.sort(key=lambda error: error.index)
     if errors:
         raise ChangesRejected(errors, causes)
     return ChangesApplied(pools=pools, counts=counts)
