@@ -13,7 +13,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db.models import Count, QuerySet
+from django.db.models import Count, F, QuerySet, Window
+from django.db.models.functions import RowNumber
 
 from apps.pools import allocation
 from apps.pools import cidr as engine
@@ -23,7 +24,10 @@ from apps.pools.utilization import Utilization, count_children, utilization
 from apps.tenancy.models import Organization
 from cloudpam.exceptions import Conflict, NotFound, ValidationError
 
-# The largest tree one request may ask for; larger plans are read by subtree or by depth.
+# Children per node in a tree answer unless asked, and the most a request may ask for.
+TREE_PAGE = 100
+TREE_PAGE_MAX = 1_000
+# The most pools one tree answer holds; deeper pools are left out (counted in ``more``).
 TREE_MAX_NODES = 10_000
 # Ids per IN (...) list: well under SQLite's limit on bound parameters.
 _IN_CHUNK = 2_000
@@ -203,15 +207,67 @@ def pool_utilization(pool: Pool) -> UtilizationDetail:
 
 @dataclass(slots=True)
 class TreeNode:
-    """A pool in a tree answer, with its utilization and the children fetched with it."""
+    """A pool in a tree answer, with its utilization and the children fetched with it.
+
+    ``children`` is one page of the live children (the first ``limit`` in address order,
+    or none below the depth asked for); ``more`` counts the live children left out.
+    """
 
     pool: Pool
     utilization: Utilization
     children: list[TreeNode] = field(default_factory=list)
+    more: int = 0
+
+
+@dataclass(slots=True)
+class Tree:
+    """A tree answer: the top nodes, and the paging of the level ``offset`` applies to.
+
+    That level is the roots when no root was asked for, else the root's children;
+    ``total`` counts its live pools.
+    """
+
+    nodes: list[TreeNode]
+    total: int
+    offset: int
+    limit: int
 
 
 def _address_order(pool: Pool) -> tuple[int, str, int, int]:
     return (pool.family, pool.first_key, pool.prefix_length, pool.pk)
+
+
+def _children_pages(parents: Sequence[Pool], *, offset: int, limit: int, budget: int) -> list[Pool]:
+    """Return each parent's live children ranked ``offset+1 .. offset+limit`` in address
+    order, grouped by parent, at most ``budget`` in all.
+
+    One query per chunk of parents: a window ranks the children of each parent, so a
+    parent with 50,000 children costs one index range read, not 50,000 rows sent.
+    """
+    fetched: list[Pool] = []
+    for chunk in _chunks([parent.pk for parent in parents]):
+        if len(chunk) == 1:
+            page = Pool.objects.filter(parent_id=chunk[0], deleted_at__isnull=True)
+            rows = list(page.in_address_order()[offset : offset + min(limit, budget)])
+        else:
+            ranked = (
+                Pool.objects.filter(parent_id__in=chunk, deleted_at__isnull=True)
+                .annotate(
+                    rank=Window(
+                        RowNumber(),
+                        partition_by=[F("parent_id")],
+                        order_by=[F("family"), F("first_key"), F("prefix_length"), F("id")],
+                    )
+                )
+                .filter(rank__gt=offset, rank__lte=offset + limit)
+                .order_by("parent_id", "rank")
+            )
+            rows = list(ranked[:budget])
+        fetched.extend(rows)
+        budget -= len(rows)
+        if budget <= 0:
+            break
+    return fetched
 
 
 def pool_tree(
@@ -219,47 +275,70 @@ def pool_tree(
     organization: Organization | None,
     root: Pool | None = None,
     depth: int | None = None,
+    limit: int | None = None,
+    offset: int = 0,
     max_nodes: int | None = None,
-) -> list[TreeNode]:
+) -> Tree:
     """Return the live tree under ``root`` (all roots when None), ``depth`` levels deep.
 
     ``depth=0`` returns the starting level alone, ``depth=1`` adds its children, and so
-    on; None means the whole subtree. Children come in address order. A tree of more than
-    ``max_nodes`` pools (``TREE_MAX_NODES`` by default) is refused: ask for a subtree or a
-    smaller depth.
+    on; None means as deep as the tree goes. Every level is paged: each node carries at
+    most ``limit`` children (``TREE_PAGE`` by default) in address order, and ``more``
+    tells how many it has beyond them. ``offset`` skips pools of the first paged level
+    (the roots, or ``root``'s children), so a client reads any node's children page by
+    page with ``root=node, depth=1, offset=...``. An answer holds at most ``max_nodes``
+    pools (``TREE_MAX_NODES``); past it, deeper pools are left out and counted in
+    ``more``: a tree of any size answers, never refuses.
     """
-    limit = TREE_MAX_NODES if max_nodes is None else max_nodes
-    pools = Pool.objects.for_organization(organization).live()
+    cap = TREE_MAX_NODES if max_nodes is None else max_nodes
+    limit = TREE_PAGE if limit is None else limit
+    live = Pool.objects.for_organization(organization).live()
     if root is not None:
         if root.deleted_at is not None:
             raise Conflict(f"Pool {describe_pool(root)} is deleted.")
-        pools = pools.in_subtree(root.path)
-        top = root.depth
+        tops = [root]
+        total = -1
+        child_offset = offset
     else:
-        top = 1
-    if depth is not None:
-        pools = pools.filter(depth__lte=top + depth)
-    fetched = list(pools.order_by("path")[: limit + 1])
-    if len(fetched) > limit:
-        message = (
-            f"The tree holds more than {limit} pools; ask for a subtree (root) "
-            "or fewer levels (depth)."
+        roots = live.filter(depth=1)
+        total = roots.count()
+        tops = list(roots.in_address_order()[offset : offset + min(limit, cap)])
+        child_offset = 0
+    utilization = pool_utilization_map(tops)
+    top_nodes = [TreeNode(pool=pool, utilization=utilization[pool.pk]) for pool in tops]
+    if root is not None:
+        total = top_nodes[0].utilization.children
+    budget = cap - len(top_nodes)
+    level = top_nodes
+    levels = 0
+    while level and budget > 0 and (depth is None or levels < depth):
+        parents = [node for node in level if node.utilization.children > child_offset]
+        if not parents:
+            break
+        fetched = _children_pages(
+            [node.pool for node in parents], offset=child_offset, limit=limit, budget=budget
         )
-        raise ValidationError(message, fields={"depth": [message]})
-    utilization = pool_utilization_map(fetched)
-    nodes = {pool.path: TreeNode(pool=pool, utilization=utilization[pool.pk]) for pool in fetched}
-    tops: list[TreeNode] = []
-    for node in nodes.values():
-        parent = nodes.get(node.pool.path[: -Pool.steplen]) if node.pool.depth > top else None
-        if parent is None:
-            if node.pool.depth == top:
-                tops.append(node)
-        else:
-            parent.children.append(node)
-    for node in nodes.values():
-        node.children.sort(key=lambda child: _address_order(child.pool))
-    tops.sort(key=lambda node: _address_order(node.pool))
-    return tops
+        budget -= len(fetched)
+        child_offset = 0
+        utilization = pool_utilization_map(fetched)
+        by_pk = {node.pool.pk: node for node in parents}
+        level = []
+        for pool in fetched:
+            node = TreeNode(pool=pool, utilization=utilization[pool.pk])
+            by_pk[pool.parent_id].children.append(node)
+            level.append(node)
+        levels += 1
+    _count_more(top_nodes, first_offset=offset if root is not None else 0)
+    return Tree(nodes=top_nodes, total=total, offset=offset, limit=limit)
+
+
+def _count_more(nodes: list[TreeNode], *, first_offset: int) -> None:
+    """Set ``more`` on every node: its live children after the page shown."""
+    stack = [(node, first_offset) for node in nodes]
+    while stack:
+        node, skipped = stack.pop()
+        node.more = max(node.utilization.children - skipped - len(node.children), 0)
+        stack.extend((child, 0) for child in node.children)
 
 
 # Free space and allocation

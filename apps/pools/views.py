@@ -102,7 +102,15 @@ class PoolTreeView(PoolConsoleMixin, View):
             except ApplicationError as exc:
                 context["search_error"] = exc.message
         else:
-            context["nodes"] = selectors.pool_tree(organization=request.organization, depth=1)
+            offset = _offset(request)
+            tree = selectors.pool_tree(
+                organization=request.organization, depth=1, limit=TREE_BATCH, offset=offset
+            )
+            context["nodes"] = tree.nodes
+            shown = offset + len(tree.nodes)
+            context["roots_more"] = max(tree.total - shown, 0)
+            context["roots_next_offset"] = shown
+            context["roots_offset"] = offset
         return render(request, "pools/pool_tree.html", context)
 
 
@@ -111,19 +119,28 @@ class PoolTreeChildrenView(PoolConsoleMixin, View):
 
     def get(self, request: HttpRequest, pk: int) -> HttpResponse:
         pool = self.get_pool(pk)
-        try:
-            offset = min(max(int(request.GET.get("offset", "0")), 0), 10**9)
-        except ValueError:
-            offset = 0
-        children = selectors.pool_children(pool=pool)
-        batch = _with_utilization(list(children[offset : offset + TREE_BATCH + 1]))
-        more = len(batch) > TREE_BATCH
+        if pool.deleted_at is not None:
+            raise Http404(f"Pool {selectors.describe_pool(pool)} is deleted.")
+        offset = _offset(request)
+        tree = selectors.pool_tree(
+            organization=request.organization, root=pool, depth=1, limit=TREE_BATCH, offset=offset
+        )
+        node = tree.nodes[0]
         context = {
-            "pools": batch[:TREE_BATCH],
+            "nodes": node.children,
             "parent": pool,
-            "next_offset": offset + TREE_BATCH if more else None,
+            "more": node.more,
+            "next_offset": offset + len(node.children),
         }
         return render(request, "pools/pool_tree_children.html", context)
+
+
+def _offset(request: HttpRequest) -> int:
+    """The ``offset`` query parameter, 0 when absent or not a number."""
+    try:
+        return min(max(int(request.GET.get("offset", "0")), 0), 10**9)
+    except ValueError:
+        return 0
 
 
 class PoolListView(PoolConsoleMixin, View):

@@ -11,6 +11,7 @@ from apps.pools import services
 from apps.pools.models import Pool
 from apps.tenancy.choices import Role
 from tests.actors import TEST_ACTOR
+from tests.pools.bulk import bulk_children
 
 pytestmark = pytest.mark.django_db
 
@@ -507,15 +508,41 @@ def test_tree_nested_with_depth_and_root(owner_client, plan):
     assert owner_client.get("/api/v1/pools/tree/?root=999999").status_code == 404
 
 
-def test_tree_too_large_is_refused(owner_client, root, monkeypatch):
-    monkeypatch.setattr("apps.pools.selectors.TREE_MAX_NODES", 1)
-    services.pool_allocate(actor=TEST_ACTOR, parent=root, prefix_length=16, name="a")
-    response = owner_client.get("/api/v1/pools/tree/")
-    assert error(response) == (
-        400,
-        "validation_error",
-        "The tree holds more than 1 pools; ask for a subtree (root) or fewer levels (depth).",
-    )
+def test_tree_pages_every_level_and_never_refuses_for_size(owner_client, root):
+    children = bulk_children(root, 12_000, 24)
+    bulk_children(children[0], 3, 28, name="g")
+    body = owner_client.get("/api/v1/pools/tree/?limit=50").json()
+    assert (body["limit"], body["offset"], body["total"], body["count"]) == (50, 0, 1, 54)
+    (corp,) = body["results"]
+    assert (corp["children_count"], corp["children_more"]) == (12_000, 11_950)
+    assert [child["cidr"] for child in corp["children"][:2]] == ["10.0.0.0/24", "10.0.1.0/24"]
+    first = corp["children"][0]
+    assert [grand["cidr"] for grand in first["children"]] == [
+        "10.0.0.0/28",
+        "10.0.0.16/28",
+        "10.0.0.32/28",
+    ]
+    assert first["children_more"] == 0
+    page = owner_client.get(f"/api/v1/pools/tree/?root={root.pk}&depth=1&offset=11990&limit=50")
+    assert page.status_code == 200
+    body = page.json()
+    (corp,) = body["results"]
+    assert (body["total"], body["offset"], body["count"]) == (12_000, 11_990, 11)
+    assert corp["children"][-1]["cidr"] == "10.46.223.0/24"
+    assert corp["children_more"] == 0
+    assert owner_client.get("/api/v1/pools/tree/?limit=1001").status_code == 400
+
+
+def test_tree_answers_at_most_max_nodes_and_counts_the_rest(owner_client, root, monkeypatch):
+    monkeypatch.setattr("apps.pools.selectors.TREE_MAX_NODES", 3)
+    children = bulk_children(root, 5, 16)
+    bulk_children(children[0], 2, 24, name="g")
+    body = owner_client.get("/api/v1/pools/tree/").json()
+    (corp,) = body["results"]
+    assert body["count"] == 3
+    assert [child["cidr"] for child in corp["children"]] == ["10.0.0.0/16", "10.1.0.0/16"]
+    assert corp["children_more"] == 3
+    assert corp["children"][0]["children_more"] == 2
 
 
 def test_available_free_blocks(owner_client, root, make_pool):

@@ -11,6 +11,7 @@ from apps.pools import services
 from apps.pools.models import Pool
 from apps.tenancy.choices import Role
 from tests.actors import TEST_ACTOR
+from tests.pools.bulk import bulk_children
 
 pytestmark = pytest.mark.django_db
 
@@ -58,9 +59,43 @@ def test_tree_children_come_in_batches(console, root, monkeypatch):
     first = page(console.get(f"/pools/{root.pk}/tree-children/"))
     assert re.findall(r">(10\.\d+\.0\.0/16)<", first) == ["10.0.0.0/16", "10.1.0.0/16"]
     assert f"/pools/{root.pk}/tree-children/?offset=2" in first
+    assert ">1 more</button>" in first
     rest = page(console.get(f"/pools/{root.pk}/tree-children/?offset=2"))
     assert re.findall(r">(10\.\d+\.0\.0/16)<", rest) == ["10.2.0.0/16"]
-    assert "Show more" not in rest
+    assert " more</button>" not in rest
+
+
+def test_tree_of_12000_children_pages_with_n_more_links_for_every_role(
+    organization, make_member, root
+):
+    bulk_children(root, 12_000, 24)
+    assert Pool.objects.find_problems() == ([], [], [], [], [])
+    for role in Role:
+        client = Client()
+        client.force_login(make_member(organization, role, email=f"{role}@example.com"))
+        html = page(client.get("/pools/"))
+        assert len(re.findall(r'class="tree-node"', html)) == 201
+        assert f"/pools/{root.pk}/tree-children/?offset=200" in html
+        assert ">11800 more</button>" in html
+        assert f'href="/pools/list/?parent={root.pk}"' in html
+        tail = page(client.get(f"/pools/{root.pk}/tree-children/?offset=11900"))
+        assert len(re.findall(r'class="tree-node"', tail)) == 100
+        assert "10.46.223.0/24" in tail
+        assert " more</button>" not in tail
+
+
+def test_tree_pages_the_roots(console, organization, monkeypatch):
+    monkeypatch.setattr("apps.pools.views.TREE_BATCH", 2)
+    for cidr in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"):
+        services.pool_create(actor=TEST_ACTOR, organization=organization, cidr=cidr, name=cidr)
+    first = page(console.get("/pools/"))
+    assert "172.16.0.0/12" in first
+    assert "192.168.0.0/16" not in first
+    assert ">1 more roots</a>" in first
+    second = page(console.get("/pools/?offset=2"))
+    assert "192.168.0.0/16" in second
+    assert "172.16.0.0/12" not in second
+    assert "more roots" not in second
 
 
 def test_empty_tree_invites_a_first_pool(console, viewer_console):

@@ -16,7 +16,7 @@ from rest_framework import serializers
 
 from apps.pools.choices import AllocationStrategy, PoolSource, PoolStatus, PoolType
 from apps.pools.models import CIDR_MAX_LENGTH, Pool
-from apps.pools.selectors import TREE_MAX_NODES, TreeNode
+from apps.pools.selectors import TREE_MAX_NODES, TREE_PAGE, TREE_PAGE_MAX, TreeNode
 from apps.pools.services import (
     DESCRIPTION_MAX_LENGTH,
     NAME_MAX_LENGTH,
@@ -252,7 +252,25 @@ class PoolTreeQuerySerializer(QuerySerializer):
         max_value=64,
         help_text=(
             "Levels below the starting level (0: the starting level only). "
-            f"Absent: all; a tree of more than {TREE_MAX_NODES} pools is refused."
+            f"Absent: as deep as the tree goes, up to {TREE_MAX_NODES} pools in one "
+            "answer (deeper pools are counted in `children_more`)."
+        ),
+    )
+    limit = serializers.IntegerField(
+        required=False,
+        min_value=1,
+        max_value=TREE_PAGE_MAX,
+        default=TREE_PAGE,
+        help_text="Children per node (and roots without `root`), in address order.",
+    )
+    offset = serializers.IntegerField(
+        required=False,
+        min_value=0,
+        max_value=10**9,
+        default=0,
+        help_text=(
+            "Skip this many pools of the first paged level: the roots, or the children "
+            "of `root`. Read a node's next children with `root={id}&depth=1&offset=...`."
         ),
     )
 
@@ -331,6 +349,9 @@ class PoolTreeNodeSerializer(serializers.Serializer):
     children_count = serializers.IntegerField(
         help_text="Live direct children, including those beyond the depth asked for."
     )
+    children_more = serializers.IntegerField(
+        help_text="Live direct children not in `children` (beyond the page or the depth)."
+    )
     utilization = UtilizationSerializer()
 
 
@@ -352,6 +373,7 @@ def tree_node_data(node: TreeNode) -> dict[str, Any]:
         "source": pool.source,
         "depth": pool.depth,
         "children_count": node.utilization.children,
+        "children_more": node.more,
         "utilization": node.utilization.as_dict(),
         "children": [tree_node_data(child) for child in node.children],
     }
@@ -362,6 +384,11 @@ class PoolTreeSerializer(serializers.Serializer):
 
     root = serializers.IntegerField(allow_null=True)
     depth = serializers.IntegerField(allow_null=True)
+    limit = serializers.IntegerField(help_text="Children per node.")
+    offset = serializers.IntegerField(help_text="Pools skipped at the first paged level.")
+    total = serializers.IntegerField(
+        help_text="Live pools of the first paged level: the roots, or the root's children."
+    )
     count = serializers.IntegerField(help_text="Pools in the answer.")
     results = PoolTreeNodeSerializer(many=True)
 

@@ -198,7 +198,10 @@ class PoolViewSet(TenantScopedMixin, viewsets.GenericViewSet):
 
     @extend_schema(
         summary="The pool tree",
-        description="Nested pools with utilization, in address order.",
+        description=(
+            "Nested pools with utilization, in address order. Every level is paged: a node "
+            "carries at most `limit` children and `children_more` counts the rest."
+        ),
         parameters=[PoolTreeQuerySerializer],
         responses=PoolTreeSerializer,
     )
@@ -207,14 +210,21 @@ class PoolViewSet(TenantScopedMixin, viewsets.GenericViewSet):
         root = None
         if "root" in query:
             root = selectors.pool_get(organization=request.organization, pk=query["root"])
-        nodes = selectors.pool_tree(
-            organization=request.organization, root=root, depth=query.get("depth")
+        tree = selectors.pool_tree(
+            organization=request.organization,
+            root=root,
+            depth=query.get("depth"),
+            limit=query["limit"],
+            offset=query["offset"],
         )
-        results = [tree_node_data(node) for node in nodes]
+        results = [tree_node_data(node) for node in tree.nodes]
         return Response(
             {
                 "root": root.pk if root else None,
                 "depth": query.get("depth"),
+                "limit": tree.limit,
+                "offset": tree.offset,
+                "total": tree.total,
                 "count": _count_nodes(results),
                 "results": results,
             }
