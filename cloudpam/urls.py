@@ -43,6 +43,7 @@ def _module_exists(name: str) -> bool:
 api_v1 = _app_urls("api.urls")
 
 urlpatterns = [
+    path("favicon.ico", views.favicon, name="favicon"),
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
     path("health", health.healthz, name="health"),

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.core.exceptions import NON_FIELD_ERRORS
+from django.http import FileResponse, HttpRequest
+from django.views.decorators.cache import cache_control
+from django.views.decorators.http import require_safe
 from django.views.generic import TemplateView
 
 from apps.tenancy.forms import LoginForm
@@ -36,6 +40,14 @@ class LoginView(auth_views.LoginView):
         if form.has_error(NON_FIELD_ERRORS, "rate_limited"):
             response.status_code = 429
         return response
+
+
+@require_safe
+@cache_control(public=True, max_age=86400)
+def favicon(request: HttpRequest) -> FileResponse:
+    """Serve the icon browsers ask for at ``/favicon.ico`` whatever the page links."""
+    path = settings.BASE_DIR / "static" / "favicon.ico"
+    return FileResponse(path.open("rb"), content_type="image/vnd.microsoft.icon")
 
 
 class DashboardView(LoginRequiredMixin, TemplateView):

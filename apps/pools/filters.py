@@ -24,6 +24,22 @@ MAX_ID = 2**63 - 1
 # Longer text cannot be a prefix; it is refused before parsing.
 MAX_PREFIX_TEXT = 100
 
+# What the console's "Order by" choice shows for each ordering value.
+ORDERING_LABELS: dict[str, str] = {
+    "cidr": "Address",
+    "-cidr": "Address, descending",
+    "name": "Name",
+    "-name": "Name, descending",
+    "prefix_length": "Prefix length",
+    "-prefix_length": "Prefix length, descending",
+    "depth": "Depth",
+    "-depth": "Depth, descending",
+    "created_at": "Created",
+    "-created_at": "Created, newest first",
+    "updated_at": "Updated",
+    "-updated_at": "Updated, newest first",
+}
+
 # ordering value -> order_by fields; "cidr" is address order, the default.
 ORDERINGS: dict[str, tuple[str, ...]] = {
     "cidr": ("family", "first_key", "prefix_length", "id"),
@@ -44,7 +60,8 @@ ORDERINGS: dict[str, tuple[str, ...]] = {
 class StrictBooleanField(forms.Field):
     """A query-string boolean: ``true``/``false``/``1``/``0``; anything else is an error."""
 
-    widget = forms.TextInput
+    # The console offers the three states as a choice; the API reads the same values.
+    widget = forms.Select(choices=[("", "Any"), ("true", "Yes"), ("false", "No")])
 
     def to_python(self, value: Any) -> bool | None:
         if value in (None, ""):
@@ -139,49 +156,61 @@ class PoolFilterSet(django_filters.FilterSet):
     )(
         ParentFilter(
             method="filter_parent",
+            label="Parent",
             help_text="Parent pool id, or null for root pools.",
         )
     )
     root = extend_schema_field({"type": "integer", "minimum": 1, "maximum": MAX_ID})(
         django_filters.NumberFilter(
             method="filter_root",
+            label="Subtree of",
             min_value=1,
             max_value=MAX_ID,
             help_text="Pools in the subtree of this pool, the pool included.",
         )
     )
-    type = django_filters.ChoiceFilter(choices=PoolType.choices)
-    status = django_filters.ChoiceFilter(choices=PoolStatus.choices)
-    source = django_filters.ChoiceFilter(choices=PoolSource.choices)
+    type = django_filters.ChoiceFilter(choices=PoolType.choices, empty_label="Any")
+    status = django_filters.ChoiceFilter(choices=PoolStatus.choices, empty_label="Any")
+    source = django_filters.ChoiceFilter(choices=PoolSource.choices, empty_label="Any")
     family = extend_schema_field({"type": "integer", "enum": [4, 6]})(
         django_filters.TypedChoiceFilter(
-            choices=[(str(value), label) for value, label in Family.choices],
+            # "Any" first, so a form that is sent untouched filters nothing.
+            choices=[("", "Any"), *((str(value), label) for value, label in Family.choices)],
             coerce=int,
+            empty_value=None,
+            label="Family",
             help_text="4 or 6.",
         )
     )
     q = django_filters.CharFilter(
         method="filter_q",
+        label="Search",
         max_length=255,
         help_text="Search name, description and CIDR.",
     )
-    cidr = PrefixFilter(method="filter_cidr", help_text="Exactly this prefix.")
+    cidr = PrefixFilter(method="filter_cidr", label="CIDR", help_text="Exactly this prefix.")
     contains = PrefixFilter(
         method="filter_contains",
+        label="Contains",
         allow_address=True,
         help_text="Pools containing this address or prefix (an equal pool included).",
     )
     within = PrefixFilter(
         method="filter_within",
+        label="Within",
         help_text="Pools inside this prefix (an equal pool included).",
     )
-    tag = TagFilter(method="filter_tag", help_text="A tag as key:value.")
+    tag = TagFilter(method="filter_tag", label="Tag", help_text="A tag as key:value.")
     include_deleted = StrictBooleanFilter(
-        method="filter_include_deleted", help_text="Include soft-deleted pools."
+        method="filter_include_deleted",
+        label="Include deleted",
+        help_text="Include soft-deleted pools.",
     )
     ordering = django_filters.ChoiceFilter(
-        choices=[(key, key) for key in ORDERINGS],
+        choices=[(key, ORDERING_LABELS[key]) for key in ORDERINGS],
+        empty_label="Address (default)",
         method="filter_ordering",
+        label="Order by",
         help_text="Order by one field; cidr (address order) by default.",
     )
 

@@ -37,6 +37,8 @@ from cloudpam.exceptions import ApplicationError, NotFound
 TREE_BATCH = 200
 CHILDREN_PER_PAGE = 50
 FREE_BLOCKS_SHOWN = 20
+# The session key of the user's last allocation choices, the allocate form's next defaults.
+ALLOCATE_CHOICES_KEY = "pools.allocate_choices"
 
 
 class PoolConsoleMixin(TenantViewMixin):
@@ -180,12 +182,22 @@ class PoolDetailView(PoolConsoleMixin, View):
         form = PoolAllocateForm(pool=pool, initial=self._allocate_initial(pool))
         return render(request, "pools/pool_detail.html", self.detail_context(pool, form))
 
-    @staticmethod
-    def _allocate_initial(pool: Pool) -> dict[str, Any]:
+    def _allocate_initial(self, pool: Pool) -> dict[str, Any]:
+        """Return the allocate form's defaults: the choices of the user's last allocation."""
         bits = 32 if pool.family == 4 else 128
         wanted = 24 if pool.family == 4 else 64
         length = wanted if pool.prefix_length < wanted else min(pool.prefix_length + 1, bits)
-        return {"prefix_length": length}
+        remembered = self.request.session.get(ALLOCATE_CHOICES_KEY) or {}
+        initial: dict[str, Any] = {
+            name: remembered[name]
+            for name in ("type", "status", "strategy")
+            if isinstance(remembered.get(name), str)
+        }
+        last_length = remembered.get("prefix_length")
+        if isinstance(last_length, int) and pool.prefix_length < last_length <= bits:
+            length = last_length
+        initial["prefix_length"] = length
+        return initial
 
     def detail_context(self, pool: Pool, form: PoolAllocateForm) -> dict[str, Any]:
         request = self.request
@@ -195,7 +207,13 @@ class PoolDetailView(PoolConsoleMixin, View):
         _with_utilization([pool, *page.object_list])
         free = selectors.pool_free_blocks(pool) if not pool.is_deleted else []
         preview = None
-        if not pool.is_deleted and pool.prefix_length < (32 if pool.family == 4 else 128):
+        # After a refused allocation the form shows the one error; a preview would repeat
+        # it, or complain about the length the form already flags.
+        if (
+            not form.is_bound
+            and not pool.is_deleted
+            and pool.prefix_length < (32 if pool.family == 4 else 128)
+        ):
             preview = _preview(pool, form.initial.get("prefix_length"), "first_fit")
         return self.base_context(
             pool=pool,
@@ -268,6 +286,9 @@ class PoolAllocateView(PoolDetailView):
             except ApplicationError as exc:
                 form.apply_error(exc)
             else:
+                request.session[ALLOCATE_CHOICES_KEY] = {
+                    name: data[name] for name in ("prefix_length", "type", "status", "strategy")
+                }
                 note = ""
                 if expected and expected != child.cidr:
                     note = f" ({expected}, shown before, was taken meanwhile)"

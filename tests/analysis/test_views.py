@@ -260,3 +260,20 @@ def test_recommendations_page_filters(console, organization, plan):
     assert "Select a valid choice" in html
     html = page(console.get("/recommendations/?status=applied"))
     assert "No recommendation matches these filters." in html
+
+
+def test_a_completed_run_reads_as_done(
+    console, organization, plan, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        console.post("/analysis/runs/new/")
+    run = AnalysisRun.objects.get()
+    html = page(console.get(f"/analysis/runs/{run.pk}/", HTTP_HX_REQUEST="true"))
+    assert "queued" not in html.lower()
+    assert 'class="bar ok"' in html
+    assert 'class="bar err"' not in html
+    assert "Finished " in html
+    waiting = AnalysisRun.objects.create(organization=organization, all_pools=True)
+    html = page(console.get(f"/analysis/runs/{waiting.pk}/", HTTP_HX_REQUEST="true"))
+    assert "Queued" in html
+    assert "Waiting for a worker." in html

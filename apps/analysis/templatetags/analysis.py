@@ -10,10 +10,19 @@ register = template.Library()
 
 
 @register.inclusion_tag("analysis/percent_bar.html")
-def percent_bar(percent: float | int | None, label: str = "used") -> dict[str, Any]:
-    """Render a bar for ``percent`` (0 to 100), coloured from 75 % and 90 %."""
+def percent_bar(
+    percent: float | int | None, label: str = "used", *, progress: bool = False
+) -> dict[str, Any]:
+    """Render a bar for ``percent`` (0 to 100), coloured from 75 % and 90 %.
+
+    A ``progress`` bar is work done, not space used: full is good news, so it turns
+    green when complete and is never coloured as a warning.
+    """
     value = min(max(float(percent or 0), 0.0), 100.0)
-    level = "err" if value >= 90 else "warn" if value >= 75 else ""
+    if progress:
+        level = "ok" if value >= 100 else ""
+    else:
+        level = "err" if value >= 90 else "warn" if value >= 75 else ""
     return {"percent": value, "level": level, "label": label}
 
 
