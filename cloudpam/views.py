@@ -58,6 +58,7 @@ class DashboardView(LoginRequiredMixin, TemplateView):
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         data = super().get_context_data(**kwargs)
         data["widgets"] = _dashboard_widgets(self.request)
+        data["panels"] = _dashboard_panels(self.request)
         return data
 
 
@@ -67,12 +68,33 @@ def _dashboard_widgets(request: Any) -> list[dict[str, Any]]:
     An app contributes by defining ``dashboard_widgets(request)`` in its
     ``apps/<app>/dashboard.py``.
     """
+    widgets: list[dict[str, Any]] = []
+    for module in _dashboard_modules():
+        widgets.extend(module.dashboard_widgets(request))
+    return widgets
+
+
+def _dashboard_modules() -> list[Any]:
+    """Return the ``apps/<app>/dashboard.py`` modules of the installed apps, in order."""
     from importlib import import_module
     from importlib.util import find_spec
 
-    widgets: list[dict[str, Any]] = []
-    for app in ("pools", "cloud", "discovery", "analysis", "planning", "audit"):
-        name = f"apps.{app}.dashboard"
-        if find_spec(name) is not None:
-            widgets.extend(import_module(name).dashboard_widgets(request))
-    return widgets
+    return [
+        import_module(f"apps.{app}.dashboard")
+        for app in ("pools", "cloud", "discovery", "analysis", "planning", "audit")
+        if find_spec(f"apps.{app}.dashboard") is not None
+    ]
+
+
+def _dashboard_panels(request: Any) -> list[dict[str, Any]]:
+    """Return the dashboard's panels (charts and short lists), in their ``order``.
+
+    An app contributes by defining ``dashboard_panels(request)`` beside its tiles; each
+    panel names the ``template`` that renders it and carries that template's context.
+    """
+    panels: list[dict[str, Any]] = []
+    for module in _dashboard_modules():
+        contribute = getattr(module, "dashboard_panels", None)
+        if contribute is not None:
+            panels.extend(contribute(request))
+    return sorted(panels, key=lambda panel: panel.get("order", 100))

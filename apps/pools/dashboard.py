@@ -8,6 +8,13 @@ from django.db.models import Count, Q
 from django.urls import reverse
 
 from apps.pools.models import Pool
+from apps.pools.selectors import pool_utilization_map
+
+# Address spaces the utilization chart draws; more are a link to the tree.
+CHART_SPACES = 20
+# Geometry of the chart (SVG user units): one bar per space.
+CHART_BAR = 18
+CHART_GAP = 8
 
 
 def dashboard_widgets(request: Any) -> list[dict[str, Any]]:
@@ -33,5 +40,65 @@ def dashboard_widgets(request: Any) -> list[dict[str, Any]]:
             "label": "IPv6 pools",
             "value": counts["ipv6"],
             "url": reverse("pools:pool-list") + "?family=6",
+        },
+    ]
+
+
+def dashboard_panels(request: Any) -> list[dict[str, Any]]:
+    """Return the utilization chart of the address spaces and the counts by family."""
+    organization = getattr(request, "organization", None)
+    if organization is None:
+        return []
+    live = Pool.objects.for_organization(organization).live()
+    families = {
+        family: {"pools": pools, "roots": roots}
+        for family, pools, roots in live.order_by()
+        .values_list("family")
+        .annotate(pools=Count("pk"), roots=Count("pk", filter=Q(parent__isnull=True)))
+    }
+    roots = list(
+        live.filter(parent__isnull=True).order_by("family", "first_key", "id")[: CHART_SPACES + 1]
+    )
+    more = len(roots) > CHART_SPACES
+    roots = roots[:CHART_SPACES]
+    utilization = pool_utilization_map(roots)
+    bars = []
+    for index, root in enumerate(roots):
+        used = utilization[root.pk]
+        level = "err" if used.percent >= 90 else "warn" if used.percent >= 75 else ""
+        bars.append(
+            {
+                "pool": root,
+                "utilization": used,
+                "y": index * (CHART_BAR + CHART_GAP),
+                "width": min(max(used.percent, 0.0), 100.0),
+                "level": level,
+            }
+        )
+    list_url = reverse("pools:pool-list")
+    return [
+        {
+            "order": 10,
+            "title": "Utilization by address space",
+            "template": "pools/dashboard_utilization.html",
+            "bars": bars,
+            "more": more,
+            "bar_height": CHART_BAR,
+            "chart_height": max(len(bars) * (CHART_BAR + CHART_GAP) - CHART_GAP, CHART_BAR),
+            "tree_url": reverse("pools:pool-tree"),
+        },
+        {
+            "order": 60,
+            "title": "Pools by family",
+            "template": "pools/dashboard_families.html",
+            "rows": [
+                {
+                    "label": label,
+                    "pools": families.get(family, {}).get("pools", 0),
+                    "roots": families.get(family, {}).get("roots", 0),
+                    "url": f"{list_url}?family={family}",
+                }
+                for family, label in ((4, "IPv4"), (6, "IPv6"))
+            ],
         },
     ]
