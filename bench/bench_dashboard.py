@@ -22,7 +22,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_pools_api import WARMUP, build_plan, measure, setup_django  # noqa: E402
+from bench_pools_api import WARMUP, build_plan, measure, setup_django
 
 DASHBOARD_P95_TARGET_MS = 150.0
 
