@@ -366,6 +366,7 @@ SPECTACULAR_SETTINGS = {
         "CloudAccountStatusEnum": "apps.cloud.choices.AccountStatus",
         "CloudAccountStatusChangeEnum": [("disabled", "disabled"), ("pending", "pending")],
         "PlanStatusEnum": "apps.planning.choices.PlanStatus",
+        "LLMProviderKindEnum": "apps.planning.choices.LLMProviderKind",
         "PlanSourceEnum": "apps.planning.choices.PlanSource",
         "PlanRiskLevelEnum": "apps.planning.choices.RiskLevel",
     },

@@ -40,6 +40,8 @@ def test_every_project_model_is_audited():
         "tenancy.usersession",
         # Written in bulk by sync runs; each run's sync event carries the counts.
         "discovery.discoveredresource",
+        # The ledger of model calls: one row per call, read through the usage API.
+        "planning.llmusagerecord",
     }
     assert {model_key(m) for m in audited} >= {
         "tenancy.user",

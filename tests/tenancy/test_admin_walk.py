@@ -39,6 +39,8 @@ from apps.cloud.services import account_create
 from apps.discovery import services as discovery_services
 from apps.discovery.ingest import clean_batch
 from apps.discovery.models import Agent, IngestBatch
+from apps.planning import llm_services
+from apps.planning.llm.base import ProviderSpec, Usage
 from apps.planning.services import plan_create
 from apps.planning.template_services import org_template_create
 from apps.pools import services as pool_services
@@ -104,6 +106,13 @@ PAGES: dict[str, dict[str, str]] = {
         "change": "templates.manage",
         "delete": "templates.manage",
     },
+    "planning.llmproviderconfig": {
+        "view": "ai.manage",
+        "add": "ai.manage",
+        "change": "ai.manage",
+        "delete": "ai.manage",
+    },
+    "planning.llmusagerecord": _read_only("ai.manage"),
     "audit.auditevent": _read_only("audit.view"),
     "audit.auditchain": _read_only("audit.view"),
     "discovery.agent": _read_only("agents.view"),
@@ -231,6 +240,19 @@ ROWS: dict[str, Callable[[World], Any]] = {
         title=f"walk plan {next(_serial)}",
         source="template",
         operations=[{"op": "create", "ref": "a", "name": "a", "cidr": "10.0.9.0/24"}],
+    ),
+    "planning.llmproviderconfig": lambda world: llm_services.llm_provider_create(
+        organization=world.organization,
+        actor=TEST_ACTOR,
+        name=f"walk model {next(_serial)}",
+        provider="openai",
+        model="gpt-walk",
+    ),
+    "planning.llmusagerecord": lambda world: llm_services.llm_usage_record(
+        organization=world.organization,
+        actor=TEST_ACTOR,
+        spec=ProviderSpec(provider="openai", model="gpt-walk"),
+        usage=Usage(input_tokens=10, output_tokens=5),
     ),
     "planning.organizationtemplate": lambda world: org_template_create(
         organization=world.organization,
@@ -414,6 +436,10 @@ ACTIONS: dict[str, dict[str, Action]] = {
     },
     "planning.plan": {},
     "planning.organizationtemplate": {},
+    "planning.llmproviderconfig": {
+        "delete_selected": _delete_selected("planning.llmproviderconfig", "ai.manage")
+    },
+    "planning.llmusagerecord": {},
     "audit.auditevent": {},
     "audit.auditchain": {},
     "discovery.agent": {
