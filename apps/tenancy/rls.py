@@ -21,12 +21,17 @@ driven from one place, the tenant state held in a context variable:
   prefix, a user's list of memberships, migrations (``pre_migrate`` turns it
   on, ``post_migrate`` restores it), the superuser admin, maintenance tasks.
 
-The state is written to the database connection when it changes and when a
-connection opens (``connection_created``), and never opens a connection by
-itself. Writes go through the raw driver cursor so they do not count against
-the query budgets that tests pin. A write is skipped when the connection
-already holds the state, which is only trusted for writes made in autocommit:
-a write inside a transaction reverts if the transaction rolls back.
+The state is written to a connection lazily, just before its next statement
+(an execute wrapper every PostgreSQL connection gets as it opens), and only when
+the connection does not already hold it: a request that binds the organization
+its connection served last costs no round trip for it, and one that binds
+another pays one. Nothing here opens a connection. Writes go through the raw
+driver cursor so they do not count against the query budgets that tests pin.
+A setting written inside a transaction reverts when the transaction, or a
+savepoint before it, rolls back: the backend (``cloudpam.db.postgresql``) then
+calls ``forget`` and the next statement writes the state again. Code that runs
+SQL on the raw driver connection, bypassing Django's cursor, calls ``sync``
+first.
 
 Without a setting, the policy matches no row: a query that runs outside any
 tenant context fails closed. Superusers and roles with ``BYPASSRLS`` are not
@@ -89,9 +94,7 @@ def _is_postgresql(connection: BaseDatabaseWrapper) -> bool:
 
 
 def _write(connection: BaseDatabaseWrapper, state: TenantState) -> None:
-    """Write ``state`` to an open PostgreSQL connection unless it is already there."""
-    if getattr(connection, "_cloudpam_rls_state", _UNKNOWN) == state:
-        return
+    """Write ``state`` to an open PostgreSQL connection."""
     raw = connection.connection
     if raw is None:
         return
@@ -99,7 +102,7 @@ def _write(connection: BaseDatabaseWrapper, state: TenantState) -> None:
 
     if raw.info.transaction_status == TransactionStatus.INERROR:
         # The transaction is about to be rolled back, which reverts the
-        # settings anyway; the next write must not trust the cached state.
+        # settings anyway; the statement that follows fails on its own.
         connection._cloudpam_rls_state = _UNKNOWN
         return
     organization = "" if state.organization_id is None else str(state.organization_id)
@@ -108,29 +111,42 @@ def _write(connection: BaseDatabaseWrapper, state: TenantState) -> None:
             "SELECT set_config(%s, %s, false), set_config(%s, %s, false)",
             [ORGANIZATION_SETTING, organization, BYPASS_SETTING, "on" if state.bypass else "off"],
         )
-    # Inside a transaction the write reverts if it rolls back: only a write in
-    # autocommit is known to last, so only that one is remembered.
-    connection._cloudpam_rls_state = _UNKNOWN if connection.in_atomic_block else state
+    # Kept until a rollback reverts it (``forget``) or the connection closes.
+    connection._cloudpam_rls_state = state
 
 
-def _apply(state: TenantState) -> None:
-    """Bring every open PostgreSQL connection of this thread in line with ``state``."""
-    for connection in connections.all(initialized_only=True):
-        if _is_postgresql(connection) and connection.connection is not None:
-            _write(connection, state)
+def _desired(connection: BaseDatabaseWrapper) -> TenantState:
+    # Migrations pin the bypass on their connection, whatever the context says.
+    return getattr(connection, "_cloudpam_rls_pinned", None) or _state.get()
+
+
+def sync(connection: BaseDatabaseWrapper) -> None:
+    """Bring an open PostgreSQL connection in line with the current tenant state."""
+    if not _is_postgresql(connection) or connection.connection is None:
+        return
+    state = _desired(connection)
+    if getattr(connection, "_cloudpam_rls_state", _UNKNOWN) != state:
+        _write(connection, state)
+
+
+def forget(connection: BaseDatabaseWrapper) -> None:
+    """Forget what ``connection`` holds (a rollback may have reverted it)."""
+    connection._cloudpam_rls_state = _UNKNOWN
+
+
+def _sync_before_statement(execute: Any, sql: Any, params: Any, many: bool, context: Any) -> Any:
+    sync(context["connection"])
+    return execute(sql, params, many, context)
 
 
 def on_connection_created(sender: Any, connection: BaseDatabaseWrapper, **kwargs: Any) -> None:
-    """Write the current tenant state to a connection as it opens (or reopens)."""
+    """Track a new PostgreSQL connection: it holds no setting, and syncs before each statement."""
     if not _is_postgresql(connection):
         return
-    connection._cloudpam_rls_state = _UNKNOWN
-    state = _state.get()
-    if state == _EMPTY:
-        # A fresh session has neither setting, which the policy reads as "no rows".
-        connection._cloudpam_rls_state = _EMPTY
-        return
-    _write(connection, state)
+    # A fresh session has neither setting, which the policy reads as "no rows".
+    connection._cloudpam_rls_state = _EMPTY
+    if _sync_before_statement not in connection.execute_wrappers:
+        connection.execute_wrappers.append(_sync_before_statement)
 
 
 def _organization_id(organization: Any) -> int | None:
@@ -146,12 +162,10 @@ def tenant_context(organization: Any) -> Iterator[None]:
     None binds no organization: tenant tables then show no rows on PostgreSQL.
     """
     token = _state.set(TenantState(organization_id=_organization_id(organization)))
-    _apply(_state.get())
     try:
         yield
     finally:
         _state.reset(token)
-        _apply(_state.get())
 
 
 @contextmanager
@@ -165,12 +179,10 @@ def rls_bypass() -> Iterator[None]:
     """
     previous = _state.get()
     token = _state.set(TenantState(organization_id=previous.organization_id, bypass=True))
-    _apply(_state.get())
     try:
         yield
     finally:
         _state.reset(token)
-        _apply(_state.get())
 
 
 def activate(organization: Any) -> None:
@@ -181,34 +193,30 @@ def activate(organization: Any) -> None:
     the request ends.
     """
     _state.set(TenantState(organization_id=_organization_id(organization)))
-    _apply(_state.get())
 
 
 def restore(state: TenantState) -> None:
     """Put back a state saved with ``current_state()``, inside an enclosing block."""
     _state.set(state)
-    _apply(state)
 
 
 # Migrations and their data steps run before any organization exists.
 
 
 def on_pre_migrate(sender: Any, using: str = DEFAULT_DB_ALIAS, **kwargs: Any) -> None:
-    """Turn the bypass on for the migration connection (explicit, for migrations only)."""
+    """Pin the bypass on the migration connection (explicit, for migrations only)."""
     connection = connections[using]
     if _is_postgresql(connection):
-        connection.ensure_connection()
-        _write(connection, TenantState(organization_id=None, bypass=True))
+        connection._cloudpam_rls_pinned = TenantState(organization_id=None, bypass=True)
 
 
 def on_post_migrate(sender: Any, using: str = DEFAULT_DB_ALIAS, **kwargs: Any) -> None:
-    """Protect every tenant table, then restore the connection's tenant state."""
+    """Protect every tenant table, then unpin: the context's state applies again."""
     connection = connections[using]
     if not _is_postgresql(connection):
         return
     enable_row_level_security(using=using)
-    connection.ensure_connection()
-    _write(connection, _state.get())
+    connection._cloudpam_rls_pinned = None
 
 
 def tenant_tables(using: str = DEFAULT_DB_ALIAS) -> list[str]:

@@ -158,7 +158,8 @@ TEMPLATES = [
 # engine is chosen from whatever DATABASE_URL names.
 _PROMETHEUS_ENGINES = {
     "django.db.backends.sqlite3": "django_prometheus.db.backends.sqlite3",
-    "django.db.backends.postgresql": "django_prometheus.db.backends.postgresql",
+    # Query metrics, and the lazy row-level-security settings of apps.tenancy.rls.
+    "django.db.backends.postgresql": "cloudpam.db.postgresql",
 }
 DATABASES = {
     "default": env.db_url("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'cloudpam.sqlite3'}"),
