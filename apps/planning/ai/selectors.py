@@ -1,23 +1,35 @@
 """Load the facts the AI planner's context is built from (SPEC.md section 7.3, Context).
 
-:func:`context_facts_for` reads an organization's live pools in one query, builds the
-analysis engine's tree, and computes, with the analysis engine's own functions and the
-organization's analysis settings, what the model may be shown: utilization and the
-largest free block per pool (``pool_core``, as a pool analysis does), runway
-(``runway_of`` over the snapshots), compliance findings (``evaluate_compliance``), the
-addresses discovered resources use (``discovered_in_use``) and the naming patterns seen.
+:func:`context_facts_for` loads only the pools a context can show, and computes their
+figures with the analysis engine's own functions and the organization's analysis
+settings: utilization, free space and largest free block (``pool_core``, as a pool
+analysis does), runway (``runway_of`` over the snapshots), compliance findings
+(``evaluate_compliance``, on the pools loaded), the addresses discovered resources use
+(``discovered_in_use``) and the naming patterns seen.
 
-Only the pools a context can show get these figures: the pools the request names (its
-``focus``) with their ancestors and whole subtrees, then the tree level by level down to
-``MAX_DEPTH``, at most ``POOL_LIMIT`` pools in all, far more than any token budget shows.
-``ContextFacts.total_pools`` counts every live pool. Five queries whatever the size.
+The pools a context can show (``POOL_LIMIT`` at most, more than a token budget shows):
+the pools the request names (its ``focus``: a CIDR, the narrowest pool holding it, or a
+name), their ancestors and whole subtrees, then the tree level by level down to
+``MAX_DEPTH`` while their children number at most ``CHILDREN_LIMIT``. The children come
+too, lightly (prefix, type, status, name), since a pool's free space and some rules
+depend on them: they are the bulk of the work, so the limit keeps a 10,000-pool
+organization within the time of a chat message while loading more levels than an 8,000
+token context shows. ``ContextFacts.total_pools`` counts
+every live pool. At most eight queries whatever the size: the count, the focus lookup,
+the focus subtrees, the levels, the children, the snapshots, the discovered usage and
+the count of discovered resources in no pool.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from functools import reduce
+from operator import or_
 from typing import Any
 
+from django.db.models import Q, QuerySet
+from django.db.models.functions import Lower
 from django.utils import timezone
 
 from apps.analysis import engine
@@ -31,18 +43,24 @@ from apps.planning.ai.context import (
     DEFAULT_MAX_DEPTH,
     ContextFacts,
     PoolFacts,
+    cidrs_in,
     focus_pools,
     naming_patterns_of,
 )
 from apps.pools.cidr import Prefix
 from apps.pools.models import Pool
+from apps.pools.selectors import containing_filter
 from apps.pools.utilization import percent
 from apps.tenancy.models import Organization
 
 MAX_DEPTH = DEFAULT_MAX_DEPTH
 POOL_LIMIT = 3_000
+CHILDREN_LIMIT = 4_000
+FOCUS_LOOKUP_LIMIT = 200
+NGRAM = 5
+NAMES_SAMPLED = 2_000
 DISCOVERED_LIMIT = 50
-_FIELDS = (
+_DETAIL = (
     "pk",
     "parent_id",
     "family",
@@ -54,74 +72,105 @@ _FIELDS = (
     "tags",
     "created_at",
     "description",
+    "depth",
+    "path",
+    "numchild",
 )
+_LIGHT = ("pk", "parent_id", "family", "first_key", "prefix_length", "name", "type", "status")
+_EDGE = re.compile(r"^[^\w]+|[^\w]+$")
 
 
-def _light_facts(tree: engine.PoolTree, depth: Mapping[int, int]) -> list[PoolFacts]:
-    """Return every pool as facts without figures: enough to find what a request names."""
+def _phrases(focus: str) -> list[str]:
+    """Return the word sequences of ``focus`` a pool name could be, lowercased."""
+    words = [_EDGE.sub("", word) for word in focus.lower().split()]
+    phrases = {
+        " ".join(words[start : start + size])
+        for size in range(1, NGRAM + 1)
+        for start in range(len(words) - size + 1)
+    }
+    return sorted(phrase for phrase in phrases if len(phrase) >= 3)
+
+
+def _focus_lookup(pools: QuerySet[Pool], focus: str | None) -> list[tuple[PoolFacts, str]]:
+    """Return the pools ``focus`` may name, with their paths: by CIDR and by name, one query."""
+    if not focus:
+        return []
+    conditions = [Q(**containing_filter(prefix)) for prefix in cidrs_in(focus)]
+    phrases = _phrases(focus)
+    if phrases:
+        conditions.append(Q(lowered__in=phrases))
+    if not conditions:
+        return []
+    rows = (
+        pools.annotate(lowered=Lower("name"))
+        .filter(reduce(or_, conditions))
+        .order_by("-prefix_length", "pk")
+        .values_list("pk", "cidr", "name", "depth", "path")[:FOCUS_LOOKUP_LIMIT]
+    )
     return [
-        PoolFacts(
-            id=pool.id,
-            cidr=str(pool.cidr),
-            name=pool.name,
-            type=pool.type,
-            status=pool.status,
-            parent_id=tree.effective_parent_id(pool.id),
-            depth=depth[pool.id],
-            utilization_percent=0.0,
-            free_addresses=0,
-            largest_free=None,
-            children=0,
+        (
+            PoolFacts(
+                id=pk,
+                cidr=cidr,
+                name=name,
+                type="",
+                status="",
+                parent_id=None,
+                depth=depth,
+                utilization_percent=0.0,
+                free_addresses=0,
+                largest_free=None,
+                children=0,
+            ),
+            path,
         )
-        for pool in tree.pools.values()
+        for pk, cidr, name, depth, path in rows
     ]
 
 
-def _depths(tree: engine.PoolTree) -> dict[int, int]:
-    depth: dict[int, int] = {}
-    level, current = 1, list(tree.roots)
-    while current:
-        for pool_id in current:
-            depth[pool_id] = level
-        level, current = (
-            level + 1,
-            [kid for pool_id in current for kid in tree.children_of(pool_id)],
+def _candidate_rows(
+    pools: QuerySet[Pool], focus_paths: Sequence[str]
+) -> dict[int, tuple[Any, ...]]:
+    """Return the detail rows of the pools a context may show: the focus, then by level."""
+    rows: dict[int, tuple[Any, ...]] = {}
+    if focus_paths:
+        steplen = Pool.steplen
+        ancestors = {
+            path[:end] for path in focus_paths for end in range(steplen, len(path), steplen)
+        }
+        near = reduce(
+            or_, (Q(path__startswith=path) for path in focus_paths), Q(path__in=ancestors)
         )
-    return depth
+        for row in pools.filter(near).order_by("path").values_list(*_DETAIL)[:POOL_LIMIT]:
+            rows[row[0]] = row
+    # Level by level, until the children to load (their free space needs them) would pass
+    # CHILDREN_LIMIT: treebeard's numchild counts them without a query.
+    children = 0
+    levels = pools.filter(depth__lte=MAX_DEPTH).order_by("depth", "path")
+    for row in levels.values_list(*_DETAIL)[:POOL_LIMIT]:
+        if row[0] in rows:
+            continue
+        children += row[13]
+        if len(rows) >= POOL_LIMIT or children > CHILDREN_LIMIT:
+            break
+        rows[row[0]] = row
+    return rows
 
 
-def _candidates(
-    tree: engine.PoolTree, depth: Mapping[int, int], focused: Sequence[int]
-) -> list[int]:
-    """Return the pools a context may show, at most ``POOL_LIMIT``: the focus, then by level."""
-    chosen: dict[int, None] = {}
-    for pool_id in focused:
-        for ancestor in reversed(list(tree.ancestors(pool_id))):
-            chosen.setdefault(ancestor.id, None)
-        for member in tree.walk(pool_id):
-            if len(chosen) >= POOL_LIMIT:
-                break
-            chosen.setdefault(member, None)
-    level = list(tree.roots)
-    while level and len(chosen) < POOL_LIMIT and depth[level[0]] <= MAX_DEPTH:
-        for pool_id in level:
-            if len(chosen) >= POOL_LIMIT:
-                break
-            chosen.setdefault(pool_id, None)
-        level = [kid for pool_id in level for kid in tree.children_of(pool_id)]
-    return list(chosen)
+def _prefix(family: int, first_key: str, length: int) -> Prefix:
+    return Prefix(family, int(first_key, 16), length)
 
 
 def _naming_patterns(organization: Organization, names: Sequence[str]) -> list[str]:
-    """Return the name shapes seen, then the organization's NAMING rule patterns."""
-    patterns = naming_patterns_of(names)
+    """Return the name shapes seen (in a sample of names), then the NAMING rule patterns."""
+    step = max(len(names) // NAMES_SAMPLED, 1)
+    patterns = naming_patterns_of(names[::step])
     compliance = organization.setting("compliance")
     naming = compliance.get("NAMING") if isinstance(compliance, Mapping) else None
     params = naming.get("params") if isinstance(naming, Mapping) else None
     rules = params.get("patterns") if isinstance(params, Mapping) else None
-    if isinstance(rules, Mapping) and (
-        not isinstance(naming, Mapping) or naming.get("enabled", True)
-    ):
+    enabled = not isinstance(naming, Mapping) or naming.get("enabled", True)
+    if isinstance(rules, Mapping) and enabled:
         patterns.extend(
             f"{kind} names must match {pattern}"
             for kind, pattern in sorted(rules.items(), key=lambda item: str(item[0]))
@@ -131,29 +180,23 @@ def _naming_patterns(organization: Organization, names: Sequence[str]) -> list[s
 
 
 def _discovered(
-    organization: Organization,
-    in_use: Mapping[int, int],
-    tree: engine.PoolTree,
-    shown: set[int],
+    organization: Organization, in_use: Mapping[int, int], sizes: Mapping[int, int]
 ) -> list[dict[str, Any]]:
-    """Return the discovered usage of the candidate pools, the most used first."""
+    """Return the discovered usage of the pools loaded, the most used first."""
     from apps.discovery.choices import ResourceState
     from apps.discovery.models import DiscoveredResource
 
-    rows: list[dict[str, Any]] = []
     ranked = sorted(
-        ((used, pool_id) for pool_id, used in in_use.items() if pool_id in shown),
-        reverse=True,
+        ((used, pool_id) for pool_id, used in in_use.items() if pool_id in sizes), reverse=True
     )
-    for used, pool_id in ranked[:DISCOVERED_LIMIT]:
-        size = tree.get(pool_id).cidr.size
-        rows.append(
-            {
-                "pool": pool_id,
-                "addresses_in_use": used,
-                "percent_in_use": percent(used, size),
-            }
-        )
+    rows: list[dict[str, Any]] = [
+        {
+            "pool": pool_id,
+            "addresses_in_use": used,
+            "percent_in_use": percent(used, sizes[pool_id]),
+        }
+        for used, pool_id in ranked[:DISCOVERED_LIMIT]
+    ]
     outside = (
         DiscoveredResource.objects.for_organization(organization)
         .filter(state=ResourceState.PRESENT, pool__isnull=True)
@@ -164,46 +207,56 @@ def _discovered(
     return rows
 
 
+def _pool_data(rows: Iterable[tuple[Any, ...]]) -> list[engine.PoolData]:
+    return [
+        engine.PoolData(
+            row[0],
+            row[1],
+            _prefix(row[2], row[3], row[4]),
+            name=row[5],
+            type=row[6],
+            status=row[7],
+            tags=row[8] if isinstance(row[8], dict) else {},
+            created_at=row[9],
+        )
+        for row in rows
+    ]
+
+
 def context_facts_for(organization: Organization, *, focus: str | None = None) -> ContextFacts:
     """Return the facts of ``organization`` a context can be built from, for ``focus``.
 
-    Five queries: the pools, the snapshots of the candidate pools, the discovered usage,
-    the count of discovered resources in no pool (the organization's settings are on its
-    row already).
+    See the module docstring for which pools are loaded; at most eight queries.
     """
     settings = analysis_settings(organization=organization)
-    rows = Pool.objects.for_organization(organization).live().order_by("path").values_list(*_FIELDS)
-    data: list[engine.PoolData] = []
-    descriptions: dict[int, str] = {}
-    for pk, parent_id, family, first_key, length, name, kind, status, tags, created, text in rows:
-        data.append(
-            engine.PoolData(
-                pk,
-                parent_id,
-                Prefix(family, int(first_key, 16), length),
-                name=name,
-                type=kind,
-                status=status,
-                tags=tags if isinstance(tags, dict) else {},
-                created_at=created,
+    pools = Pool.objects.for_organization(organization).live().order_by()
+    total = pools.count()
+    found = _focus_lookup(pools, focus)
+    lite = [facts for facts, _path in found]
+    paths = {facts.id: path for facts, path in found}
+    focused = focus_pools(ContextFacts(organization.name, lite), focus) if lite else []
+    detail = _candidate_rows(pools, [paths[pool.id] for pool in focused])
+    # Children of the loaded pools, lightly: a pool's free space and rules depend on them.
+    names = [row[5] for row in detail.values()]
+    data = _pool_data(detail.values())
+    for pk, parent_id, family, first_key, length, name, kind, status in pools.filter(
+        parent_id__in=list(detail)
+    ).values_list(*_LIGHT):
+        if pk not in detail:
+            data.append(
+                engine.PoolData(
+                    pk, parent_id, _prefix(family, first_key, length), name, kind, status
+                )
             )
-        )
-        if text:
-            descriptions[pk] = text
+            names.append(name)
     tree = engine.build_tree(data)
-    depth = _depths(tree)
-    light = _light_facts(tree, depth)
-    focused = [pool.id for pool in focus_pools(ContextFacts(organization.name, light), focus)]
-    # In path order: parents before children, as the tree is shown.
-    position = {pool.id: index for index, pool in enumerate(data)}
-    candidates = sorted(_candidates(tree, depth, focused), key=position.__getitem__)
-    shown = set(candidates)
+    candidates = sorted(detail, key=lambda pk: detail[pk][12])  # path order
     in_use = discovered_usage(organization=organization)
     history = snapshot_history(
         organization=organization, pool_ids=candidates, days=settings.runway_window
     )
     cores = {pool_id: engine.pool_core(tree, pool_id, in_use) for pool_id in candidates}
-    pools: list[PoolFacts] = []
+    facts: list[PoolFacts] = []
     for pool_id in candidates:
         pool = tree.get(pool_id)
         usage, gaps, _fragmentation = cores[pool_id]
@@ -214,7 +267,7 @@ def context_facts_for(organization: Organization, *, focus: str | None = None) -
             else None
         )
         largest = gaps.largest_free_block
-        pools.append(
+        facts.append(
             PoolFacts(
                 id=pool_id,
                 cidr=str(pool.cidr),
@@ -222,13 +275,13 @@ def context_facts_for(organization: Organization, *, focus: str | None = None) -
                 type=pool.type,
                 status=pool.status,
                 parent_id=tree.effective_parent_id(pool_id),
-                depth=depth[pool_id],
+                depth=detail[pool_id][11],
                 utilization_percent=usage.percent,
                 free_addresses=gaps.total_free,
                 largest_free=str(largest) if largest is not None else None,
                 children=len(tree.children_of(pool_id)),
                 runway_days=runway.days_until_exhaustion if runway is not None else None,
-                description=descriptions.get(pool_id, ""),
+                description=detail[pool_id][10] or "",
                 tags=dict(pool.tags),
             )
         )
@@ -242,12 +295,14 @@ def context_facts_for(organization: Organization, *, focus: str | None = None) -
     )
     return ContextFacts(
         organization=organization.name,
-        pools=pools,
+        pools=facts,
         findings=[
             {key: value for key, value in finding_data(finding).items() if key != "related"}
             for finding in findings
         ],
-        discovered=_discovered(organization, in_use, tree, shown),
-        naming_patterns=_naming_patterns(organization, [pool.name for pool in tree.pools.values()]),
-        total_pools=len(tree),
+        discovered=_discovered(
+            organization, in_use, {pool_id: cores[pool_id][0].total for pool_id in candidates}
+        ),
+        naming_patterns=_naming_patterns(organization, names),
+        total_pools=total,
     )

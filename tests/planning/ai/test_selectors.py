@@ -108,7 +108,7 @@ def test_a_fixed_number_of_queries(
 ) -> None:
     for index in range(30):
         make_pool(f"10.20.{index + 10}.0/24", tree["staging"], name=f"extra-{index}")
-    with django_assert_max_num_queries(5):
+    with django_assert_max_num_queries(8):
         facts = context_facts_for(organization, focus="in 10.20.0.0/16")
     assert facts.total_pools == 36
 
