@@ -6,11 +6,16 @@ plans it makes pass the dry run is tested in ``test_selectors.py`` against a dat
 
 from __future__ import annotations
 
+import re
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from apps.planning import engine
 from apps.planning.ai.context import ContextFacts, PoolFacts
 from apps.planning.ai.fallback import UNAVAILABLE, plan_request
+from apps.pools import cidr
 
 
 def pool(pool_id: int, cidr: str, name: str, parent: int | None, **extra) -> PoolFacts:
@@ -211,3 +216,44 @@ def test_anything_else_says_ai_is_unavailable(text: str) -> None:
     assert answer.reply == UNAVAILABLE
     assert "/plans/wizard/" in answer.reply
     assert "recommendations" in answer.reply
+
+
+# Property: an allocation is planned exactly when the blocks fit, as the dry run places them.
+
+
+@st.composite
+def _layouts(draw: st.DrawFn) -> tuple[ContextFacts, int, int]:
+    """Return a /24 with random aligned children, a block length and a count."""
+    children: list[cidr.Prefix] = []
+    for _ in range(draw(st.integers(0, 8))):
+        length = draw(st.integers(25, 30))
+        offset = draw(st.integers(0, (1 << (length - 24)) - 1))
+        prefix = cidr.Prefix(4, (10 << 24) | (offset << (32 - length)), length)
+        if not any(prefix.overlaps(other) for other in children):
+            children.append(prefix)
+    pools = [pool(1, "10.0.0.0/24", "lab", None)]
+    pools += [pool(index + 2, str(c), f"c{index}", 1) for index, c in enumerate(children)]
+    return ContextFacts("Acme", pools), draw(st.integers(25, 30)), draw(st.integers(1, 12))
+
+
+@settings(max_examples=150, deadline=None)
+@given(layout=_layouts())
+def test_an_allocation_is_planned_exactly_when_first_fit_places_every_block(layout) -> None:
+    facts, length, count = layout
+    answer = plan_request(f"allocate {count} /{length}s in 10.0.0.0/24", facts)
+    parent = cidr.parse_prefix("10.0.0.0/24")
+    taken = [cidr.parse_prefix(p.cidr) for p in facts.pools if p.parent_id == 1]
+    placed = 0
+    for _ in range(count):
+        block = cidr.first_fit(parent, taken, length)
+        if block is None:
+            break
+        taken.append(block)
+        placed += 1
+    if placed == count:
+        assert answer.impossible is None
+        assert len(answer.operations) == count
+        assert engine.validate_operations(answer.operations).ok
+    else:
+        assert answer.operations is None
+        assert re.search(r"do(es)? not fit|no free space left", answer.impossible)
