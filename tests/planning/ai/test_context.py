@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+from dataclasses import replace
 
 import pytest
 from hypothesis import given, settings
@@ -251,3 +252,43 @@ def test_the_pure_modules_load_no_django() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
     assert result.stdout.strip() == "[]"
+
+
+CANARY = "sk-proj-CanaryZ9y8X7w6V5u4T3s2R1q0"
+_BASE_POOL = pool(7, "10.7.0.0/16", "base", None, 1, largest_free="10.7.128.0/17", runway_days=9)
+
+
+@pytest.mark.parametrize(
+    "facts",
+    [
+        ContextFacts(CANARY, [_BASE_POOL]),
+        *(
+            ContextFacts("Acme", [replace(_BASE_POOL, **{name: f"x {CANARY} y"})])
+            for name in ("cidr", "name", "type", "status", "largest_free", "description")
+        ),
+        ContextFacts("Acme", [replace(_BASE_POOL, tags={"env": CANARY})]),
+        ContextFacts("Acme", [replace(_BASE_POOL, tags={CANARY: "x"})]),
+        ContextFacts("Acme", [replace(_BASE_POOL, tags={"client_secret": "plain-value"})]),
+        *(
+            ContextFacts(
+                "Acme",
+                [_BASE_POOL],
+                findings=[
+                    {"rule": "R", "severity": "info", "pool": 7, "message": "m", key: CANARY}
+                ],
+            )
+            for key in ("rule", "severity", "pool", "message")
+        ),
+        *(
+            ContextFacts("Acme", [_BASE_POOL], discovered=[{"pool": 7, key: CANARY}])
+            for key in ("cidr", "provider", "name", "note", CANARY)
+        ),
+        ContextFacts("Acme", [_BASE_POOL], discovered=[{"pool": 7, "tags": {"k": CANARY}}]),
+        ContextFacts("Acme", [_BASE_POOL], discovered=[{"pool": 7, "api_token": "plain-value"}]),
+        ContextFacts("Acme", [_BASE_POOL], naming_patterns=[f"{{env}}-{CANARY}"]),
+    ],
+)
+def test_no_field_of_the_facts_carries_a_secret_into_the_context(facts: ContextFacts) -> None:
+    text = build_context(facts, focus=None, budget_tokens=4_000).text
+    assert CANARY not in text
+    assert "plain-value" not in text
