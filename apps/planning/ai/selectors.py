@@ -9,15 +9,15 @@ analysis does), runway (``runway_of`` over the snapshots), compliance findings
 
 The pools a context can show (``POOL_LIMIT`` at most, more than a token budget shows):
 the pools the request names (its ``focus``: a CIDR, the narrowest pool holding it, or a
-name), their ancestors and whole subtrees, then the tree level by level down to
-``MAX_DEPTH`` while their children number at most ``CHILDREN_LIMIT``. The children come
-too, lightly (prefix, type, status, name), since a pool's free space and some rules
-depend on them: they are the bulk of the work, so the limit keeps a 10,000-pool
-organization within the time of a chat message while loading more levels than an 8,000
-token context shows. ``ContextFacts.total_pools`` counts
-every live pool. At most eight queries whatever the size: the count, the focus lookup,
-the focus subtrees, the levels, the children, the snapshots, the discovered usage and
-the count of discovered resources in no pool.
+name), their ancestors and the roots, then the focus subtrees and the tree level by
+level down to ``MAX_DEPTH``, while their children number at most ``CHILDREN_LIMIT``.
+The children come too, lightly (prefix, type, status, name), since a pool's free space
+and some rules depend on them: they are the bulk of the work, so the limit keeps a
+10,000-pool organization within the time of a chat message while loading more than an
+8,000-token context shows. ``ContextFacts.total_pools`` counts every live pool. At most
+eight queries whatever the size: the count, the focus lookup, the focus subtrees, the
+levels, the children, the snapshots, the discovered usage and the count of discovered
+resources in no pool.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from functools import reduce
 from operator import or_
 from typing import Any
 
-from django.db.models import Q, QuerySet
+from django.db.models import Case, Q, QuerySet, Value, When
 from django.db.models.functions import Lower
 from django.utils import timezone
 
@@ -131,29 +131,49 @@ def _focus_lookup(pools: QuerySet[Pool], focus: str | None) -> list[tuple[PoolFa
 def _candidate_rows(
     pools: QuerySet[Pool], focus_paths: Sequence[str]
 ) -> dict[int, tuple[Any, ...]]:
-    """Return the detail rows of the pools a context may show: the focus, then by level."""
+    """Return the detail rows of the pools a context may show.
+
+    The focus pools, their ancestors and the roots always; then the focus subtrees and
+    the other levels, level by level, while the children to load (a pool's free space
+    needs them; treebeard's ``numchild`` counts them without a query) stay within
+    ``CHILDREN_LIMIT``, and ``POOL_LIMIT`` rows in all.
+    """
     rows: dict[int, tuple[Any, ...]] = {}
+    children = 0
+
+    def take(row: tuple[Any, ...], mandatory: bool) -> bool:
+        nonlocal children
+        if row[0] in rows:
+            return True
+        if not mandatory:
+            if len(rows) >= POOL_LIMIT or children + row[13] > CHILDREN_LIMIT:
+                return False
+            children += row[13]
+        rows[row[0]] = row
+        return True
+
     if focus_paths:
         steplen = Pool.steplen
         ancestors = {
             path[:end] for path in focus_paths for end in range(steplen, len(path), steplen)
         }
-        near = reduce(
-            or_, (Q(path__startswith=path) for path in focus_paths), Q(path__in=ancestors)
+        must = ancestors | set(focus_paths)
+        near = (
+            pools.filter(
+                reduce(
+                    or_, (Q(path__startswith=path) for path in focus_paths), Q(path__in=ancestors)
+                )
+            )
+            .annotate(first=Case(When(path__in=must, then=Value(0)), default=Value(1)))
+            .order_by("first", "depth", "path")
         )
-        for row in pools.filter(near).order_by("path").values_list(*_DETAIL)[:POOL_LIMIT]:
-            rows[row[0]] = row
-    # Level by level, until the children to load (their free space needs them) would pass
-    # CHILDREN_LIMIT: treebeard's numchild counts them without a query.
-    children = 0
+        for row in near.values_list(*_DETAIL)[: POOL_LIMIT + len(must)]:
+            if not take(row, row[12] in must):
+                break
     levels = pools.filter(depth__lte=MAX_DEPTH).order_by("depth", "path")
-    for row in levels.values_list(*_DETAIL)[:POOL_LIMIT]:
-        if row[0] in rows:
-            continue
-        children += row[13]
-        if len(rows) >= POOL_LIMIT or children > CHILDREN_LIMIT:
+    for row in levels.values_list(*_DETAIL)[: POOL_LIMIT + len(rows)]:
+        if not take(row, row[11] == 1):
             break
-        rows[row[0]] = row
     return rows
 
 

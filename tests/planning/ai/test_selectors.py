@@ -214,3 +214,32 @@ def test_other_fallback_plans_pass_the_dry_run(
 def test_the_prompt_choices_are_the_pool_choices() -> None:
     assert set(POOL_TYPES) == set(PoolType.values)
     assert set(POOL_STATUSES) == set(PoolStatus.values)
+
+
+def test_the_children_limit_stops_the_levels_but_never_the_focus_or_the_roots(
+    organization: Organization, make_pool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from apps.planning.ai import selectors
+
+    monkeypatch.setattr(selectors, "CHILDREN_LIMIT", 5)
+    root = make_pool("10.0.0.0/8", name="corp")
+    vpcs = [make_pool(f"10.{i}.0.0/16", root, name=f"vpc-{i}") for i in range(4)]
+    for vpc in vpcs:
+        for k in range(3):
+            make_pool(f"{vpc.cidr.split('/')[0][:-3]}{k}.0/24", vpc, name=f"{vpc.name}-s{k}")
+    other_root = make_pool("172.16.0.0/12", name="lab")
+    facts = context_facts_for(organization)
+    loaded = {pool.name for pool in facts.pools}
+    # Roots always, outside the limit; vpc-0's 3 children fit in 5, vpc-1's would not.
+    assert {"corp", "lab", "vpc-0"} <= loaded
+    assert not {"vpc-1", "vpc-2", "vpc-3"} & loaded
+    corp = next(pool for pool in facts.pools if pool.name == "corp")
+    assert corp.children == 4  # its figures still count every child
+    assert corp.utilization_percent == pytest.approx(4 * 100 / 256, abs=0.01)
+    # A named pool comes with its ancestors and children whatever the limit.
+    focused = context_facts_for(organization, focus="split vpc-3 please")
+    names = {pool.name for pool in focused.pools}
+    assert {"corp", "vpc-3", "lab"} <= names
+    vpc3 = next(pool for pool in focused.pools if pool.name == "vpc-3")
+    assert vpc3.children == 3
+    assert other_root.pk in {pool.id for pool in focused.pools}
