@@ -8,8 +8,8 @@ It starts the loopback fake model server (``tests/fakes/llm.py``) and, for the O
 and Anthropic wire formats, measures the time from the request to the first text delta
 two ways: a bare HTTP client reading the server-sent events itself (the fake server's
 own latency), and CloudPAM's path (``stream_with_fallback`` over ``provider_for``, which
-builds the SDK client, sends the request, parses the events and yields the first
-``delta``). It prints the medians and the difference, and exits non-zero when the median
+takes the SDK client from its cache, sends the request, parses the events and yields the
+first ``delta``). It prints the medians and the difference, and exits non-zero when the median
 added time exceeds the target (50 ms, issue 13). Pure Python: no database is needed.
 """
 

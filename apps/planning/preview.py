@@ -375,30 +375,59 @@ def _picture_children(
 def _discovered_overlaps(
     organization: Organization, created: Mapping[str, Pool], current: Mapping[int, Pool]
 ) -> list[dict[str, Any]]:
-    """Return a DISCOVERED_OVERLAP finding per new pool that cuts through discovered usage."""
+    """Return a DISCOVERED_OVERLAP finding per new pool that cuts through discovered usage.
+
+    Pools and resources are aligned blocks, which nest or are disjoint: a resource that
+    overlaps a new pool without lying inside it contains it. One query reads the resources
+    large enough to contain one of the new pools, within their span; each pool then looks
+    its containing blocks up (at most 32 or 128), the outermost first, as the address
+    order of the resources would give it.
+    """
     model = discovered_resource_model()
     if model is None or not created:
         return []
-    resources = _live_resources(model, organization)
-    if not resources.exists():
-        return []
-    findings = []
-    for ref, made in list(created.items())[:MAX_DISCOVERY_CHECKS]:
-        pool = current[made.pk]
-        first, last = pool.first_key, pool.last_key
-        crossing = (
-            resources.filter(family=pool.family, first_key__lte=last, last_key__gte=first)
-            .exclude(first_key__gte=first, last_key__lte=last)
-            .order_by("first_key")
+    checked = [
+        (ref, current[made.pk]) for ref, made in list(created.items())[:MAX_DISCOVERY_CHECKS]
+    ]
+    by_family: dict[int, list[tuple[str, Pool]]] = defaultdict(list)
+    for ref, pool in checked:
+        by_family[pool.family].append((ref, pool))
+    found: dict[str, Any] = {}
+    for family, pools in by_family.items():
+        rows = (
+            _live_resources(model, organization)
+            .filter(
+                family=family,
+                first_key__lte=max(pool.last_key for _ref, pool in pools),
+                last_key__gte=min(pool.first_key for _ref, pool in pools),
+                prefix_length__lt=max(pool.prefix_length for _ref, pool in pools),
+            )
+            .order_by("first_key", "prefix_length", "pk")
+            .values_list("first_key", "prefix_length", "cidr", "resource_type", "resource_id")
         )
-        resource = crossing.first()
-        if resource is not None:
+        blocks: dict[tuple[int, int], tuple[str, str, str]] = {}
+        for first_key, length, cidr, kind, resource_id in rows.iterator(chunk_size=5_000):
+            blocks.setdefault((int(first_key, 16), length), (cidr, kind, resource_id))
+        if not blocks:
+            continue
+        bits = 32 if family == 4 else 128
+        for ref, pool in pools:
+            first = int(pool.first_key, 16)
+            for length in range(pool.prefix_length):
+                hit = blocks.get((first >> (bits - length) << (bits - length), length))
+                if hit is not None:
+                    found[ref] = hit
+                    break
+    findings = []
+    for ref, pool in checked:
+        if ref in found:
+            cidr, kind, resource_id = found[ref]
             findings.append(
                 risk.finding(
                     "DISCOVERED_OVERLAP",
                     "high",
-                    f"{pool.cidr} '{pool.name}' overlaps the discovered {resource.cidr} "
-                    f"({resource.resource_type} {resource.resource_id}) without containing it.",
+                    f"{pool.cidr} '{pool.name}' overlaps the discovered {cidr} "
+                    f"({kind} {resource_id}) without containing it.",
                     ref=ref,
                 )
             )

@@ -341,6 +341,40 @@ def test_a_new_pool_cutting_through_discovered_usage_is_high_risk(
     )
 
 
+def test_discovered_usage_is_read_once_whatever_the_number_of_new_pools(
+    make_pool, make_plan, cloud_account
+) -> None:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from tests.discovery.factories import resource
+
+    root = make_pool("10.0.0.0/8", name="corp")
+    resource(cloud_account, "10.1.0.0/16", resource_id="vpc-outer")
+    resource(cloud_account, "10.1.4.0/22", resource_id="subnet-inner")
+    resource(cloud_account, "10.2.0.0/16", resource_id="vpc-gone", state="gone")
+    resource(cloud_account, "10.3.0.0/24", resource_id="same-block")
+    operations = [create(f"s{i}", f"10.1.{4 + i}.0/24", root.pk) for i in range(3)]
+    operations += [create("gone", "10.2.1.0/24", root.pk), create("same", "10.3.0.0/24", root.pk)]
+    operations += [create(f"free{i}", f"10.9.{i}.0/24", root.pk) for i in range(40)]
+    plan = make_plan(operations)
+    with CaptureQueriesContext(connection) as queries:
+        plan = plan_validate(plan=plan, actor=TEST_ACTOR)
+    reads = [q for q in queries if 'FROM "discovery_discoveredresource"' in q["sql"]]
+    overlap_reads = [q for q in reads if '"prefix_length" <' in q["sql"]]
+    assert len(overlap_reads) == 1  # one read for 45 new pools, not one per pool
+    findings = [f for f in plan.preview["risk"]["findings"] if f["rule"] == "DISCOVERED_OVERLAP"]
+    # The outermost containing resource is named; a gone one and an equal block are not.
+    assert [(f["ref"], f["message"]) for f in findings] == [
+        (
+            f"s{i}",
+            f"10.1.{4 + i}.0/24 's{i}' overlaps the discovered 10.1.0.0/16 (vpc vpc-outer) "
+            "without containing it.",
+        )
+        for i in range(3)
+    ]
+
+
 def test_changing_a_pool_with_children_and_resources_is_flagged(
     make_pool, make_plan, cloud_account
 ) -> None:

@@ -22,6 +22,7 @@ from apps.analysis.engine.analysis import (
     TreeAnalysis,
     analyze_pool,
     analyze_tree,
+    pool_core,
     scope_of,
 )
 from apps.analysis.engine.compliance import (
@@ -109,6 +110,7 @@ __all__ = [
     "gap_analysis",
     "generate_recommendations",
     "impact_score",
+    "pool_core",
     "pool_utilization",
     "rank_free_blocks",
     "resolve_analysis_settings",

@@ -53,7 +53,14 @@ from apps.analysis.engine.utilization import (
 )
 from apps.pools.utilization import utilization
 
-__all__ = ["ProgressCallback", "TreeAnalysis", "analyze_pool", "analyze_tree", "scope_of"]
+__all__ = [
+    "ProgressCallback",
+    "TreeAnalysis",
+    "analyze_pool",
+    "analyze_tree",
+    "pool_core",
+    "scope_of",
+]
 
 # Called with (pools done, pools to do) while a tree is analysed.
 ProgressCallback = Callable[[int, int], None]
@@ -98,7 +105,7 @@ def _subtree_roots(tree: PoolTree, scope: Sequence[int]) -> list[int]:
     return [pool_id for pool_id in scope if tree.effective_parent_id(pool_id) not in members]
 
 
-def _pool_core(
+def pool_core(
     tree: PoolTree, pool_id: int, in_use: Mapping[int, int]
 ) -> tuple[Utilization, GapAnalysis, Fragmentation]:
     """Return the utilization, gaps and fragmentation of one pool."""
@@ -132,7 +139,7 @@ def _analyze(
     step = max(total // 100, 1)
     cores = {}
     for index, pool_id in enumerate(scope, start=1):
-        cores[pool_id] = _pool_core(tree, pool_id, in_use)
+        cores[pool_id] = pool_core(tree, pool_id, in_use)
         if progress is not None and (index % step == 0 or index == total):
             # Computing the pools is most of the work: it reports up to 90 %.
             progress(index * 9 // 10, total)

@@ -8,12 +8,24 @@ Structured output: OpenAI, Azure OpenAI and Ollama get the schema as ``response_
 ``json_schema``; Anthropic as the ``input_schema`` of a single tool the model must call;
 other OpenAI-compatible endpoints get it in the system prompt and answer a fenced JSON
 block, parsed tolerantly. Either way ``complete`` returns the JSON document as text.
+
+SDK clients are cached (:func:`sdk_client`): building one costs tens of milliseconds
+(an ``httpx`` client, its SSL context, the SDK's resources), which every streamed answer
+would otherwise add to its time to first token. A client is keyed by the process and by
+what it is built from (implementation, base URL, key, timeout, API version): a changed
+configuration gets a new client and the one it replaces (same ``spec.key``) is dropped,
+not closed, since another thread may still be reading a stream through it. The clients
+are thread-safe (one ``httpx`` connection pool each); the cache is guarded by a lock and
+holds at most ``CLIENT_CACHE_SIZE`` clients.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
+import os
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import anthropic
@@ -35,6 +47,51 @@ SCHEMA_INSTRUCTION = (
     "block, and nothing else:\n"
 )
 OLLAMA_DEFAULT_URL = "http://localhost:11434/v1"
+
+
+CLIENT_CACHE_SIZE = 64
+_clients: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
+_clients_lock = threading.Lock()
+_clients_pid = os.getpid()
+
+
+def sdk_client(spec: ProviderSpec, kind: str, build: Callable[[], Any]) -> Any:
+    """Return the cached SDK client of ``kind`` for ``spec``, building it once.
+
+    The key holds everything the client is built from; a new client for a ``spec.key``
+    drops the clients of that configuration's earlier values.
+    """
+    global _clients_pid
+    identity = (
+        kind,
+        spec.base_url,
+        spec.api_key,
+        spec.timeout_seconds,
+        spec.api_version,
+    )
+    with _clients_lock:
+        if _clients_pid != os.getpid():  # a forked worker: the parent's sockets are not ours
+            _clients.clear()
+            _clients_pid = os.getpid()
+        cache_key = (spec.key, *identity)
+        client = _clients.get(cache_key)
+        if client is not None:
+            _clients.move_to_end(cache_key)
+            return client
+        if spec.key:
+            for stale in [key for key in _clients if key[0] == spec.key]:
+                del _clients[stale]
+        client = build()
+        _clients[cache_key] = client
+        while len(_clients) > CLIENT_CACHE_SIZE:
+            _clients.popitem(last=False)
+        return client
+
+
+def clear_clients() -> None:
+    """Forget every cached SDK client (tests, and a configuration deleted)."""
+    with _clients_lock:
+        _clients.clear()
 
 
 def _retry_after(response: httpx.Response | None) -> float | None:
@@ -80,7 +137,7 @@ class OpenAIProvider:
 
     def __init__(self, spec: ProviderSpec) -> None:
         self.spec = spec
-        self.client = self._client()
+        self.client = sdk_client(spec, type(self).__name__, self._client)
 
     def _client(self) -> openai.OpenAI:
         return openai.OpenAI(
@@ -190,10 +247,13 @@ class AnthropicProvider:
 
     def __init__(self, spec: ProviderSpec) -> None:
         self.spec = spec
-        self.client = anthropic.Anthropic(
-            api_key=spec.api_key or "unused",
-            base_url=spec.base_url or None,
-            timeout=spec.timeout_seconds,
+        self.client = sdk_client(spec, type(self).__name__, self._client)
+
+    def _client(self) -> anthropic.Anthropic:
+        return anthropic.Anthropic(
+            api_key=self.spec.api_key or "unused",
+            base_url=self.spec.base_url or None,
+            timeout=self.spec.timeout_seconds,
             max_retries=0,
         )
 
