@@ -40,8 +40,8 @@ from apps.discovery import services as discovery_services
 from apps.discovery.ingest import clean_batch
 from apps.discovery.models import Agent, IngestBatch
 from apps.planning import ai_services, llm_services
-from apps.planning.models import AIMessage
 from apps.planning.llm.base import ProviderSpec, Usage
+from apps.planning.models import AIMessage
 from apps.planning.services import plan_create
 from apps.planning.template_services import org_template_create
 from apps.pools import services as pool_services
