@@ -51,6 +51,7 @@ from apps.planning.llm.base import (
     FallbackResult,
     LLMError,
     Usage,
+    complete_with_fallback,
     cost,
     parse_json,
     stream_with_fallback,
@@ -67,6 +68,7 @@ from apps.tenancy.permissions import actor_permission_denial
 from apps.tenancy.rls import tenant_context
 from cloudpam.context import Actor, operation
 from cloudpam.exceptions import ApplicationError, PermissionDenied, ValidationError
+from cloudpam.jsonlimits import MAX_JSON_DEPTH, JSONTextError, check_json_text, json_depth_exceeds
 
 TEXT_MAX_LENGTH: Final = 4_000
 MAX_REPAIR_ROUNDS: Final = 2
@@ -154,6 +156,7 @@ class _Turn:
     session: AISession
     actor: Actor
     text: str
+    stream: bool = False
     usage: Usage = field(default_factory=Usage)
     cost: Decimal = Decimal(0)
     latency_ms: int = 0
@@ -193,7 +196,8 @@ def ai_message_post(
     _require(actor, organization, "ai.use")
     text = _clean_text(text)
     llm_quota_check(organization=organization)
-    events = _answer(_Turn(organization=organization, session=session, actor=actor, text=text))
+    turn = _Turn(organization=organization, session=session, actor=actor, text=text, stream=stream)
+    events = _answer(turn)
     if stream:
         return events
     message = None
@@ -258,20 +262,11 @@ def _converse(
                 turn.error = {"code": exc.code, "message": exc.message}
                 break
         result = FallbackResult()
-        extractor = ReplyExtractor()
         started = time.monotonic()
-        try:
-            for event in stream_with_fallback(
-                specs, messages, json_schema=prompts.PLAN_JSON_SCHEMA, result=result
-            ):
-                if event.kind == "delta" and round_number == 0:
-                    piece = extractor.feed(event.text)
-                    if piece:
-                        yield AIEvent("delta", {"text": piece})
-        except LLMError as error:
-            # The provider failed mid-answer: what it said so far is not a proposal.
-            result.error = error
-            result.spec = None
+        if turn.stream:
+            yield from _stream_round(specs, messages, result, show=round_number == 0)
+        else:
+            result = complete_with_fallback(specs, messages, json_schema=prompts.PLAN_JSON_SCHEMA)
         turn.latency_ms += int((time.monotonic() - started) * 1000)
         _account(turn, result)
         if result.spec is None or result.error is not None:
@@ -303,6 +298,25 @@ def _converse(
     }
     turn.reply = f"{turn.reply}\n\n{turn.error['message']}".strip()
     return True
+
+
+def _stream_round(
+    specs: Sequence[Any], messages: list[ChatMessage], result: FallbackResult, *, show: bool
+) -> Iterator[AIEvent]:
+    """Stream one call, yielding the reply's words as ``delta`` events when ``show``."""
+    extractor = ReplyExtractor()
+    try:
+        for event in stream_with_fallback(
+            specs, messages, json_schema=prompts.PLAN_JSON_SCHEMA, result=result
+        ):
+            if event.kind == "delta" and show:
+                piece = extractor.feed(event.text)
+                if piece:
+                    yield AIEvent("delta", {"text": piece})
+    except LLMError as error:
+        # The provider failed mid-answer: what it said so far is not a proposal.
+        result.error = error
+        result.spec = None
 
 
 def _account(turn: _Turn, result: FallbackResult) -> None:
@@ -339,9 +353,19 @@ class _Refused(Exception):
         self.feedback = feedback
 
 
+def _model_text(value: str) -> str:
+    """Return the model's text sanitized and storable (no NUL, no unpaired surrogate)."""
+    value = value.replace("\x00", "").encode("utf-8", "replace").decode("utf-8")
+    return _clip(sanitize_text(value), REPLY_MAX_LENGTH)
+
+
 def _document(raw: str) -> dict[str, Any]:
     try:
         document = parse_json(raw)
+    except RecursionError:
+        raise _Refused(
+            f"Your JSON is nested too deeply (at most {MAX_JSON_DEPTH} levels)."
+        ) from None
     except LLMError:
         raise _Refused(
             "Your answer held no JSON document. Answer with one JSON object that follows "
@@ -361,6 +385,12 @@ def _document(raw: str) -> dict[str, Any]:
         raise _Refused('Give either "operations" (a list) or "impossible" (a reason).')
     if impossible is None and not isinstance(operations, list):
         raise _Refused('"operations" must be a list of operations.')
+    if json_depth_exceeds(operations):
+        raise _Refused(f"Your operations are nested too deeply (at most {MAX_JSON_DEPTH} levels).")
+    try:
+        check_json_text(operations)
+    except JSONTextError as exc:
+        raise _Refused(f"Your operations hold text no database can store: {exc}") from None
     return document
 
 
@@ -408,10 +438,10 @@ def _verdict(
     """Judge one answer; return the feedback for a repair round, or None when done."""
     try:
         document = _document(raw)
-        turn.reply = _clip(sanitize_text(document.get("reply") or ""), REPLY_MAX_LENGTH)
+        turn.reply = _model_text(document.get("reply") or "")
         impossible = document.get("impossible")
         if impossible is not None:
-            reason = _clip(sanitize_text(impossible), REPLY_MAX_LENGTH)
+            reason = _model_text(impossible)
             turn.reply = (
                 f"{turn.reply}\n\n{reason}".strip() if reason not in turn.reply else turn.reply
             )
