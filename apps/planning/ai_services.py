@@ -79,12 +79,6 @@ HISTORY_OPERATIONS: Final = 200
 # What a person sees of the errors of an invalid plan in the answer.
 REPORTED_ERRORS: Final = 5
 REPLY_MAX_LENGTH: Final = 20_000
-UNAVAILABLE: Final = (
-    "AI is unavailable: no language model provider is configured or none answered, and "
-    "the built-in planner does not understand this request. Use the schema wizard "
-    "(Planning > New from template) or the analysis recommendations instead, or ask an "
-    "administrator to configure an AI provider."
-)
 
 
 @dataclass(frozen=True)
@@ -533,9 +527,10 @@ def _fall_back(turn: _Turn, facts: Any) -> None:
         turn.error.get("message") if turn.error else "No language model provider is configured."
     )
     if not answer.understood:
+        # The planner's own answer says that AI is unavailable and where to turn instead.
         turn.status = AIMessageStatus.ERROR
-        turn.reply = UNAVAILABLE
-        turn.error = {"code": "ai_unavailable", "message": reason or UNAVAILABLE}
+        turn.reply = answer.reply
+        turn.error = {"code": "ai_unavailable", "message": reason or answer.reply}
         return
     turn.status = AIMessageStatus.FALLBACK
     turn.provider, turn.model = "", ""
