@@ -2,9 +2,9 @@
 
 A view that streams returns a ``StreamingHttpResponse`` of :func:`sse_event` frames when
 the client asks for ``text/event-stream``; this renderer exists so that content
-negotiation accepts that media type, and so that an error answered before the stream
-starts still reaches the client in its own format: one ``error`` event holding the
-error schema.
+negotiation accepts that media type. Errors answered before the stream starts stay JSON
+in the error schema, as every error under ``/api/`` (the view renders them with the JSON
+renderer).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ def sse_event(name: str, data: Any) -> bytes:
 
 
 class EventStreamRenderer(BaseRenderer):
-    """Render a (non-streamed) response body as a single server-sent event."""
+    """Render a (non-streamed) body as a single ``message`` event."""
 
     media_type = "text/event-stream"
     format = "sse"
@@ -37,6 +37,4 @@ class EventStreamRenderer(BaseRenderer):
     ) -> bytes:
         if data is None:
             return b""
-        response = (renderer_context or {}).get("response")
-        failed = response is not None and response.status_code >= 400
-        return sse_event("error" if failed else "message", data)
+        return sse_event("message", data)

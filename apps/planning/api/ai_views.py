@@ -80,6 +80,12 @@ class AISessionViewSet(TenantScopedMixin, viewsets.GenericViewSet):
             return [JSONRenderer(), EventStreamRenderer()]
         return super().get_renderers()
 
+    def handle_exception(self, exc: Exception) -> Response:
+        # Errors under /api/ are JSON in the error schema, whatever the Accept header.
+        self.request.accepted_renderer = JSONRenderer()
+        self.request.accepted_media_type = JSONRenderer.media_type
+        return super().handle_exception(exc)
+
     def get_object(self) -> AISession:
         session = selectors.ai_session_get(
             organization=self.request.organization, pk=self.kwargs["pk"]
