@@ -198,7 +198,8 @@ def ai_message_post(
     for event in events:
         if event.name == "done":
             message = event.data["message_id"]
-    return AIMessage.objects.get(pk=message)
+    with tenant_context(organization):
+        return AIMessage.objects.select_related("plan", "session").get(pk=message)
 
 
 def _answer(turn: _Turn) -> Iterator[AIEvent]:

@@ -14,6 +14,7 @@ errors are ordinary responses in the error schema.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from typing import Any
 
@@ -40,6 +41,8 @@ from apps.tenancy.api.mixins import TenantScopedMixin
 from cloudpam.api.renderers import EventStreamRenderer, sse_event
 from cloudpam.context import actor_of
 
+logger = logging.getLogger(__name__)
+
 STREAM_DESCRIPTION = (
     "Server-sent events: ``delta`` {text} as the answer arrives, ``plan`` {plan_id, status, "
     "version, operation_count, risk_level, error_count}, ``usage`` {tokens, cost, session "
@@ -56,8 +59,14 @@ def _body(serializer_class: type, data: Any) -> dict[str, Any]:
 def _frames(events: Iterator[services.AIEvent]) -> Iterator[bytes]:
     # A comment first, so proxies and browsers see the stream open at once.
     yield b": stream open\n\n"
-    for event in events:
-        yield sse_event(event.name, event.data)
+    try:
+        for event in events:
+            yield sse_event(event.name, event.data)
+    except Exception:
+        # The 200 is sent already: a bug ends the stream with an error event, logged.
+        logger.exception("The AI answer stream failed.")
+        message = "An unexpected error occurred; it has been logged."
+        yield sse_event("error", {"code": "server_error", "message": message})
 
 
 @extend_schema(tags=["ai"])
