@@ -176,6 +176,7 @@ class AISessionViewSet(TenantScopedMixin, viewsets.GenericViewSet):
         responses={200: AIAnalyticsSerializer},
     )
     def analytics(self, request: Request) -> Response:
-        query = _body(AIAnalyticsQuerySerializer, request.query_params)
+        # A plain dict: DRF reads an empty ``month=`` of a query string as left out.
+        query = _body(AIAnalyticsQuerySerializer, request.query_params.dict())
         data = selectors.ai_analytics(organization=request.organization, month=query.get("month"))
         return Response(AIAnalyticsSerializer(data).data)
