@@ -38,7 +38,7 @@ REPLY = "Four /24s for staging at the start of 10.20.0.0/16, the rest left free.
 
 
 def build_pools(organization, count: int) -> int:  # type: ignore[no-untyped-def]
-    """Create ``count`` pools: 10.0.0.0/8, /16s under it, /24s under those; return a /16 id."""
+    """Create ``count`` pools: 10.0.0.0/8, /16s under it, /24s under those; return the /8's id."""
     from apps.planning.services import plan_apply, plan_create
     from apps.pools.models import Pool
     from cloudpam.context import system_actor
@@ -79,7 +79,7 @@ def build_pools(organization, count: int) -> int:  # type: ignore[no-untyped-def
         operations=operations,
     )
     plan_apply(plan=plan, actor=actor)
-    return Pool.objects.get(organization=organization, cidr="10.250.0.0/16").pk
+    return Pool.objects.get(organization=organization, cidr="10.0.0.0/8").pk
 
 
 def main() -> int:
@@ -106,9 +106,13 @@ def main() -> int:
     organization.save()
     started = time.perf_counter()
     with tenant_context(organization):
-        build_pools(organization, args.pools - 1)
+        root = build_pools(organization, args.pools - 1)
         staging = pool_create(
-            organization=organization, actor=actor, name="staging", cidr="10.250.0.0/16"
+            organization=organization,
+            actor=actor,
+            name="staging",
+            cidr="10.250.0.0/16",
+            parent=root,
         )
     print(f"organization: {args.pools} pools built in {time.perf_counter() - started:.1f} s")
 
@@ -157,6 +161,21 @@ def main() -> int:
                 bare.append(bare_ms)
                 loop.append(first or float("nan"))
         added = statistics.median(loop) - statistics.median(bare)
+        from apps.planning.ai.context import build_context
+        from apps.planning.ai.selectors import context_facts_for
+
+        text = "allocate four /24s for staging in 10.250.0.0/16"
+        context_ms = []
+        for _ in range(5):
+            t0 = time.perf_counter()
+            with tenant_context(organization):
+                facts = context_facts_for(organization, focus=text)
+            context = build_context(facts, focus=text, budget_tokens=6_000)
+            context_ms.append((time.perf_counter() - t0) * 1000)
+        print(
+            f"of which the organization's facts and context: median "
+            f"{statistics.median(context_ms):.1f} ms ({context.tokens} tokens)"
+        )
         print(f"time to first token, model alone: median {statistics.median(bare):.1f} ms")
         print(
             f"time to first token, through the assistant: median {statistics.median(loop):.1f} ms"
