@@ -16,6 +16,7 @@ NAVIGATION = [
     ("Analysis", "analysis:dashboard"),
     ("Recommendations", "analysis:recommendation-list"),
     ("Planning", "planning:overview"),
+    ("AI assistant", "planning:ai-session-list"),
     ("AI providers", "planning:llm-provider-list"),
     ("Audit", "audit:event-list"),
     ("Organization", "tenancy:organization-settings"),

@@ -55,6 +55,10 @@ UNAUDITED_MODELS: dict[str, str] = {
         "an append-only ledger of language model calls (tokens and cost), one row per call; "
         "the provider configurations and the plans the calls produce are audited"
     ),
+    "planning.aimessage": (
+        "an append-only chat transcript, written once per request and answer; the sessions "
+        "(create, delete) and the plans the answers propose are audited"
+    ),
     "analysis.utilizationsnapshot": (
         "daily measurements written in bulk by the snapshot task, never edited; the pool "
         "changes they measure are audited"

@@ -13,8 +13,15 @@ from django.contrib import admin
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from apps.planning import llm_services, template_services
-from apps.planning.models import LLMProviderConfig, LLMUsageRecord, OrganizationTemplate, Plan
+from apps.planning import ai_services, llm_services, template_services
+from apps.planning.models import (
+    AIMessage,
+    AISession,
+    LLMProviderConfig,
+    LLMUsageRecord,
+    OrganizationTemplate,
+    Plan,
+)
 from apps.tenancy.admin_mixins import TenantAdminMixin
 from cloudpam.context import actor_of
 from cloudpam.exceptions import ApplicationError
@@ -307,6 +314,100 @@ class LLMUsageRecordAdmin(TenantAdminMixin, admin.ModelAdmin):
     ]
     list_filter = ["organization", "provider", "purpose"]
     list_select_related = ["organization"]
+    date_hierarchy = "created_at"
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        return [field.name for field in self.model._meta.fields]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+class AIMessageInline(admin.TabularInline):
+    """A session's messages, read-only."""
+
+    model = AIMessage
+    extra = 0
+    can_delete = False
+    show_change_link = True
+    fields = ["created_at", "role", "status", "provider", "model", "plan", "repair_rounds"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(AISession)
+class AISessionAdmin(TenantAdminMixin, admin.ModelAdmin):
+    """Conversations with the AI assistant, read-only; deleting goes through the service."""
+
+    role_permissions = {"view": "ai.view", "delete": "ai.use"}
+    list_display = [
+        "id",
+        "title",
+        "organization",
+        "created_by",
+        "message_count",
+        "input_tokens",
+        "output_tokens",
+        "cost",
+        "updated_at",
+    ]
+    list_filter = ["organization"]
+    search_fields = ["title"]
+    list_select_related = ["organization", "created_by"]
+    date_hierarchy = "created_at"
+    inlines = [AIMessageInline]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        return [field.name for field in self.model._meta.fields]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def delete_model(self, request: HttpRequest, obj: AISession) -> None:
+        ai_services.ai_session_delete(session=obj, actor=actor_of(request))
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet) -> None:
+        for session in queryset.order_by("pk"):
+            ai_services.ai_session_delete(session=session, actor=actor_of(request))
+
+
+@admin.register(AIMessage)
+class AIMessageAdmin(TenantAdminMixin, admin.ModelAdmin):
+    """Messages of AI sessions with the provider, tokens, cost and plan of each answer."""
+
+    role_permissions = {"view": "ai.view"}
+    list_display = [
+        "id",
+        "session",
+        "organization",
+        "role",
+        "status",
+        "provider",
+        "model",
+        "plan",
+        "repair_rounds",
+        "input_tokens",
+        "output_tokens",
+        "cost",
+        "created_at",
+    ]
+    list_filter = ["organization", "role", "status", "provider"]
+    search_fields = ["content"]
+    list_select_related = ["organization", "session", "plan"]
     date_hierarchy = "created_at"
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:

@@ -48,3 +48,22 @@ class LLMProviderKind(models.TextChoices):
     AZURE_OPENAI = "azure_openai", "Azure OpenAI"
     OLLAMA = "ollama", "Ollama"
     OPENAI_COMPATIBLE = "openai_compatible", "OpenAI-compatible"
+
+
+class AIMessageRole(models.TextChoices):
+    """Who wrote a message of an AI session."""
+
+    USER = "user", "User"
+    ASSISTANT = "assistant", "Assistant"
+
+
+class AIMessageStatus(models.TextChoices):
+    """How an assistant's answer came about.
+
+    ``ok``: a model answered; ``fallback``: the deterministic planner answered because no
+    model could; ``error``: nothing could answer (the message says why).
+    """
+
+    OK = "ok", "OK"
+    FALLBACK = "fallback", "Fallback planner"
+    ERROR = "error", "Error"

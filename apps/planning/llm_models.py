@@ -88,6 +88,14 @@ class LLMUsageRecord(TenantModel):
     reasoning_tokens = models.PositiveIntegerField(default=0)
     cost = models.DecimalField(default=Decimal(0), **PRICE)
     latency_ms = models.PositiveIntegerField(default=0)
+    message = models.ForeignKey(
+        "planning.AIMessage",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="usage_records",
+        help_text="The assistant's answer this call served, for the analytics.",
+    )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         null=True,

@@ -110,7 +110,16 @@ class Plan(TenantModel):
 
 # Saved wizard templates live in their own module; importing them here registers the model.
 # Language model providers live in their own module; importing them registers them.
+# AI sessions live in their own module too.
+from apps.planning.ai_models import AIMessage, AISession  # noqa: E402
 from apps.planning.llm_models import LLMProviderConfig, LLMUsageRecord  # noqa: E402
 from apps.planning.template_models import OrganizationTemplate  # noqa: E402
 
-__all__ = ["LLMProviderConfig", "LLMUsageRecord", "OrganizationTemplate", "Plan"]
+__all__ = [
+    "AIMessage",
+    "AISession",
+    "LLMProviderConfig",
+    "LLMUsageRecord",
+    "OrganizationTemplate",
+    "Plan",
+]

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from apps.planning import io_views, llm_views, views
+from apps.planning import ai_views, io_views, llm_views, views
 from apps.planning.wizard_urls import urlpatterns as wizard_urlpatterns
 
 app_name = "planning"
@@ -18,6 +18,19 @@ urlpatterns = [
         "plans/<int:pk>/<slug:action>/",
         views.PlanActionView.as_view(),
         name="plan-action",
+    ),
+    path("ai/", ai_views.AISessionListView.as_view(), name="ai-session-list"),
+    path("ai/analytics/", ai_views.AIAnalyticsView.as_view(), name="ai-analytics"),
+    path("ai/sessions/<int:pk>/", ai_views.AISessionChatView.as_view(), name="ai-session-chat"),
+    path(
+        "ai/sessions/<int:pk>/messages/<int:message_pk>/",
+        ai_views.AIMessageView.as_view(),
+        name="ai-message",
+    ),
+    path(
+        "ai/sessions/<int:pk>/delete/",
+        ai_views.AISessionDeleteView.as_view(),
+        name="ai-session-delete",
     ),
     path("ai/providers/", llm_views.LLMProviderListView.as_view(), name="llm-provider-list"),
     path("ai/providers/new/", llm_views.LLMProviderFormView.as_view(), name="llm-provider-create"),

@@ -47,6 +47,7 @@ PERMISSIONS: dict[str, tuple[frozenset[Role], TokenScope]] = {
     "plans.change": (WRITERS, TokenScope.WRITE),
     "plans.apply": (WRITERS, TokenScope.WRITE),
     "templates.manage": (WRITERS, TokenScope.WRITE),
+    "ai.view": (READERS, TokenScope.READ),
     "ai.use": (WRITERS, TokenScope.WRITE),
     "ai.manage": (ADMINS, TokenScope.ADMIN),
     "audit.view": (AUDIT_READERS, TokenScope.READ),

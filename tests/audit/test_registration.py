@@ -42,6 +42,8 @@ def test_every_project_model_is_audited():
         "discovery.discoveredresource",
         # The ledger of model calls: one row per call, read through the usage API.
         "planning.llmusagerecord",
+        # The chat transcript, append-only; sessions and the plans they propose are audited.
+        "planning.aimessage",
     }
     assert {model_key(m) for m in audited} >= {
         "tenancy.user",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 from typing import Any
 
+from apps.planning.ai_services import ai_session_create
 from apps.planning.imports import ImportRequest, plan_import
 from apps.planning.llm_services import llm_provider_create
 from apps.planning.services import plan_create
@@ -85,9 +86,20 @@ def llm_provider_id(world: World) -> int:
     return world.remember("llm_provider", make).pk
 
 
+def ai_session_id(world: World) -> int:
+    """Return an AI session of the world's organization, titled with its marker."""
+
+    def make() -> Any:
+        return ai_session_create(
+            organization=world.organization, actor=TEST_ACTOR, title=f"chat {world.marker}"
+        )
+
+    return world.remember("ai_session", make).pk
+
+
 LLM_PATH_FACTORIES = {
     f"api:{name}:pk": llm_provider_id for name in ("ai-provider-detail", "ai-provider-check")
-}
+} | {f"api:{name}:pk": ai_session_id for name in ("ai-session-detail", "ai-session-messages")}
 
 PATH_FACTORIES = {
     **{

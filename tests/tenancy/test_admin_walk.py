@@ -39,8 +39,9 @@ from apps.cloud.services import account_create
 from apps.discovery import services as discovery_services
 from apps.discovery.ingest import clean_batch
 from apps.discovery.models import Agent, IngestBatch
-from apps.planning import llm_services
+from apps.planning import ai_services, llm_services
 from apps.planning.llm.base import ProviderSpec, Usage
+from apps.planning.models import AIMessage
 from apps.planning.services import plan_create
 from apps.planning.template_services import org_template_create
 from apps.pools import services as pool_services
@@ -113,6 +114,8 @@ PAGES: dict[str, dict[str, str]] = {
         "delete": "ai.manage",
     },
     "planning.llmusagerecord": _read_only("ai.manage"),
+    "planning.aisession": {"view": "ai.view", "add": NOBODY, "change": NOBODY, "delete": "ai.use"},
+    "planning.aimessage": _read_only("ai.view"),
     "audit.auditevent": _read_only("audit.view"),
     "audit.auditchain": _read_only("audit.view"),
     "discovery.agent": _read_only("agents.view"),
@@ -253,6 +256,17 @@ ROWS: dict[str, Callable[[World], Any]] = {
         actor=TEST_ACTOR,
         spec=ProviderSpec(provider="openai", model="gpt-walk"),
         usage=Usage(input_tokens=10, output_tokens=5),
+    ),
+    "planning.aisession": lambda world: ai_services.ai_session_create(
+        organization=world.organization, actor=TEST_ACTOR, title=f"walk chat {next(_serial)}"
+    ),
+    "planning.aimessage": lambda world: AIMessage.objects.create(
+        organization=world.organization,
+        session=ai_services.ai_session_create(
+            organization=world.organization, actor=TEST_ACTOR, title=f"walk {next(_serial)}"
+        ),
+        role="user",
+        content="allocate a /24",
     ),
     "planning.organizationtemplate": lambda world: org_template_create(
         organization=world.organization,
@@ -440,6 +454,8 @@ ACTIONS: dict[str, dict[str, Action]] = {
         "delete_selected": _delete_selected("planning.llmproviderconfig", "ai.manage")
     },
     "planning.llmusagerecord": {},
+    "planning.aisession": {"delete_selected": _delete_selected("planning.aisession", "ai.use")},
+    "planning.aimessage": {},
     "audit.auditevent": {},
     "audit.auditchain": {},
     "discovery.agent": {

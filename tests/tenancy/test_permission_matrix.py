@@ -72,6 +72,7 @@ SPEC_ROLES: dict[str, set[str]] = {
     "plans.change": {"owner", "admin", "operator"},
     "plans.apply": {"owner", "admin", "operator"},
     "templates.manage": {"owner", "admin", "operator"},
+    "ai.view": ALL,
     "ai.use": {"owner", "admin", "operator"},
     "ai.manage": {"owner", "admin"},
     "members.manage": {"owner", "admin"},
