@@ -222,10 +222,7 @@ class ComplianceSettingsView(AnalysisConsoleMixin, View):
                     organization=request.organization, compliance=form.cleaned_data["compliance"]
                 )
             except ApplicationError as exc:
-                for rule_id, problems in (exc.fields or {}).items():
-                    field = f"{rule_id.lower()}_params"
-                    for problem in problems:
-                        form.add_error(field if field in form.fields else None, problem)
+                form.apply_problems(exc.fields or {"": [exc.message]})
             else:
                 messages.success(request, "The compliance settings have been saved.")
                 return HttpResponseRedirect(reverse("analysis:compliance-settings"))

@@ -11,6 +11,11 @@ windows, atomic increments in the shared cache: Redis when configured).
   ``max_api_calls_per_minute`` over all its callers. Over it: 429
   ``quota_exceeded``, since the organization as a whole used up its quota.
 
+The organization throttle also counts the calls of each UTC day in the cache
+(``api_calls_today``), one increment of a key that expires after two days:
+the usage page shows it beside the current minute's count. It is a figure
+for people, not a ledger: a cache that is cleared forgets it.
+
 Each answers with ``Retry-After`` when it refuses; ``RateLimitHeadersMiddleware``
 adds ``X-RateLimit-Limit/Remaining/Reset`` (seconds until the window resets)
 of the tightest limit to every throttled response.
@@ -18,8 +23,11 @@ of the tightest limit to every throttled response.
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
+from django.core.cache import cache
+from django.utils import timezone
 from django_ratelimit.core import get_usage
 from rest_framework.throttling import BaseThrottle
 
@@ -28,6 +36,7 @@ from cloudpam.exceptions import ApplicationError, QuotaExceeded, RateLimited
 
 STATE_ATTRIBUTE = "_cloudpam_rate_limits"
 WINDOW_SECONDS = 60
+DAY_COUNT_TIMEOUT = 2 * 86_400
 
 
 def rate_limit_headers(limit: int, remaining: int, reset: int) -> dict[str, str]:
@@ -107,10 +116,48 @@ class PrincipalRateThrottle(_MinuteThrottle):
         )
 
 
+def _day_key(organization_id: int, day: date) -> str:
+    return f"cloudpam:api-calls:{organization_id}:{day.isoformat()}"
+
+
+def api_calls_record(organization_id: int) -> None:
+    """Count one API call of the organization for today (UTC)."""
+    key = _day_key(organization_id, timezone.now().date())
+    if not cache.add(key, 1, DAY_COUNT_TIMEOUT):
+        try:
+            cache.incr(key)
+        except ValueError:  # expired between the two calls
+            cache.add(key, 1, DAY_COUNT_TIMEOUT)
+
+
+def api_calls_today(*, organization: Any) -> int:
+    """Return the organization's API calls since midnight UTC, as far as the cache knows."""
+    return int(cache.get(_day_key(organization.pk, timezone.now().date()), 0))
+
+
+def api_calls_this_minute(*, request: Any, organization: Any) -> int:
+    """Return the organization's API calls in the current one-minute window of its quota."""
+    limit = organization.effective_quotas["max_api_calls_per_minute"]
+    usage = get_usage(
+        request,
+        group=OrganizationRateThrottle.group,
+        key=lambda _group, _request: f"organization:{organization.pk}",
+        rate=(limit, WINDOW_SECONDS),
+        increment=False,
+    )
+    return int(usage["count"]) if usage is not None else 0
+
+
 class OrganizationRateThrottle(_MinuteThrottle):
     """Limit all callers of one organization together to its API-calls quota."""
 
     group = "cloudpam.api.organization"
+
+    def allow_request(self, request: Any, view: Any) -> bool:
+        organization = getattr(request, "organization", None)
+        if organization is not None:
+            api_calls_record(organization.pk)
+        return super().allow_request(request, view)
 
     def subject(self, request: Any) -> tuple[str, int] | None:
         organization = getattr(request, "organization", None)

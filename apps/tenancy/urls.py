@@ -15,6 +15,7 @@ urlpatterns = [
         views.OrganizationSettingsView.as_view(),
         name="organization-settings",
     ),
+    path("organization/usage/", views.OrganizationUsageView.as_view(), name="organization-usage"),
     path("organization/members/", views.MemberListView.as_view(), name="member-list"),
     path(
         "organization/members/<int:member_id>/role/",
