@@ -13,8 +13,7 @@ from apps.analysis.engine.compliance import MAX_PATTERN_LENGTH
 from apps.analysis.engine.data import POOL_TYPES
 from apps.analysis.engine.spaces import SPECIAL_CATEGORIES
 from apps.analysis.services import DISMISS_REASON_MAX_LENGTH
-
-MAX_ID = 2**63 - 1
+from apps.pools.forms import PoolReferenceField
 
 
 class DismissForm(forms.Form):
@@ -33,13 +32,13 @@ class FindingFilterForm(forms.Form):
         choices=[("", "Any rule"), *((rule_id, rule_id) for rule_id in RULE_IDS)], required=False
     )
     severity = forms.ChoiceField(choices=[("", "Any severity"), *Severity.choices], required=False)
-    pool = forms.IntegerField(
-        required=False,
-        min_value=1,
-        max_value=MAX_ID,
-        label="Pool id",
-        help_text="Only this pool and the pools below it.",
+    pool = PoolReferenceField(
+        required=False, label="Pool", help_text="Only this pool and the pools below it."
     )
+
+    def __init__(self, *args: Any, organization: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["pool"].organization = organization
 
 
 def _lines(text: str) -> list[str]:

@@ -33,6 +33,7 @@ from apps.tenancy.models import DEFAULT_QUOTAS
 from apps.tenancy.quotas import QUOTA_LABELS, quota_details, quota_usage
 from apps.tenancy.throttling import api_calls_this_minute, api_calls_today
 from cloudpam.exceptions import ApplicationError, NotFound
+from cloudpam.forms import picker_query
 
 PAGE_SIZE = 50
 
@@ -252,6 +253,43 @@ class OrganizationUsageView(TenantViewMixin, View):
             ],
         }
         return render(request, self.template_name, context)
+
+
+MEMBER_PICKER_LIMIT = 20
+
+
+class MemberPickerView(TenantViewMixin, View):
+    """Matches for a member picker: members of the organization by e-mail or name."""
+
+    permission = "members.view"
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        text = picker_query(request, max_length=254)
+        options: list[dict[str, str]] = []
+        more = False
+        if text:
+            found = list(
+                selectors.membership_search(organization=request.organization, text=text)[
+                    : MEMBER_PICKER_LIMIT + 1
+                ]
+            )
+            more = len(found) > MEMBER_PICKER_LIMIT
+            options = [
+                {
+                    "value": membership.user.email,
+                    "label": membership.user.email,
+                    "detail": " · ".join(
+                        filter(None, [membership.user.full_name, membership.role])
+                    ),
+                }
+                for membership in found[:MEMBER_PICKER_LIMIT]
+            ]
+        context = {
+            "options": options,
+            "more": more,
+            "message": "No member matches." if text and not options else "",
+        }
+        return render(request, "includes/picker_results.html", context)
 
 
 class MemberListView(TenantViewMixin, View):

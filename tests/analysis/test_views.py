@@ -136,7 +136,7 @@ def test_findings_page_filters_and_paginates(console, organization, plan, make_p
     html = page(console.get(f"/analysis/compliance/?pool={public.pk}"))
     assert f'href="/analysis/pools/{public.pk}/"' in html
     html = page(console.get("/analysis/compliance/?pool=987654"))
-    assert "No pool with id 987654 in this organization." in html
+    assert "No live pool &#x27;987654&#x27; in this organization." in html
 
 
 def test_operators_read_but_do_not_change_compliance_settings(organization, make_member):
