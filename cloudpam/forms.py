@@ -74,7 +74,7 @@ class PickerWidget(forms.TextInput):
                 "aria-controls": results,
                 "aria-expanded": "false",
                 "hx-get": f"{reverse(self.url_name)}?{query}",
-                "hx-trigger": "input changed delay:250ms, focus once",
+                "hx-trigger": "input changed delay:250ms",
                 "hx-target": f"#{results}",
                 "hx-sync": "this:replace",
                 "data-picker-input": True,

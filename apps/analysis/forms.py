@@ -75,7 +75,9 @@ class ComplianceSettingsForm(forms.Form):
             self.fields[f"{prefix}_enabled"] = forms.BooleanField(
                 required=False, initial=stored.get("enabled", True), label=f"{rule_id} enabled"
             )
+            # Not required: a severity left out keeps the rule's default.
             self.fields[f"{prefix}_severity"] = forms.ChoiceField(
+                required=False,
                 choices=Severity.choices,
                 initial=stored.get("severity", rule.default_severity),
                 label=f"{rule_id} severity",
