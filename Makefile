@@ -15,10 +15,18 @@ $(STAMP): requirements/base.txt requirements/prod.txt requirements/dev.txt
 
 venv: $(STAMP)
 
+# Migrations and the demo data log JSON lines (audit events among them) into
+# var/run-setup.log, shown only if a step fails; the server prints the URL and
+# the login last, once it listens.
+PORT ?= 8080
+RUN_LOG := $${CLOUDPAM_VAR_DIR:-var}/run-setup.log
+
 run: venv
-	$(BIN)/python manage.py migrate --noinput
-	$(BIN)/python manage.py seed_demo
-	$(BIN)/python manage.py runserver 127.0.0.1:8080
+	@mkdir -p "$${CLOUDPAM_VAR_DIR:-var}"
+	@echo "Preparing the database and the demo organization (log: $(RUN_LOG))..."
+	@$(BIN)/python manage.py migrate --noinput >"$(RUN_LOG)" 2>&1 || { cat "$(RUN_LOG)"; exit 1; }
+	@$(BIN)/python manage.py seed_demo >>"$(RUN_LOG)" 2>&1 || { cat "$(RUN_LOG)"; exit 1; }
+	@DJANGO_RUNSERVER_HIDE_WARNING=true exec $(BIN)/python manage.py serve_demo 127.0.0.1:$(PORT)
 
 # Headless Chromium for the browser tests comes from Debian's packages; without
 # root or apt the browser tests skip and say why.

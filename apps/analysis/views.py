@@ -160,19 +160,16 @@ class FindingListView(AnalysisConsoleMixin, View):
 
     def get(self, request: HttpRequest) -> HttpResponse:
         organization = request.organization
-        form = FindingFilterForm(request.GET or None)
+        form = FindingFilterForm(request.GET or None, organization=organization)
         filters: dict[str, Any] = {}
         if form.is_valid():
             filters = {key: value for key, value in form.cleaned_data.items() if value}
-        pool = None
+        pool = filters.pop("pool", None)
         error = None
-        if "pool" in filters:
-            try:
-                pool = pool_get(organization=organization, pk=filters.pop("pool"))
-            except NotFound as exc:
-                error = exc.message
         findings = (
-            [] if error else selectors.finding_list(organization=organization, pool=pool, **filters)
+            []
+            if "pool" in form.errors
+            else selectors.finding_list(organization=organization, pool=pool, **filters)
         )
         page = Paginator(findings, PER_PAGE).get_page(request.GET.get("page"))
         pools = Pool.objects.for_organization(organization).in_bulk(
@@ -222,10 +219,7 @@ class ComplianceSettingsView(AnalysisConsoleMixin, View):
                     organization=request.organization, compliance=form.cleaned_data["compliance"]
                 )
             except ApplicationError as exc:
-                for rule_id, problems in (exc.fields or {}).items():
-                    field = f"{rule_id.lower()}_params"
-                    for problem in problems:
-                        form.add_error(field if field in form.fields else None, problem)
+                form.apply_problems(exc.fields or {"": [exc.message]})
             else:
                 messages.success(request, "The compliance settings have been saved.")
                 return HttpResponseRedirect(reverse("analysis:compliance-settings"))

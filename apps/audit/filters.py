@@ -13,6 +13,7 @@ from django_filters.fields import IsoDateTimeField
 
 from apps.audit.choices import AuditAction
 from apps.audit.models import AuditEvent
+from cloudpam.forms import PickerWidget
 
 
 class UtcIsoDateTimeField(IsoDateTimeField):
@@ -66,7 +67,13 @@ class AuditEventFilterSet(django_filters.FilterSet):
         widget=forms.TextInput(attrs={"placeholder": "2030-02-01T00:00:00Z"}),
     )
     actor = django_filters.CharFilter(
-        method="filter_actor", label="Actor (email, token name or task)", max_length=255
+        method="filter_actor",
+        label="Actor (email, token name or task)",
+        max_length=255,
+        # Suggests members by e-mail or name; a token name or task is typed as before.
+        widget=PickerWidget(
+            "tenancy:member-picker", kind="members", placeholder="E-mail, name, token or task"
+        ),
     )
     action = django_filters.ChoiceFilter(choices=AuditAction.choices, label="Action")
     object_type = django_filters.CharFilter(

@@ -16,6 +16,7 @@ from django import forms
 
 from apps.planning.engine.templates import PROVIDERS, STATUSES, TEMPLATES
 from apps.planning.template_models import NAME_MAX_LENGTH
+from apps.pools.forms import PoolReferenceField
 
 _TIER = re.compile(
     r"^(?P<name>[^\s/]+)\s+(?:/(?P<length>\d{1,3})|(?P<hosts>[\d,_]{1,12})\s*(?:hosts?|h)?)"
@@ -124,11 +125,11 @@ class WizardForm(forms.Form):
         max_length=64,
         help_text="An IPv4 prefix, e.g. 10.0.0.0/8.",
     )
-    supernet_pool = forms.TypedChoiceField(
+    supernet_pool = PoolReferenceField(
         label="…or the first free block in pool",
         required=False,
-        coerce=int,
-        empty_value=None,
+        family=4,
+        help_text="An IPv4 pool: search by name, CIDR or address.",
     )
     supernet_prefix_length = forms.TypedChoiceField(
         label="of size",
@@ -224,10 +225,10 @@ class WizardForm(forms.Form):
         label="Save as organization template named", required=False, max_length=NAME_MAX_LENGTH
     )
 
-    def __init__(self, *args: Any, template_choices: list, pool_choices: list, **kwargs: Any):
+    def __init__(self, *args: Any, template_choices: list, organization: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
         self.fields["template"].choices = template_choices
-        self.fields["supernet_pool"].choices = [("", "—"), *pool_choices]
+        self.fields["supernet_pool"].organization = organization
         self.fields["template"].widget.attrs["id"] = "id_template"
 
     def params(self) -> dict[str, Any]:
@@ -251,7 +252,7 @@ class WizardForm(forms.Form):
         for key in LIST_FIELDS:
             params[key] = _names(data.get(key) or "")
         if data.get("supernet_pool"):
-            params["supernet_pool"] = data["supernet_pool"]
+            params["supernet_pool"] = data["supernet_pool"].pk
             params["supernet_prefix_length"] = data.get("supernet_prefix_length")
         return params
 

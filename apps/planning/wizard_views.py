@@ -22,12 +22,10 @@ from apps.planning import template_selectors as selectors
 from apps.planning import template_services as services
 from apps.planning.engine.templates import TEMPLATES, render_map, render_tree
 from apps.planning.wizard_forms import WizardForm
-from apps.pools.selectors import pool_list
 from apps.tenancy.mixins import TenantViewMixin
 from cloudpam.context import actor_of
 from cloudpam.exceptions import ApplicationError, NotFound
 
-POOL_CHOICES_LIMIT = 500
 TREE_LINES = 300
 
 
@@ -54,10 +52,6 @@ class WizardConsoleMixin(TenantViewMixin):
             for entry in entries
         ]
 
-    def pool_choices(self) -> list[tuple[int, str]]:
-        pools = pool_list(organization=self.request.organization).filter(family=4)
-        return [(pool.pk, f"{pool.cidr} {pool.name}") for pool in pools[:POOL_CHOICES_LIMIT]]
-
     def entry(self, key: str) -> selectors.TemplateEntry:
         try:
             return selectors.template_entry(organization=self.request.organization, key=key)
@@ -69,7 +63,7 @@ class WizardConsoleMixin(TenantViewMixin):
             data,
             initial=initial,
             template_choices=self.template_choices(),
-            pool_choices=self.pool_choices(),
+            organization=self.request.organization,
         )
 
 

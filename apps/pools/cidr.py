@@ -15,6 +15,7 @@ pair of integers; a *free block* is a maximal prefix inside a parent that no chi
 from __future__ import annotations
 
 import ipaddress
+import math
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
@@ -26,6 +27,7 @@ __all__ = [
     "best_fit",
     "covered_size",
     "first_fit",
+    "format_address_count",
     "free_blocks",
     "free_blocks_of_length",
     "free_ranges",
@@ -592,3 +594,49 @@ def summarize(prefixes: Iterable[Prefix]) -> list[Prefix]:
                 for start, length in _iter_range_blocks(first, last, bits)
             )
     return result
+
+
+# Address counts above this are IPv6-sized: shown as a power of two, never as 20-odd digits.
+_GROUPED_MAX = 2**32
+# The units an IPv6 count is also given in, largest first: a /48 is a site, a /64 a subnet.
+_IPV6_UNITS: tuple[tuple[int, str], ...] = ((2**80, "/48"), (2**64, "/64"))
+
+
+def format_address_count(count: int) -> str:
+    """Return ``count`` addresses as a person reads them, in one format everywhere.
+
+    Up to 2^32 (every IPv4 count and small IPv6 ones): a grouped integer,
+    ``16,777,216 addresses``. Above: the power of two, with the equivalent
+    number of /48s or /64s once there is at least one, ``2^72 addresses
+    (256 /64s)``; a count that is not a power of two is marked approximate,
+    ``≈2^72 addresses (255 /64s)``.
+
+    >>> format_address_count(1)
+    '1 address'
+    >>> format_address_count(2**24)
+    '16,777,216 addresses'
+    >>> format_address_count(2**72)
+    '2^72 addresses (256 /64s)'
+    >>> format_address_count(2**80 + 2**79)
+    '≈2^81 addresses (≈1.5 /48s)'
+    """
+    count = int(count)
+    if count < 0:
+        raise ValueError("An address count cannot be negative.")
+    if count <= _GROUPED_MAX:
+        return f"{count:,} address{'' if count == 1 else 'es'}"
+    exact = count & (count - 1) == 0
+    power = count.bit_length() - 1 if exact else round(math.log2(count))
+    text = f"{'' if exact else '≈'}2^{power} addresses"
+    for size, unit in _IPV6_UNITS:
+        if count >= size:
+            units, rest = divmod(count, size)
+            if rest == 0:
+                amount = f"{units:,}"
+            else:
+                share = count / size
+                amount = f"≈{round(share):,}" if share >= 10 else f"≈{share:.1f}"
+                amount = amount.removesuffix(".0")
+            plural = "" if amount.lstrip("≈") == "1" else "s"
+            return f"{text} ({amount} {unit}{plural})"
+    return text

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from django import forms
@@ -10,6 +11,7 @@ from apps.pools.choices import AllocationStrategy, PoolStatus, PoolType
 from apps.pools.models import Pool
 from apps.pools.services import NAME_MAX_LENGTH
 from cloudpam.exceptions import ApplicationError
+from cloudpam.forms import PickerWidget
 
 
 def tags_to_text(tags: dict[str, str]) -> str:
@@ -35,31 +37,72 @@ class TagsField(forms.CharField):
         return tags
 
 
-class PoolReferenceField(forms.CharField):
-    """A pool named by its id (``12`` or ``#12``) or its CIDR, in the active organization."""
+def pool_reference(pool: Pool) -> str:
+    """Return the text a pool picker writes for ``pool``: ``#12 10.0.0.0/8 corp``."""
+    return f"#{pool.pk} {pool.cidr} {pool.name}"
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        kwargs.setdefault("max_length", 100)
+
+_REFERENCE = re.compile(r"#?(\d{1,18})(?:\s.*)?", re.S)
+
+
+class PoolReferenceField(forms.CharField):
+    """A pool of the active organization, chosen with the pool picker.
+
+    The picker writes ``#<id> <cidr> <name>``; without JavaScript one types the
+    id (``12`` or ``#12``), the CIDR or the name, and a CIDR or name shared by
+    several pools is refused with a request for the id. ``family`` narrows the
+    choice to IPv4 or IPv6 pools.
+    """
+
+    def __init__(self, *args: Any, family: int | None = None, **kwargs: Any) -> None:
+        kwargs.setdefault("max_length", 400)
+        params = {"family": str(family)} if family else {}
+        kwargs.setdefault(
+            "widget",
+            PickerWidget(
+                "pools:pool-picker",
+                kind="pools",
+                placeholder="Name, CIDR or address",
+                params=params,
+            ),
+        )
         super().__init__(*args, **kwargs)
         self.organization: Any = None
+        self.family = family
+
+    def _pools(self) -> Any:
+        pools = Pool.objects.for_organization(self.organization).live()
+        return pools.filter(family=self.family) if self.family else pools
+
+    def prepare_value(self, value: Any) -> Any:
+        """Show an initial pool (or its id) as the picker would have written it."""
+        if isinstance(value, Pool):
+            return pool_reference(value)
+        text = str(value).strip() if value is not None else ""
+        if self.organization is not None and text.isascii() and text.isdigit() and len(text) < 19:
+            pool = self._pools().filter(pk=int(text)).first()
+            if pool is not None:
+                return pool_reference(pool)
+        return value
 
     def clean(self, value: Any) -> Pool | None:
         text = (super().clean(value) or "").strip()
         if not text:
             return None
-        pools = Pool.objects.for_organization(self.organization).live()
-        number = text.removeprefix("#")
-        if number.isascii() and number.isdigit() and len(number) < 19:
-            pool = pools.filter(pk=int(number)).first()
+        pools = self._pools()
+        reference = _REFERENCE.fullmatch(text)
+        if reference:
+            pool = pools.filter(pk=int(reference.group(1))).first()
         else:
-            matches = list(pools.filter(cidr=text)[:2])
+            matches = list(pools.filter(cidr=text)[:2]) or list(pools.filter(name=text)[:2])
             if len(matches) > 1:
                 raise forms.ValidationError(
-                    f"Several pools are {text}; enter the id of the one you mean."
+                    f"Several pools are '{text}'; choose one in the list or enter its id."
                 )
             pool = matches[0] if matches else None
         if pool is None:
-            raise forms.ValidationError(f"No live pool '{text}' in this organization.")
+            kind = {4: "IPv4 ", 6: "IPv6 "}.get(self.family or 0, "")
+            raise forms.ValidationError(f"No live {kind}pool '{text}' in this organization.")
         return pool
 
 
@@ -97,7 +140,7 @@ class PoolCreateForm(PoolAttributesForm):
     parent = PoolReferenceField(
         required=False,
         label="Parent",
-        help_text="Id or CIDR of the parent pool; empty for a root pool.",
+        help_text="Search by name, CIDR or address; empty for a root pool.",
     )
     field_order = ["name", "cidr", "parent", "type", "status", "description", "tags"]
 
@@ -130,7 +173,7 @@ class PoolMoveForm(forms.Form):
     parent = PoolReferenceField(
         required=False,
         label="New parent",
-        help_text="Id or CIDR of the new parent; empty to make the pool a root.",
+        help_text="Search by name, CIDR or address; empty to make the pool a root.",
     )
 
     def __init__(self, *args: Any, organization: Any, **kwargs: Any) -> None:
@@ -141,7 +184,7 @@ class PoolMoveForm(forms.Form):
 
     @staticmethod
     def initial_for(pool: Pool) -> dict[str, Any]:
-        return {"parent": str(pool.parent_id) if pool.parent_id else ""}
+        return {"parent": pool.parent if pool.parent_id else ""}
 
 
 class PoolDeleteForm(forms.Form):

@@ -516,11 +516,14 @@ class SearchResult:
     exact: Pool | None = None
 
 
-def pool_search(*, organization: Organization | None, text: str, limit: int = 100) -> SearchResult:
+def pool_search(
+    *, organization: Organization | None, text: str, limit: int = 100, family: int | None = None
+) -> SearchResult:
     """Find pools by a name, a prefix or an address, as the console's search box does.
 
     An address or prefix finds the pools containing it, deepest first (and the pool of
-    exactly that prefix, if any); anything else is matched against names.
+    exactly that prefix, if any); anything else is matched against names. ``family``
+    keeps only IPv4 (4) or IPv6 (6) pools.
     """
     text = text.strip()
     looks_like_address = bool(text) and (":" in text or text[0].isdigit())
@@ -535,11 +538,10 @@ def pool_search(*, organization: Organization | None, text: str, limit: int = 10
                 (pool for pool in pools if pool.prefix_length == prefix.length and "/" in text),
                 None,
             )
+            if family and prefix.family != family:
+                pools, exact = [], None
             return SearchResult(prefix=prefix, pools=pools[:limit], exact=exact)
-    pools = list(
-        Pool.objects.for_organization(organization)
-        .live()
-        .filter(name__icontains=text)
-        .in_address_order()[:limit]
-    )
-    return SearchResult(prefix=None, pools=pools)
+    named = Pool.objects.for_organization(organization).live().filter(name__icontains=text)
+    if family:
+        named = named.filter(family=family)
+    return SearchResult(prefix=None, pools=list(named.in_address_order()[:limit]))

@@ -10,6 +10,7 @@ urlpatterns = [
     path("pools/", views.PoolTreeView.as_view(), name="pool-tree"),
     path("pools/list/", views.PoolListView.as_view(), name="pool-list"),
     path("pools/new/", views.PoolCreateView.as_view(), name="pool-create"),
+    path("pick/pools/", views.PoolPickerView.as_view(), name="pool-picker"),
     path("pools/<int:pk>/", views.PoolDetailView.as_view(), name="pool-detail"),
     path(
         "pools/<int:pk>/tree-children/",

@@ -27,11 +27,13 @@ from apps.pools.forms import (
     PoolDeleteForm,
     PoolEditForm,
     PoolMoveForm,
+    pool_reference,
 )
 from apps.pools.models import Pool
 from apps.tenancy.mixins import TenantViewMixin
 from cloudpam.context import actor_of
 from cloudpam.exceptions import ApplicationError, NotFound
+from cloudpam.forms import picker_query
 
 # Children a tree node loads per request; more come with "show more".
 TREE_BATCH = 200
@@ -478,3 +480,45 @@ class PoolRestoreView(PoolConsoleMixin, View):
         else:
             messages.success(request, f"Restored {pool.cidr} \u201c{pool.name}\u201d.")
         return HttpResponseRedirect(reverse("pools:pool-detail", args=[pool.pk]))
+
+
+PICKER_LIMIT = 20
+
+
+class PoolPickerView(PoolConsoleMixin, View):
+    """Matches for a pool picker: by name, by CIDR, or the pools containing an address.
+
+    An address or prefix lists the pools that contain it, narrowest first; other
+    text matches names. At most ``PICKER_LIMIT`` are listed; ``?family=4|6``
+    keeps one family.
+    """
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        text = picker_query(request)
+        family = {"4": 4, "6": 6}.get(request.GET.get("family", ""))
+        options: list[dict[str, str]] = []
+        message = ""
+        more = False
+        if text:
+            try:
+                found = selectors.pool_search(
+                    organization=request.organization,
+                    text=text,
+                    limit=PICKER_LIMIT + 1,
+                    family=family,
+                )
+            except ApplicationError as exc:
+                message = exc.message
+            else:
+                more = len(found.pools) > PICKER_LIMIT
+                options = [
+                    {
+                        "value": pool_reference(pool),
+                        "label": pool.cidr,
+                        "detail": f"{pool.name} · {pool.type}",
+                    }
+                    for pool in found.pools[:PICKER_LIMIT]
+                ]
+                message = "No pool matches." if not options else ""
+        context = {"options": options, "more": more, "message": message}
+        return render(request, "includes/picker_results.html", context)

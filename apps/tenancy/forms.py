@@ -15,7 +15,6 @@ from apps.tenancy.choices import Role, TokenScope
 from apps.tenancy.models import DEFAULT_ORGANIZATION_SETTINGS, DEFAULT_QUOTAS
 from apps.tenancy.org_settings import SETTING_BOUNDS, SETTING_LABELS, quota_bounds, setting_kind
 from apps.tenancy.quotas import QUOTA_LABELS
-from cloudpam.forms import JSONField
 
 
 def login_attempt_wait(request: Any, username: str) -> int | None:
@@ -119,28 +118,32 @@ def _setting_form_field(name: str) -> forms.Field:
     label = SETTING_LABELS.get(name, name.replace("_", " ").capitalize())
     if kind == "bool":
         return forms.BooleanField(label=label, required=False)
-    if kind == "int":
-        low, high = SETTING_BOUNDS.get(name, (None, None))
-        return forms.IntegerField(label=label, min_value=low, max_value=high)
-    return JSONField(label=label, required=False)
+    low, high = SETTING_BOUNDS.get(name, (None, None))
+    help_text = f"Between {low:,} and {high:,}." if low is not None and high is not None else ""
+    return forms.IntegerField(label=label, min_value=low, max_value=high, help_text=help_text)
+
+
+def editable_settings() -> list[str]:
+    """Return the settings the organization form edits: the typed ones.
+
+    An object setting (``compliance``) has its own form in the app that owns
+    it, with a field per value; it never appears here as a JSON text area.
+    """
+    return [name for name in DEFAULT_ORGANIZATION_SETTINGS if setting_kind(name) != "object"]
 
 
 class OrganizationSettingsForm(forms.Form):
-    """Every setting of ``DEFAULT_ORGANIZATION_SETTINGS``, generated from the defaults."""
+    """The typed settings of ``DEFAULT_ORGANIZATION_SETTINGS``, generated from the defaults.
+
+    The form checks types and bounds; the settings service checks the rest
+    (a default token lifetime above the longest, overlapping roots already
+    there) and its errors are shown on the field they name.
+    """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        for name in DEFAULT_ORGANIZATION_SETTINGS:
+        for name in editable_settings():
             self.fields[name] = _setting_form_field(name)
-
-    def clean(self) -> dict[str, Any]:
-        cleaned = super().clean()
-        for name in DEFAULT_ORGANIZATION_SETTINGS:
-            if setting_kind(name) == "object" and cleaned.get(name) is None:
-                cleaned[name] = {}
-            elif setting_kind(name) == "object" and not isinstance(cleaned.get(name), dict):
-                self.add_error(name, "Must be a JSON object.")
-        return cleaned
 
 
 class QuotaForm(forms.Form):
@@ -149,8 +152,10 @@ class QuotaForm(forms.Form):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         for name in DEFAULT_QUOTAS:
+            low, high = quota_bounds(name)
             self.fields[name] = forms.IntegerField(
                 label=QUOTA_LABELS.get(name, name),
-                min_value=quota_bounds(name)[0],
-                max_value=quota_bounds(name)[1],
+                min_value=low,
+                max_value=high,
+                help_text="0 switches the feature off." if low == 0 else f"At least {low:,}.",
             )

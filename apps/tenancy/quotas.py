@@ -14,7 +14,13 @@ lock that serializes the creation::
     quota_check(organization=pool.organization, name="max_pools")
 
 ``max_api_calls_per_minute`` has no counter here: the organization throttle
-of the API enforces it (``apps.tenancy.throttling``).
+of the API enforces it (``apps.tenancy.throttling``), and the usage page reads
+the current minute's count from the throttle's own counter.
+
+An app may add a line of detail to a quota on the usage page (the LLM cost of
+the month beside its tokens)::
+
+    register_quota_detail("max_llm_tokens_per_month", lambda organization: "US$ 1.20 this month")
 """
 
 from __future__ import annotations
@@ -34,6 +40,7 @@ QUOTA_LABELS: dict[str, str] = {
 }
 
 _usage_counters: dict[str, Callable[[Organization], int]] = {}
+_details: dict[str, Callable[[Organization], str]] = {}
 
 
 def register_quota_usage(name: str, counter: Callable[[Organization], int]) -> None:
@@ -41,6 +48,18 @@ def register_quota_usage(name: str, counter: Callable[[Organization], int]) -> N
     if name not in DEFAULT_QUOTAS:
         raise ValueError(f"Unknown quota '{name}'; add it to DEFAULT_QUOTAS first.")
     _usage_counters[name] = counter
+
+
+def register_quota_detail(name: str, detail: Callable[[Organization], str]) -> None:
+    """Register a function returning one line the usage page shows under quota ``name``."""
+    if name not in DEFAULT_QUOTAS:
+        raise ValueError(f"Unknown quota '{name}'; add it to DEFAULT_QUOTAS first.")
+    _details[name] = detail
+
+
+def quota_details(*, organization: Organization) -> dict[str, str]:
+    """Return the registered detail line of each quota that has one."""
+    return {name: detail(organization) for name, detail in _details.items()}
 
 
 def quota_limit(*, organization: Organization, name: str) -> int:

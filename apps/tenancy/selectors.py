@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 
 from apps.tenancy.filters import filter_token_status
 from apps.tenancy.models import ApiToken, Membership, Organization
@@ -15,6 +15,13 @@ def membership_list(*, organization: Organization) -> QuerySet[Membership]:
         Membership.objects.filter(organization=organization)
         .select_related("user", "organization")
         .order_by("user__email")
+    )
+
+
+def membership_search(*, organization: Organization, text: str) -> QuerySet[Membership]:
+    """Return the organization's members whose e-mail or name contains ``text``, by e-mail."""
+    return membership_list(organization=organization).filter(
+        Q(user__email__icontains=text) | Q(user__full_name__icontains=text)
     )
 
 

@@ -14,6 +14,11 @@ round trips per counter on the request hot path.
   ``max_api_calls_per_minute`` over all its callers. Over it: 429
   ``quota_exceeded``, since the organization as a whole used up its quota.
 
+The organization throttle also counts the calls of each UTC day in the cache
+(``api_calls_today``), in the same round trip, in a key that expires after two
+days: the usage page shows it beside the current minute's count. It is a figure
+for people, not a ledger: a cache that is cleared forgets it.
+
 Each answers with ``Retry-After`` when it refuses; ``RateLimitHeadersMiddleware``
 adds ``X-RateLimit-Limit/Remaining/Reset`` (seconds until the window resets)
 of the tightest limit to every throttled response.
@@ -39,9 +44,20 @@ COUNTS_ATTRIBUTE = "_cloudpam_rate_counts"
 WINDOW_SECONDS = 60
 # A window's counter outlives it a little, so a late increment never restarts at 1.
 EXPIRY_FUDGE_SECONDS = 5
+DAY_COUNT_TIMEOUT = 2 * 86_400
 
 
-def count_requests(keys: list[str], *, now: float | None = None) -> tuple[list[int], int] | None:
+def _minute_key(key: str, window: int) -> str:
+    return f"ratelimit:{key}:{window}"
+
+
+def _day_key(organization_id: int, day: str) -> str:
+    return f"api-calls:{organization_id}:{day}"
+
+
+def count_requests(
+    keys: list[str], *, day_keys: tuple[str, ...] = (), now: float | None = None
+) -> tuple[list[int], int] | None:
     """Add one request to each counter of the current window; return the counts and seconds left.
 
     None when the cache cannot be reached: the limits then fail open
@@ -51,22 +67,23 @@ def count_requests(keys: list[str], *, now: float | None = None) -> tuple[list[i
     window = int(now) - int(now) % WINDOW_SECONDS
     time_left = window + WINDOW_SECONDS - int(now)
     cache = caches[getattr(settings, "RATELIMIT_USE_CACHE", "default")]
-    names = [cache.make_key(f"ratelimit:{key}:{window}") for key in keys]
-    timeout = WINDOW_SECONDS + EXPIRY_FUDGE_SECONDS
+    counters = [(_minute_key(key, window), WINDOW_SECONDS + EXPIRY_FUDGE_SECONDS) for key in keys]
+    counters += [(key, DAY_COUNT_TIMEOUT) for key in day_keys]
     try:
         client = _redis_client(cache)
         if client is not None:
             pipeline = client.pipeline(transaction=False)
-            for name in names:
+            for raw, timeout in counters:
+                name = cache.make_key(raw)
                 pipeline.incr(name)
                 pipeline.expire(name, timeout, nx=True)
             counts = [int(value) for value in pipeline.execute()[0::2]]
         else:
             counts = []
-            for key in keys:
-                raw = f"ratelimit:{key}:{window}"
+            for raw, timeout in counters:
                 cache.add(raw, 0, timeout)
                 counts.append(int(cache.incr(raw)))
+        counts = counts[: len(keys)]
     except Exception:
         if not getattr(settings, "RATELIMIT_FAIL_OPEN", True):
             raise
@@ -142,7 +159,14 @@ class _MinuteThrottle(BaseThrottle):
                     other = throttle.subject(request)
                     if other is not None:
                         counters.append(throttle.counter(other[0]))
-            result = count_requests(counters)
+            organization = getattr(request, "organization", None)
+            day_keys = ()
+            if organization is not None and any(
+                isinstance(throttle, OrganizationRateThrottle)
+                for throttle in [self, *view.get_throttles()]
+            ):
+                day_keys = (_day_key(organization.pk, _today()),)
+            result = count_requests(counters, day_keys=day_keys)
             counted = (
                 {}
                 if result is None
@@ -180,6 +204,25 @@ class PrincipalRateThrottle(_MinuteThrottle):
             f"Rate limit of {who} ({limit} requests a minute) reached; retry in {retry_after} s.",
             headers=headers,
         )
+
+
+def _today() -> str:
+    return time.strftime("%Y-%m-%d", time.gmtime())
+
+
+def api_calls_today(*, organization: Any) -> int:
+    """Return the organization's API calls since midnight UTC, as far as the cache knows."""
+    cache = caches[getattr(settings, "RATELIMIT_USE_CACHE", "default")]
+    return int(cache.get(_day_key(organization.pk, _today())) or 0)
+
+
+def api_calls_this_minute(*, request: Any, organization: Any) -> int:
+    """Return the organization's API calls in the current one-minute window of its quota."""
+    now = int(time.time())
+    window = now - now % WINDOW_SECONDS
+    cache = caches[getattr(settings, "RATELIMIT_USE_CACHE", "default")]
+    key = f"{OrganizationRateThrottle.group}:organization:{organization.pk}"
+    return int(cache.get(_minute_key(key, window)) or 0)
 
 
 class OrganizationRateThrottle(_MinuteThrottle):

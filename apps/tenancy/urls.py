@@ -15,7 +15,9 @@ urlpatterns = [
         views.OrganizationSettingsView.as_view(),
         name="organization-settings",
     ),
+    path("organization/usage/", views.OrganizationUsageView.as_view(), name="organization-usage"),
     path("organization/members/", views.MemberListView.as_view(), name="member-list"),
+    path("pick/members/", views.MemberPickerView.as_view(), name="member-picker"),
     path(
         "organization/members/<int:member_id>/role/",
         views.MemberRoleView.as_view(),

@@ -29,9 +29,11 @@ from apps.tenancy.forms import (
     QuotaForm,
 )
 from apps.tenancy.mixins import TenantViewMixin
-from apps.tenancy.models import DEFAULT_ORGANIZATION_SETTINGS, DEFAULT_QUOTAS
-from apps.tenancy.quotas import quota_usage
+from apps.tenancy.models import DEFAULT_QUOTAS
+from apps.tenancy.quotas import QUOTA_LABELS, quota_details, quota_usage
+from apps.tenancy.throttling import api_calls_this_minute, api_calls_today
 from cloudpam.exceptions import ApplicationError, NotFound
+from cloudpam.forms import picker_query
 
 PAGE_SIZE = 50
 
@@ -132,7 +134,10 @@ class OrganizationSettingsView(TenantViewMixin, View):
             "settings_form": forms.get("settings")
             or OrganizationSettingsForm(initial=organization.effective_settings),
             "quota_form": forms.get("quotas") or QuotaForm(initial=organization.effective_quotas),
-            "usage": quota_usage(organization=organization),
+            "usage": {
+                name: {"label": QUOTA_LABELS.get(name, name), "limit_text": f"{limit:,}"}
+                for name, limit in organization.effective_quotas.items()
+            },
             "can": {
                 action: self.allowed(permission) for action, permission in self.ACTIONS.items()
             },
@@ -173,7 +178,7 @@ class OrganizationSettingsView(TenantViewMixin, View):
                 elif action == "settings":
                     services.organization_settings_update(
                         organization=organization,
-                        settings={k: form.cleaned_data[k] for k in DEFAULT_ORGANIZATION_SETTINGS},
+                        settings={k: form.cleaned_data[k] for k in form.fields},
                     )
                 else:
                     services.organization_settings_update(
@@ -186,6 +191,105 @@ class OrganizationSettingsView(TenantViewMixin, View):
                 messages.success(request, "Saved.")
                 return redirect("tenancy:organization-settings")
         return render(request, self.template_name, self._context(**{action: form}), status=400)
+
+
+def usage_rows(request: HttpRequest) -> list[dict[str, Any]]:
+    """Return each quota of the active organization with its use, share and detail line."""
+    organization = request.organization
+    usage = quota_usage(organization=organization)
+    details = quota_details(organization=organization)
+    usage["max_api_calls_per_minute"]["used"] = api_calls_this_minute(
+        request=request, organization=organization
+    )
+    details["max_api_calls_per_minute"] = (
+        f"{api_calls_today(organization=organization):,} calls today (UTC)"
+    )
+    rows = []
+    for name, quota in usage.items():
+        used, limit = quota["used"], quota["limit"]
+        if used is None:
+            percent = None
+        elif limit:
+            percent = min(used * 100 / limit, 100.0)
+        else:
+            percent = 100.0 if used else 0.0
+        level = ""
+        if percent is not None and percent >= 75:
+            level = "err" if percent >= 90 else "warn"
+        rows.append(
+            {
+                "name": name,
+                "label": quota["label"],
+                "used": used,
+                "limit": limit,
+                "used_text": "—" if used is None else f"{used:,}",
+                "limit_text": f"{limit:,}",
+                "percent": percent,
+                "level": level,
+                "detail": details.get(name, ""),
+            }
+        )
+    return rows
+
+
+class OrganizationUsageView(TenantViewMixin, View):
+    """What the organization uses against each quota, as bars."""
+
+    template_name = "tenancy/organization_usage.html"
+    permission = "organization.view"
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        organization = request.organization
+        context = {
+            "organization": organization,
+            "rows": usage_rows(request),
+            "can_change_quotas": self.allowed("quotas.change"),
+            "breadcrumbs": [
+                {
+                    "label": organization.name,
+                    "url": reverse("tenancy:organization-settings"),
+                },
+                {"label": "Usage", "url": None},
+            ],
+        }
+        return render(request, self.template_name, context)
+
+
+MEMBER_PICKER_LIMIT = 20
+
+
+class MemberPickerView(TenantViewMixin, View):
+    """Matches for a member picker: members of the organization by e-mail or name."""
+
+    permission = "members.view"
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        text = picker_query(request, max_length=254)
+        options: list[dict[str, str]] = []
+        more = False
+        if text:
+            found = list(
+                selectors.membership_search(organization=request.organization, text=text)[
+                    : MEMBER_PICKER_LIMIT + 1
+                ]
+            )
+            more = len(found) > MEMBER_PICKER_LIMIT
+            options = [
+                {
+                    "value": membership.user.email,
+                    "label": membership.user.email,
+                    "detail": " · ".join(
+                        filter(None, [membership.user.full_name, membership.role])
+                    ),
+                }
+                for membership in found[:MEMBER_PICKER_LIMIT]
+            ]
+        context = {
+            "options": options,
+            "more": more,
+            "message": "No member matches." if text and not options else "",
+        }
+        return render(request, "includes/picker_results.html", context)
 
 
 class MemberListView(TenantViewMixin, View):

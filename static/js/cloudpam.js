@@ -28,3 +28,48 @@ document.addEventListener("focusin", function (event) {
     event.target.select();
   }
 });
+
+// Pickers (templates/includes/picker.html): a text box whose matches htmx lists below it.
+// Choosing one writes its reference into the box; the arrow keys move through the list,
+// Escape closes it.
+(function () {
+  function parts(element) {
+    var picker = element.closest("[data-picker]");
+    return picker && {
+      input: picker.querySelector("[data-picker-input]"),
+      list: picker.querySelector(".picker-results"),
+    };
+  }
+  function close(p) {
+    p.list.innerHTML = "";
+    p.input.setAttribute("aria-expanded", "false");
+  }
+  document.addEventListener("click", function (event) {
+    var option = event.target.closest("[data-pick]");
+    var p = option && parts(option);
+    if (!p) return;
+    p.input.value = option.dataset.pick;
+    close(p);
+    p.input.focus();
+  });
+  document.addEventListener("htmx:afterSwap", function (event) {
+    var p = parts(event.target);
+    if (p) p.input.setAttribute("aria-expanded", p.list.children.length ? "true" : "false");
+  });
+  document.addEventListener("keydown", function (event) {
+    var p = parts(event.target);
+    if (!p) return;
+    var options = Array.prototype.slice.call(p.list.querySelectorAll("[data-pick]"));
+    var index = options.indexOf(event.target);
+    if (event.key === "Escape") {
+      close(p);
+      p.input.focus();
+    } else if (event.key === "ArrowDown" && options.length) {
+      event.preventDefault();
+      options[Math.min(index + 1, options.length - 1)].focus();
+    } else if (event.key === "ArrowUp" && index >= 0) {
+      event.preventDefault();
+      (index === 0 ? p.input : options[index - 1]).focus();
+    }
+  });
+})();

@@ -83,8 +83,8 @@ def test_dashboard_chart_and_counts(organization, make_member, plan):
     analysis_services.recommendation_generate(organization=organization)
     html = signed_in(organization, make_member, Role.OWNER).get("/").content.decode()
     assert 'aria-label="50.0% used"' in html
-    assert "50.0% · 8,388,608 free" in html
-    assert "2^96 free" in html
+    assert "50.0% · 8,388,608 addresses free" in html
+    assert "2^96 addresses (65,536 /48s) free" in html
     family = re.search(r"Pools by family.*?</table>", html, re.S).group(0)
     rows = re.findall(r'<a href="[^"]+">(IPv\d)</a></th><td class="num">(\d+)</td>', family)
     assert rows == [("IPv4", "2"), ("IPv6", "1")]

@@ -151,7 +151,7 @@ def test_tree_rows_have_aligned_columns(console, make_pool):
     html = page(console.get("/pools/"))
     for column in ("tree-main", "tree-type", "tree-status", "tree-util", "tree-count", "tree-free"):
         assert f"tree-col {column}" in html or f"tree-col muted {column}" in html, column
-    assert "16,777,216 free" in html
+    assert "16,777,216 addresses free" in html
 
 
 def test_favicon_is_served(client):

@@ -205,7 +205,8 @@ def test_allocate_through_the_form(console, root, make_pool):
 
 def test_create_child_and_root_with_the_api_errors(console, organization, root):
     response = console.get(f"/pools/new/?parent={root.pk}")
-    assert f'value="{root.pk}"' in page(response)
+    # The parent picker shows the pool as it writes it: id, CIDR and name.
+    assert f'value="#{root.pk} 10.0.0.0/8 corp"' in page(response)
     data = {"name": "vpc", "cidr": "10.1.0.0/16", "parent": str(root.pk), "type": "vpc"}
     data |= {"status": "active", "description": "", "tags": ""}
     response = console.post("/pools/new/", data)

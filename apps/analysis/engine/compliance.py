@@ -83,7 +83,7 @@ from apps.analysis.engine.spaces import (
     special_purpose_hits,
 )
 from apps.analysis.engine.utilization import Utilization, pool_utilization
-from apps.pools.cidr import CidrError, Prefix, parse_prefix
+from apps.pools.cidr import CidrError, Prefix, format_address_count, parse_prefix
 
 __all__ = [
     "MAX_PATTERN_LENGTH",
@@ -687,7 +687,7 @@ def _check_deprecated_in_use(ctx: _Context, pool: PoolData, rule: RuleSettings) 
     if children:
         reasons.append(f"{children} live child pool{'s' if children != 1 else ''}")
     if in_use:
-        reasons.append(f"{in_use} addresses in use")
+        reasons.append(f"{format_address_count(in_use)} in use")
     return Finding(
         rule="DEPRECATED_IN_USE",
         severity=rule.severity,

@@ -85,7 +85,7 @@ from apps.analysis.engine.data import (
 )
 from apps.analysis.engine.gaps import GapAnalysis, best_free_block, gap_analysis
 from apps.analysis.engine.results import AnalysisSettings, PoolAnalysis
-from apps.pools.cidr import Prefix, summarize, validate_prefix_length
+from apps.pools.cidr import Prefix, format_address_count, summarize, validate_prefix_length
 
 __all__ = [
     "RECOMMENDATION_TYPES",
@@ -343,8 +343,8 @@ class _Generator:
             magnitude,
             pool.id,
             f"Reclaim {pool.label()}",
-            f"{pool.type} {pool.label()} {reason}; deleting it returns {pool.cidr.size} "
-            f"addresses {where}.",
+            f"{pool.type} {pool.label()} {reason}; deleting it returns "
+            f"{format_address_count(pool.cidr.size)} {where}.",
             {"action": "delete", "pool": pool.id},
         )
 

@@ -33,6 +33,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from fractions import Fraction
 from typing import Any
 
+from apps.pools.cidr import format_address_count
+
 LEVELS = ("low", "medium", "high")
 LEVEL_OF_SEVERITY = {"error": "high", "warning": "medium", "info": "low"}
 SEVERITY_OF_LEVEL = {"high": "error", "medium": "warning", "low": "info"}
@@ -98,8 +100,8 @@ def parent_findings(
                 finding(
                     "TAKES_HALF_FREE",
                     "medium",
-                    f"The plan takes {taken:,} of the {free_before:,} free addresses of {label}, "
-                    "more than half.",
+                    f"The plan takes {format_address_count(taken)} of {label}, more than half "
+                    f"of its {format_address_count(free_before)} free.",
                     ref=ref,
                     pool=pool,
                 )
@@ -177,9 +179,9 @@ def scale_segments(
     end = first + size - 1
     for low, high, kind, label in sorted(children)[:MAX_SEGMENTS]:
         if low > cursor:
-            add("free", cursor, low - 1, f"{low - cursor:,} free addresses")
+            add("free", cursor, low - 1, f"{format_address_count(low - cursor)} free")
         add(kind, low, high, label)
         cursor = max(cursor, high + 1)
     if cursor <= end and len(children) <= MAX_SEGMENTS:
-        add("free", cursor, end, f"{end - cursor + 1:,} free addresses")
+        add("free", cursor, end, f"{format_address_count(end - cursor + 1)} free")
     return segments

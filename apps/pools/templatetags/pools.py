@@ -6,6 +6,7 @@ from typing import Any
 
 from django import template
 
+from apps.pools.cidr import format_address_count
 from apps.pools.utilization import Utilization
 
 register = template.Library()
@@ -24,8 +25,5 @@ def utilization_bar(utilization: Utilization | None) -> dict[str, Any]:
 
 @register.filter
 def addresses(value: int | str) -> str:
-    """Return an address count grouped in thousands, or as a power of two when huge."""
-    number = int(value)
-    if number >= 2**48 and number & (number - 1) == 0:
-        return f"2^{number.bit_length() - 1}"
-    return f"{number:,}"
+    """Return ``value`` addresses in the console's one format (``format_address_count``)."""
+    return format_address_count(int(value))

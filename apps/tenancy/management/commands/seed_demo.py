@@ -19,13 +19,14 @@ from cloudpam import context
 DEMO_SLUG = "demo"
 DEMO_EMAIL = "admin@demo.cloudpam.local"
 DEMO_APPS = ["pools", "cloud", "discovery", "analysis", "planning", "audit"]
+DEMO_LOGIN_FILE = "demo-admin-password"
 
 
 class Command(BaseCommand):
     help = "Create the demo organization with an admin user and demo data; print the login."
 
     def handle(self, *args: Any, **options: Any) -> None:
-        password_file = settings.VAR_DIR / "demo-admin-password"
+        password_file = settings.VAR_DIR / DEMO_LOGIN_FILE
         settings.VAR_DIR.mkdir(parents=True, exist_ok=True)
         if not password_file.exists():
             password_file.write_text(secrets.token_urlsafe(12))
