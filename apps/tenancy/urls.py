@@ -1,11 +1,16 @@
 from django.urls import include, path
 
-from apps.tenancy import views
+from apps.tenancy import preference_views, views
 from apps.tenancy.sso.urls import urlpatterns as sso_urlpatterns
 
 app_name = "tenancy"
 
 urlpatterns = [
+    path(
+        "tables/<str:table>/preference/",
+        preference_views.TablePreferenceView.as_view(),
+        name="table-preference",
+    ),
     path(
         "organizations/switch/", views.OrganizationSwitchView.as_view(), name="organization-switch"
     ),
