@@ -36,7 +36,9 @@ from typing import Any, ClassVar
 from django.contrib import messages
 from django.core.paginator import Page, Paginator
 from django.db.models import Model, QuerySet
+from django.forms.utils import flatatt
 from django.http import HttpRequest, QueryDict, StreamingHttpResponse
+from django.middleware.csrf import get_token
 from django.template import engines
 from django.utils import timezone
 from django.utils.html import conditional_escape
@@ -78,6 +80,8 @@ class Column:
     cell: str = ""
     export: bool = True
     numeric: bool = False
+    # Classes of the cell (``mono`` for addresses and ids).
+    css: str = ""
 
     @property
     def sortable(self) -> bool:
@@ -133,11 +137,20 @@ class Header:
 
 
 @dataclass(frozen=True)
+class Cell:
+    """A cell as the template shows it: its HTML and its classes."""
+
+    html: SafeString
+    css: str = ""
+
+
+@dataclass(frozen=True)
 class Row:
     """A row as the template shows it: the object and its rendered cells."""
 
     obj: Any
-    cells: list[SafeString]
+    cells: list[Cell]
+    attrs: SafeString = SafeString("")
 
     @property
     def pk(self) -> Any:
@@ -176,7 +189,8 @@ class Table:
         self.request = request
         self.queryset = queryset
         self.bulk_allowed = bulk and bool(self.bulk_actions)
-        self.cell_context = context or {}
+        # Cells render without the request's context processors, which would run per cell.
+        self.cell_context = {"csrf_token": get_token(request), "request": request, **(context or {})}
         self.params: QueryDict = request.GET.copy()
         self.preference = table_preference_get(user=request.user, table=self.key)
         self.sort = self._read_sort()
@@ -254,9 +268,17 @@ class Table:
     def rows(self) -> list[Row]:
         context = {**self.cell_context, "table": self}
         return [
-            Row(obj, [column.render(obj, context) for column in self.visible])
+            Row(
+                obj,
+                [Cell(column.render(obj, context), column.css) for column in self.visible],
+                flatatt(self.row_attrs(obj)),
+            )
             for obj in self.page.object_list
         ]
+
+    def row_attrs(self, obj: Any) -> dict[str, Any]:
+        """Return the attributes of a row's ``<tr>`` (a class, ``data-`` marks for tests)."""
+        return {"class": "deleted"} if getattr(obj, "deleted_at", None) else {}
 
     # -- links ---------------------------------------------------------------------------
 

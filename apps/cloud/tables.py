@@ -39,8 +39,7 @@ class AccountTable(Table):
             cell='<span class="provider provider-{{ row.provider }}" aria-hidden="true"></span>'
             "{{ row.get_provider_display }}",
         ),
-        Column("external_id", "External id", order=("external_id", "id"),
-               cell='<span class="mono">{{ row.external_id }}</span>'),
+        Column("external_id", "External id", order=("external_id", "id"), css="mono"),
         Column(
             "status",
             "Status",

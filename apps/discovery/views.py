@@ -24,6 +24,7 @@ from apps.discovery.filters import DriftFilterSet, ResourceFilterSet, RunFilterS
 from apps.discovery.forms import ProvisioningTokenForm
 from apps.discovery.models import DiscoveredResource, DriftFinding, SyncRun
 from apps.discovery.sync import sync_run_start
+from apps.discovery.tables import AgentTable, ResourceTable, SyncRunTable
 from apps.pools.access import pool_permission_denial
 from apps.pools.models import Pool
 from apps.pools.selectors import pool_ancestors, pool_get
@@ -32,6 +33,15 @@ from cloudpam.context import actor_of
 from cloudpam.exceptions import ApplicationError, NotFound
 
 PAGE_SIZE = 50
+
+
+def _filters_given(request: HttpRequest, filterset: Any) -> str:
+    """Return the filters of the request that hold a value, as a query string."""
+    params = request.GET.copy()
+    for name in list(params):
+        if name not in filterset.filters or not params.get(name):
+            params.pop(name)
+    return params.urlencode()
 
 
 class AgentListView(TenantViewMixin, View):
@@ -46,11 +56,10 @@ class AgentListView(TenantViewMixin, View):
         organization = request.organization
         manage = self.allowed("agents.manage")
         agents = selectors.agent_list(organization=organization)
-        now = timezone.now()
-        page = Paginator(agents, PAGE_SIZE).get_page(request.GET.get("page"))
         return {
-            "page": page,
-            "rows": [{"agent": agent, "stale": agent.is_stale(now)} for agent in page],
+            "table": AgentTable(request, agents, context={"can_manage": manage}),
+            "empty_agents": "No agents yet."
+            + (" Create a provisioning token below and start one." if manage else ""),
             "can_manage": manage,
             "tokens": (
                 selectors.agent_provisioning_token_list(organization=organization) if manage else []
@@ -61,7 +70,10 @@ class AgentListView(TenantViewMixin, View):
         }
 
     def get(self, request: HttpRequest) -> HttpResponse:
-        return render(request, self.template_name, self._context())
+        context = self._context()
+        if context["table"].export_requested:
+            return context["table"].export_response()
+        return render(request, self.template_name, context)
 
     def post(self, request: HttpRequest) -> HttpResponse:
         form = ProvisioningTokenForm(request.POST)
@@ -286,14 +298,13 @@ class ResourceListView(DiscoveryConsoleMixin, View):
         queryset = (
             filterset.qs if filterset.is_valid() else DiscoveredResource.objects.none()
         ).select_related("account", "pool")
-        page = Paginator(queryset, PAGE_SIZE).get_page(request.GET.get("page"))
-        params = request.GET.copy()
-        params.pop("page", None)
+        table = ResourceTable(request, queryset)
+        if table.export_requested:
+            return table.export_response()
         context = self.base_context(
             filterset=filterset,
-            page=page,
-            resources=page.object_list,
-            querystring=params.urlencode(),
+            table=table,
+            querystring=_filters_given(request, filterset),
             tab="resources",
             breadcrumbs=_crumbs(("Resources", None)),
         )
@@ -349,14 +360,13 @@ class SyncRunListView(DiscoveryConsoleMixin, View):
         queryset = (
             filterset.qs if filterset.is_valid() else SyncRun.objects.none()
         ).select_related("account", "agent", "created_by")
-        page = Paginator(queryset, PAGE_SIZE).get_page(request.GET.get("page"))
-        params = request.GET.copy()
-        params.pop("page", None)
+        table = SyncRunTable(request, queryset)
+        if table.export_requested:
+            return table.export_response()
         context = self.base_context(
             filterset=filterset,
-            page=page,
-            runs=page.object_list,
-            querystring=params.urlencode(),
+            table=table,
+            querystring=_filters_given(request, filterset),
             tab="runs",
             breadcrumbs=_crumbs(("Sync runs", None)),
         )

@@ -27,8 +27,8 @@ class PoolTable(Table):
             "CIDR",
             order=ORDERINGS["cidr"],
             required=True,
-            cell='<span class="mono"><a href="{% url "pools:pool-detail" row.pk %}">'
-            "{{ row.cidr }}</a></span>",
+            css="mono",
+            cell='<a href="{% url "pools:pool-detail" row.pk %}">{{ row.cidr }}</a>',
         ),
         Column(
             "name",
