@@ -4,10 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
+from apps.discovery.choices import DriftAction
 from apps.discovery.filters import RESOURCE_ORDERINGS, RUN_ORDERINGS
 from cloudpam.tables import Column, Table
 
-_DATE = '{{ value|date:"Y-m-d H:i" }}'
+
+
+def action_label(action: str) -> str:
+    """Return how a drift suggestion reads (the action's own name when it is unknown)."""
+    try:
+        return str(DriftAction(action).label)
+    except ValueError:
+        return action
 
 
 def _date(field: str, empty: str = "") -> str:
@@ -163,3 +171,67 @@ class AgentTable(Table):
             "{% endif %}",
         ),
     )
+
+
+class DriftTable(Table):
+    """The drift findings of one kind, with apply and ignore per finding."""
+
+    key = "discovery.drift"
+    noun = "findings"
+    default_sort = ""
+    columns = (
+        Column(
+            "severity",
+            "Severity",
+            order=("severity_rank", "-detected_at", "-id"),
+            required=True,
+            cell='<span class="badge {% if row.severity == "error" %}error{% elif row.severity == '
+            '"warning" %}warning{% else %}info{% endif %}">{{ row.severity }}</span>',
+        ),
+        Column(
+            "message",
+            "Finding",
+            cell='{{ row.message }}{% if row.status != "open" %} <span class="badge" '
+            'data-finding-status="{{ row.status }}">{{ row.status }}</span>{% if row.ignored_reason %}'
+            ' <span class="muted">({{ row.ignored_reason }})</span>{% endif %}{% endif %}',
+        ),
+        Column(
+            "resource",
+            "Resource",
+            value="resource.cidr",
+            cell='{% if row.resource %}<a class="mono" href="{% url "discovery:resource-detail" '
+            'row.resource.pk %}">{{ row.resource.cidr }}</a> {{ row.resource.resource_type }}'
+            "{% else %}—{% endif %}",
+        ),
+        Column(
+            "pool",
+            "Pool",
+            value="pool.cidr",
+            cell='{% if row.pool %}<a class="mono" href="{% url "discovery:network-pool" '
+            'row.pool.pk %}">{{ row.pool.cidr }}</a> {{ row.pool.name }}{% else %}—{% endif %}',
+        ),
+        Column(
+            "suggestion",
+            "Suggestion",
+            value="action_label",
+            cell='<span data-action="{{ row.action }}">{{ row.action_label }}</span>',
+        ),
+        Column("detected_at", "Detected", order=("detected_at", "id"), default=False,
+               cell=_date("detected_at")),
+        Column("account", "Account", default=False, value="account.name"),
+        Column(
+            "actions",
+            "Actions",
+            export=False,
+            cell='{% if can_change %}{% include "discovery/_drift_actions.html" with f=row %}'
+            "{% endif %}",
+        ),
+    )
+
+    def prepare(self, objects: list[Any]) -> list[Any]:
+        for finding in objects:
+            finding.action_label = action_label(finding.action)
+        return objects
+
+    def row_attrs(self, obj: Any) -> dict[str, Any]:
+        return {"data-finding": obj.pk}

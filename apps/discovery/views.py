@@ -7,7 +7,6 @@ from typing import Any
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
-from django.core.paginator import Paginator
 from django.db.models import Count
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
@@ -24,7 +23,13 @@ from apps.discovery.filters import DriftFilterSet, ResourceFilterSet, RunFilterS
 from apps.discovery.forms import ProvisioningTokenForm
 from apps.discovery.models import DiscoveredResource, DriftFinding, SyncRun
 from apps.discovery.sync import sync_run_start
-from apps.discovery.tables import AgentTable, ResourceTable, SyncRunTable
+from apps.discovery.tables import (
+    AgentTable,
+    DriftTable,
+    ResourceTable,
+    SyncRunTable,
+    action_label,
+)
 from apps.pools.access import pool_permission_denial
 from apps.pools.models import Pool
 from apps.pools.selectors import pool_ancestors, pool_get
@@ -418,10 +423,20 @@ class DriftListView(DiscoveryConsoleMixin, View):
         params = request.GET.copy()
         params.pop("page", None)
         groups = []
-        page = None
+        table = None
         if kind:
-            page = Paginator(findings, PAGE_SIZE).get_page(request.GET.get("page"))
-            groups.append({"kind": kind, "findings": page.object_list, "count": None})
+            table = DriftTable(
+                request,
+                findings,
+                context={
+                    "can_change": self.allowed("discovery.change"),
+                    "can_apply": self.allowed("discovery.change") and self.allowed("pools.change"),
+                    "next": request.get_full_path(),
+                },
+            )
+            if table.export_requested:
+                return table.export_response()
+            groups.append({"kind": kind, "findings": [], "count": None})
         elif valid:
             counts = dict(findings.order_by().values_list("kind").annotate(n=Count("pk")))
             groups.extend(
@@ -435,13 +450,13 @@ class DriftListView(DiscoveryConsoleMixin, View):
             )
         for group in groups:
             for finding in group["findings"]:
-                finding.action_label = _action_label(finding.action)
+                finding.action_label = action_label(finding.action)
         others = params.copy()
         others.pop("kind", None)
         context = self.base_context(
             filterset=filterset,
             groups=groups,
-            page=page,
+            table=table,
             querystring=params.urlencode(),
             kind_querystring=others.urlencode(),
             next=request.get_full_path(),
@@ -449,13 +464,6 @@ class DriftListView(DiscoveryConsoleMixin, View):
             breadcrumbs=_crumbs(("Drift", None)),
         )
         return render(request, "discovery/drift_list.html", context)
-
-
-def _action_label(action: str) -> str:
-    try:
-        return str(DriftAction(action).label)
-    except ValueError:
-        return action
 
 
 class DriftDecisionView(DiscoveryConsoleMixin, View):
