@@ -150,7 +150,7 @@ class Row:
 
     obj: Any
     cells: list[Cell]
-    attrs: SafeString = SafeString("")
+    attrs: str = ""
 
     @property
     def pk(self) -> Any:
@@ -181,7 +181,7 @@ class Table:
     def __init__(
         self,
         request: HttpRequest,
-        queryset: QuerySet,
+        queryset: QuerySet | Sequence[Any],
         *,
         bulk: bool = False,
         context: dict[str, Any] | None = None,
@@ -190,7 +190,11 @@ class Table:
         self.queryset = queryset
         self.bulk_allowed = bulk and bool(self.bulk_actions)
         # Cells render without the request's context processors, which would run per cell.
-        self.cell_context = {"csrf_token": get_token(request), "request": request, **(context or {})}
+        self.cell_context = {
+            "csrf_token": get_token(request),
+            "request": request,
+            **(context or {}),
+        }
         self.params: QueryDict = request.GET.copy()
         self.preference = table_preference_get(user=request.user, table=self.key)
         self.sort = self._read_sort()
@@ -245,13 +249,21 @@ class Table:
 
     # -- the rows ------------------------------------------------------------------------
 
-    def ordered(self) -> QuerySet:
-        """Return the queryset in the chosen order."""
+    def ordered(self) -> QuerySet | list[Any]:
+        """Return the rows in the chosen order.
+
+        A queryset is ordered by the column's fields; a list (rows that are not all in the
+        database, such as the built-in templates) by the column's values.
+        """
         if not self.sort:
             return self.queryset
         column = next(c for c in self.columns if c.key == self.sort.removeprefix("-"))
-        fields = column.descending() if self.sort.startswith("-") else column.order
-        return self.queryset.order_by(*fields)
+        descending = self.sort.startswith("-")
+        if not isinstance(self.queryset, QuerySet):
+            return sorted(
+                self.queryset, key=lambda row: _sort_key(column.text(row)), reverse=descending
+            )
+        return self.queryset.order_by(*(column.descending() if descending else column.order))
 
     def prepare(self, objects: list[Any]) -> list[Any]:
         """Attach what the cells read to one page of objects (a grouped query at most)."""
@@ -325,7 +337,11 @@ class Table:
     @property
     def page_sizes(self) -> list[dict[str, Any]]:
         return [
-            {"size": size, "url": self.url(**{PAGE_SIZE_PARAM: size}), "current": size == self.page_size}
+            {
+                "size": size,
+                "url": self.url(**{PAGE_SIZE_PARAM: size}),
+                "current": size == self.page_size,
+            }
             for size in PAGE_SIZES
         ]
 
@@ -358,7 +374,10 @@ class Table:
         """Yield every filtered row, in the chosen order, as the visible columns' values."""
         columns = [column for column in self.visible if column.export]
         chunk: list[Any] = []
-        for obj in self.ordered().iterator(chunk_size=EXPORT_CHUNK):
+        rows = self.ordered()
+        if isinstance(rows, QuerySet):
+            rows = rows.iterator(chunk_size=EXPORT_CHUNK)
+        for obj in rows:
             chunk.append(obj)
             if len(chunk) == EXPORT_CHUNK:
                 yield from self._export_chunk(chunk, columns)
@@ -383,6 +402,15 @@ class Table:
         )
         response["Content-Disposition"] = f'attachment; filename="{self.export_filename()}"'
         return response
+
+
+def _sort_key(value: Any) -> tuple[int, Any]:
+    """Order values of one column with empty ones last and text without regard to case."""
+    if value is None or value == "":
+        return (1, "")
+    if isinstance(value, str):
+        return (0, value.casefold())
+    return (0, value)
 
 
 def _export_cell(value: Any) -> Any:

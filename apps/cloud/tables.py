@@ -47,10 +47,18 @@ class AccountTable(Table):
             value="get_status_display",
             cell='{% with account=row %}{% include "cloud/account_status.html" %}{% endwith %}',
         ),
-        Column("last_checked_at", "Last check", order=ORDERINGS["last_checked_at"],
-               cell=_when("last_checked_at")),
-        Column("last_collected_at", "Last collection", order=("last_collected_at", "id"),
-               cell=_when("last_collected_at")),
+        Column(
+            "last_checked_at",
+            "Last check",
+            order=ORDERINGS["last_checked_at"],
+            cell=_when("last_checked_at"),
+        ),
+        Column(
+            "last_collected_at",
+            "Last collection",
+            order=("last_collected_at", "id"),
+            cell=_when("last_collected_at"),
+        ),
         Column(
             "records",
             "Records",

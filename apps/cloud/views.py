@@ -26,7 +26,6 @@ from cloudpam.context import actor_of
 from cloudpam.exceptions import ApplicationError, NotFound
 
 
-
 class AccountConsoleMixin(TenantViewMixin):
     """Require ``accounts.view``; changes need ``accounts.change``, credentials an admin."""
 

@@ -9,7 +9,6 @@ from apps.discovery.filters import RESOURCE_ORDERINGS, RUN_ORDERINGS
 from cloudpam.tables import Column, Table
 
 
-
 def action_label(action: str) -> str:
     """Return how a drift suggestion reads (the action's own name when it is unknown)."""
     try:
@@ -20,7 +19,13 @@ def action_label(action: str) -> str:
 
 def _date(field: str, empty: str = "") -> str:
     fallback = f'|default:"{empty}"' if empty else ""
-    return "{% with value=row." + field + " %}{{ value|date:\"Y-m-d H:i\"" + fallback + " }}{% endwith %}"
+    return (
+        "{% with value=row."
+        + field
+        + ' %}{{ value|date:"Y-m-d H:i"'
+        + fallback
+        + " }}{% endwith %}"
+    )
 
 
 class ResourceTable(Table):
@@ -68,10 +73,19 @@ class ResourceTable(Table):
             'row.pool.pk %}">{{ row.pool.cidr }}</a>{% else %}<span class="muted">none</span>'
             "{% endif %}",
         ),
-        Column("last_seen_at", "Last seen", order=RESOURCE_ORDERINGS["last_seen_at"],
-               cell=_date("last_seen_at")),
-        Column("first_seen_at", "First seen", order=RESOURCE_ORDERINGS["first_seen_at"],
-               default=False, cell=_date("first_seen_at")),
+        Column(
+            "last_seen_at",
+            "Last seen",
+            order=RESOURCE_ORDERINGS["last_seen_at"],
+            cell=_date("last_seen_at"),
+        ),
+        Column(
+            "first_seen_at",
+            "First seen",
+            order=RESOURCE_ORDERINGS["first_seen_at"],
+            default=False,
+            cell=_date("first_seen_at"),
+        ),
         Column("resource_id", "Resource id", default=False),
         Column("network_id", "Network id", default=False),
         Column("tags", "Tags", default=False),
@@ -98,7 +112,9 @@ class SyncRunTable(Table):
         Column(
             "account",
             "Account",
-            value=lambda run: run.account.name if run.account else (run.agent.name if run.agent else ""),
+            value=lambda run: (
+                run.account.name if run.account else (run.agent.name if run.agent else "")
+            ),
             cell='{% if row.account %}<a href="{% url "cloud:account-detail" row.account.pk %}">'
             "{{ row.account.name }}</a>{% elif row.agent %}{{ row.agent.name }}{% else %}"
             '<span class="muted">removed</span>{% endif %}',
@@ -118,13 +134,22 @@ class SyncRunTable(Table):
             cell='{% load analysis %}{% percent_bar row.progress_percent "done" %}',
         ),
         *(
-            Column(name, name.capitalize(), value=lambda run, name=name: (run.counts or {}).get(name, 0),
-                   numeric=True)
+            Column(
+                name,
+                name.capitalize(),
+                value=lambda run, name=name: (run.counts or {}).get(name, 0),
+                numeric=True,
+            )
             for name in ("seen", "new", "changed", "missing", "gone")
         ),
         Column("created_at", "Queued", order=RUN_ORDERINGS["created_at"], cell=_date("created_at")),
-        Column("finished_at", "Finished", order=RUN_ORDERINGS["finished_at"], default=False,
-               cell=_date("finished_at")),
+        Column(
+            "finished_at",
+            "Finished",
+            order=RUN_ORDERINGS["finished_at"],
+            default=False,
+            cell=_date("finished_at"),
+        ),
         Column("created_by", "Started by", default=False, value="created_by.email"),
     )
 
@@ -159,10 +184,18 @@ class AgentTable(Table):
             '{% if row.stale %} <span class="badge warning" title="No heartbeat for 15 minutes">'
             "stale</span>{% endif %}",
         ),
-        Column("last_heartbeat_at", "Last heartbeat", order=("last_heartbeat_at", "id"),
-               cell=_date("last_heartbeat_at", "never")),
-        Column("registered_at", "Registered", order=("registered_at", "id"),
-               cell=_date("registered_at")),
+        Column(
+            "last_heartbeat_at",
+            "Last heartbeat",
+            order=("last_heartbeat_at", "id"),
+            cell=_date("last_heartbeat_at", "never"),
+        ),
+        Column(
+            "registered_at",
+            "Registered",
+            order=("registered_at", "id"),
+            cell=_date("registered_at"),
+        ),
         Column(
             "actions",
             "Actions",
@@ -192,8 +225,8 @@ class DriftTable(Table):
             "message",
             "Finding",
             cell='{{ row.message }}{% if row.status != "open" %} <span class="badge" '
-            'data-finding-status="{{ row.status }}">{{ row.status }}</span>{% if row.ignored_reason %}'
-            ' <span class="muted">({{ row.ignored_reason }})</span>{% endif %}{% endif %}',
+            'data-finding-status="{{ row.status }}">{{ row.status }}</span>'
+            '{% if row.ignored_reason %} <span class="muted">({{ row.ignored_reason }})</span>{% endif %}{% endif %}',
         ),
         Column(
             "resource",
@@ -216,8 +249,13 @@ class DriftTable(Table):
             value="action_label",
             cell='<span data-action="{{ row.action }}">{{ row.action_label }}</span>',
         ),
-        Column("detected_at", "Detected", order=("detected_at", "id"), default=False,
-               cell=_date("detected_at")),
+        Column(
+            "detected_at",
+            "Detected",
+            order=("detected_at", "id"),
+            default=False,
+            cell=_date("detected_at"),
+        ),
         Column("account", "Account", default=False, value="account.name"),
         Column(
             "actions",

@@ -17,7 +17,7 @@ from django.views import View
 
 from apps.cloud.selectors import account_get
 from apps.discovery import network, selectors, services
-from apps.discovery.choices import DriftAction, DriftKind, DriftStatus
+from apps.discovery.choices import DriftKind, DriftStatus
 from apps.discovery.drift import drift_apply, drift_ignore, drift_target_pool
 from apps.discovery.filters import DriftFilterSet, ResourceFilterSet, RunFilterSet
 from apps.discovery.forms import ProvisioningTokenForm

@@ -81,7 +81,9 @@ class BulkPoolForm(forms.Form):
             ]
         if action == "status":
             return [
-                batch.PoolUpdate(ref=f"pool-{pool.pk}", pool=pool.pk, fields={"status": data["status"]})
+                batch.PoolUpdate(
+                    ref=f"pool-{pool.pk}", pool=pool.pk, fields={"status": data["status"]}
+                )
                 for pool in pools
                 if pool.status != data["status"]
             ]
@@ -91,7 +93,9 @@ class BulkPoolForm(forms.Form):
             tags = {k: v for k, v in (pool.tags or {}).items() if k not in removed}
             tags.update(data.get("set_tags") or {})
             if tags != (pool.tags or {}):
-                updates.append(batch.PoolUpdate(ref=f"pool-{pool.pk}", pool=pool.pk, fields={"tags": tags}))
+                updates.append(
+                    batch.PoolUpdate(ref=f"pool-{pool.pk}", pool=pool.pk, fields={"tags": tags})
+                )
         return updates
 
 
@@ -135,9 +139,10 @@ class BulkPoolView(PoolConsoleMixin, View):
         if len(pools) != len(ids):
             # Another organization's pool, or one already deleted: nothing is changed.
             raise Http404("Some of the selected pools are not live pools of this organization.")
-        form = BulkPoolForm(request.POST if request.POST.get("confirm") else None, initial={
-            "action": request.POST.get("action")
-        })
+        form = BulkPoolForm(
+            request.POST if request.POST.get("confirm") else None,
+            initial={"action": request.POST.get("action")},
+        )
         if request.POST.get("confirm") and form.is_valid():
             return self._apply(request, form, pools, back)
         action = request.POST.get("action")

@@ -1717,5 +1717,7 @@ def pool_bulk_apply(
             continue
         result.applied = pending
         return result
-    result.refused.extend((change, "Not tried: too many of the batch failed.") for change in pending)
+    result.refused.extend(
+        (change, "Not tried: too many of the batch failed.") for change in pending
+    )
     return result

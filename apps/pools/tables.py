@@ -37,7 +37,9 @@ class PoolTable(Table):
             cell='{{ row.name }}{% if row.deleted_at %} <span class="badge error">deleted</span>'
             "{% endif %}",
         ),
-        Column("type", "Type", order=("type", "family", "first_key", "id"), value="get_type_display"),
+        Column(
+            "type", "Type", order=("type", "family", "first_key", "id"), value="get_type_display"
+        ),
         Column(
             "status",
             "Status",
@@ -62,7 +64,9 @@ class PoolTable(Table):
         ),
         Column("description", "Description", default=False),
         Column("tags", "Tags", default=False),
-        Column("source", "Source", order=("source", "id"), default=False, value="get_source_display"),
+        Column(
+            "source", "Source", order=("source", "id"), default=False, value="get_source_display"
+        ),
         Column("created_at", "Created", order=ORDERINGS["created_at"], default=False),
         Column("updated_at", "Updated", order=ORDERINGS["updated_at"], default=False),
     )
