@@ -226,7 +226,8 @@ class DriftTable(Table):
             "Finding",
             cell='{{ row.message }}{% if row.status != "open" %} <span class="badge" '
             'data-finding-status="{{ row.status }}">{{ row.status }}</span>'
-            '{% if row.ignored_reason %} <span class="muted">({{ row.ignored_reason }})</span>{% endif %}{% endif %}',
+            '{% if row.ignored_reason %} <span class="muted">({{ row.ignored_reason }})</span>'
+            "{% endif %}{% endif %}",
         ),
         Column(
             "resource",
