@@ -28,7 +28,7 @@ the page and what the table's ``prepare`` adds per page (one grouped query each)
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, ClassVar
@@ -98,7 +98,7 @@ class Column:
         for part in (self.value or self.key).split("."):
             if value is None:
                 return None
-            value = getattr(value, part, None)
+            value = value.get(part) if isinstance(value, Mapping) else getattr(value, part, None)
             if callable(value) and not isinstance(value, Model):
                 value = value()
         return value
