@@ -185,8 +185,11 @@ class Table:
         *,
         bulk: bool = False,
         context: dict[str, Any] | None = None,
+        exclude: Sequence[str] = (),
     ) -> None:
         self.request = request
+        # Columns this viewer never sees (e.g. other members' names for a non-admin).
+        self.excluded = frozenset(exclude)
         self.queryset = queryset
         self.bulk_allowed = bulk and bool(self.bulk_actions)
         # Cells render without the request's context processors, which would run per cell.
@@ -241,7 +244,11 @@ class Table:
         chosen = self.preference.columns if self.preference else []
         known = set(self.column_keys())
         keys = {key for key in chosen if key in known} or set(self.default_columns())
-        return [column for column in self.columns if column.key in keys or column.required]
+        return [
+            column
+            for column in self.columns
+            if (column.key in keys or column.required) and column.key not in self.excluded
+        ]
 
     @property
     def visible_keys(self) -> list[str]:
@@ -356,6 +363,7 @@ class Table:
         return [
             {"column": column, "checked": column.key in shown, "disabled": column.required}
             for column in self.columns
+            if column.key not in self.excluded
         ]
 
     # -- export --------------------------------------------------------------------------

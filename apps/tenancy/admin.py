@@ -454,6 +454,7 @@ class TablePreferenceAdmin(SuperuserOnlyAdminMixin, admin.ModelAdmin):
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
+
 # Single sign-on's admin classes live in their package.
 from apps.tenancy.sso.admin import register as _register_sso  # noqa: E402
 

@@ -8,7 +8,6 @@ from typing import Any
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.mixins import LoginRequiredMixin
-from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render, resolve_url
 from django.urls import reverse, reverse_lazy
@@ -31,13 +30,8 @@ from apps.tenancy.forms import (
 from apps.tenancy.mixins import TenantViewMixin
 from apps.tenancy.models import DEFAULT_ORGANIZATION_SETTINGS, DEFAULT_QUOTAS
 from apps.tenancy.quotas import quota_usage
+from apps.tenancy.tables import ApiTokenTable, MemberTable
 from cloudpam.exceptions import ApplicationError, NotFound
-
-PAGE_SIZE = 50
-
-
-def _page(request: HttpRequest, queryset: Any) -> Any:
-    return Paginator(queryset, PAGE_SIZE).get_page(request.GET.get("page"))
 
 
 def _show_error(request: HttpRequest, form: Any, exc: ApplicationError) -> None:
@@ -200,13 +194,23 @@ class MemberListView(TenantViewMixin, View):
         filterset = MembershipFilterSet(
             request.GET, queryset=selectors.membership_list(organization=request.organization)
         )
+        can_manage = self.allowed("members.manage")
+        can_manage_owners = self.allowed("owners.manage")
         return {
             "filterset": filterset,
-            "page": _page(request, filterset.qs),
+            "table": MemberTable(
+                request,
+                filterset.qs,
+                context={
+                    "can_manage": can_manage,
+                    "can_manage_owners": can_manage_owners,
+                    "roles": Role.choices,
+                },
+            ),
             "invite_form": invite_form or MemberInviteForm(),
             "roles": Role.choices,
-            "can_manage": self.allowed("members.manage"),
-            "can_manage_owners": self.allowed("owners.manage"),
+            "can_manage": can_manage,
+            "can_manage_owners": can_manage_owners,
             "breadcrumbs": [
                 {
                     "label": request.organization.name,
@@ -320,7 +324,7 @@ class ApiTokenListView(TenantViewMixin, View):
         )
         return {
             "filterset": filterset,
-            "page": _page(request, filterset.qs),
+            "table": ApiTokenTable(request, filterset.qs, exclude=() if manage else ("member",)),
             "form": form or ApiTokenForm(),
             "created": created,
             "show_members": manage,
