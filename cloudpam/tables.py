@@ -42,6 +42,7 @@ from django.middleware.csrf import get_token
 from django.template import engines
 from django.utils import timezone
 from django.utils.html import conditional_escape
+from django.utils.module_loading import autodiscover_modules
 from django.utils.safestring import SafeString, mark_safe
 
 from apps.planning.io.writers import CONTENT_TYPES, csv_stream
@@ -56,8 +57,15 @@ EXPORT_PARAM = "export"
 EXPORT_FORMATS = ("csv",)
 EXPORT_CHUNK = 500
 
-# Every table by key, for the preference endpoint to check the columns it is sent.
+# Every table by key, for the preference endpoint to check the columns it is sent; filled
+# as each app's ``tables`` module is imported (``all_tables`` imports them all).
 TABLES: dict[str, type[Table]] = {}
+
+
+def all_tables() -> dict[str, type[Table]]:
+    """Return every declared table by key, importing each installed app's ``tables``."""
+    autodiscover_modules("tables")
+    return TABLES
 
 
 @dataclass(frozen=True)

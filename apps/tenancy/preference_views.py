@@ -9,7 +9,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views import View
 
 from apps.tenancy.preferences import table_preference_save
-from cloudpam.tables import PAGE_SIZES, TABLES
+from cloudpam.tables import PAGE_SIZES, all_tables
 
 
 class TablePreferenceView(LoginRequiredMixin, View):
@@ -18,7 +18,7 @@ class TablePreferenceView(LoginRequiredMixin, View):
     http_method_names = ["post"]
 
     def post(self, request: HttpRequest, table: str) -> HttpResponse:
-        declared = TABLES.get(table)
+        declared = all_tables().get(table)
         if declared is None:
             raise Http404("No such table.")
         back = request.POST.get("next", "")
