@@ -70,7 +70,8 @@ def test_the_first_post_asks_for_confirmation_and_writes_nothing(as_role, tree):
     assert response.status_code == 200
     assert "Delete: 2 pools" in html
     assert 'name="confirm" value="1"' in html
-    assert "10.2.0.0/16" in html and "10.1.1.0/24" in html
+    assert "10.2.0.0/16" in html
+    assert "10.1.1.0/24" in html
     assert Pool.objects.filter(deleted_at__isnull=False).count() == 0
 
 
