@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from apps.pools.models import Pool
-from cloudpam.tables import Column, Table
+from cloudpam.tables import BulkAction, Column, Table
 
 
 class FindingTable(Table):
@@ -56,6 +56,8 @@ class RecommendationTable(Table):
 
     key = "analysis.recommendations"
     noun = "recommendations"
+    bulk_actions = (BulkAction("dismiss", "Dismiss"),)
+    bulk_url_name = "analysis:recommendation-bulk"
     columns = (
         Column(
             "impact",

@@ -7,9 +7,10 @@ as a message with the API's wording.
 from __future__ import annotations
 
 from datetime import date
-from typing import Any
+from typing import Any, ClassVar
 
 from django.contrib import messages
+from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
@@ -25,6 +26,7 @@ from apps.analysis.models import Recommendation
 from apps.analysis.tables import FindingTable, RecommendationTable
 from apps.pools.selectors import pool_ancestors, pool_get
 from apps.tenancy.mixins import TenantViewMixin
+from cloudpam.bulk import BulkRowsView
 from cloudpam.context import actor_of
 from cloudpam.exceptions import ApplicationError, NotFound
 
@@ -240,6 +242,7 @@ class RecommendationListView(AnalysisConsoleMixin, View):
         table = RecommendationTable(
             request,
             recommendations,
+            bulk=context["can_change"],
             context={
                 "can_change": context["can_change"],
                 "can_apply": context.get("can_apply"),
@@ -314,3 +317,27 @@ class RecommendationDismissView(AnalysisConsoleMixin, View):
         except ApplicationError as exc:
             messages.error(request, exc.message)
         return self.back(reverse("analysis:recommendation-list"))
+
+
+class RecommendationBulkView(BulkRowsView):
+    """Dismiss the selected pending recommendations, with one reason for all."""
+
+    permission = "analysis.change"
+    table = RecommendationTable
+    form_class = DismissForm
+    done: ClassVar[dict[str, str]] = {"dismiss": "dismissed"}
+    noun = ("recommendation", "recommendations")
+    default_back = "/recommendations/"
+
+    def get_queryset(self) -> QuerySet[Recommendation]:
+        return selectors.recommendation_list(organization=self.request.organization).filter(
+            status=RecommendationStatus.PENDING
+        )
+
+    def describe(self, row: Recommendation) -> str:
+        return row.title
+
+    def apply(self, action: str, row: Recommendation, data: dict[str, Any]) -> None:
+        services.recommendation_dismiss(
+            recommendation=row, reason=data["reason"], actor=actor_of(self.request)
+        )

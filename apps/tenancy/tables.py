@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from cloudpam.tables import Column, Table
+from cloudpam.tables import BulkAction, Column, Table
 
 
 def _date(field: str, fmt: str = "Y-m-d H:i", empty: str = "") -> str:
@@ -54,6 +54,8 @@ class ApiTokenTable(Table):
 
     key = "tenancy.tokens"
     noun = "tokens"
+    bulk_actions = (BulkAction("revoke", "Revoke"),)
+    bulk_url_name = "tenancy:token-bulk"
     columns = (
         Column("name", "Name", order=("name", "id"), required=True),
         Column("token", "Token", value="display_prefix", css="mono"),

@@ -32,6 +32,7 @@ urlpatterns = [
         name="member-remove",
     ),
     path("organization/tokens/", views.ApiTokenListView.as_view(), name="token-list"),
+    path("organization/tokens/bulk/", views.ApiTokenBulkView.as_view(), name="token-bulk"),
     path(
         "organization/tokens/<int:token_id>/revoke/",
         views.ApiTokenRevokeView.as_view(),

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
+from typing import Any, ClassVar
 
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.mixins import LoginRequiredMixin
+from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render, resolve_url
 from django.urls import reverse, reverse_lazy
@@ -28,9 +29,10 @@ from apps.tenancy.forms import (
     QuotaForm,
 )
 from apps.tenancy.mixins import TenantViewMixin
-from apps.tenancy.models import DEFAULT_ORGANIZATION_SETTINGS, DEFAULT_QUOTAS
+from apps.tenancy.models import DEFAULT_ORGANIZATION_SETTINGS, DEFAULT_QUOTAS, ApiToken
 from apps.tenancy.quotas import quota_usage
 from apps.tenancy.tables import ApiTokenTable, MemberTable
+from cloudpam.bulk import BulkRowsView
 from cloudpam.exceptions import ApplicationError, NotFound
 
 
@@ -388,6 +390,25 @@ class ApiTokenRevokeView(TenantViewMixin, View):
         services.api_token_revoke(token=token, actor=request.user, request=request)
         messages.success(request, f"Revoked the token {token.name}.")
         return redirect("tenancy:token-list")
+
+
+class ApiTokenBulkView(BulkRowsView):
+    """Revoke the selected tokens: your own, or anyone's with ``tokens.manage``."""
+
+    permission = "tokens.create"
+    table = ApiTokenTable
+    done: ClassVar[dict[str, str]] = {"revoke": "revoked"}
+    noun = ("token", "tokens")
+    default_back = "/organization/tokens/"
+
+    def get_queryset(self) -> QuerySet[ApiToken]:
+        return selectors.api_token_list(
+            organization=self.request.organization,
+            membership=None if self.allowed("tokens.manage") else self.request.membership,
+        ).filter(revoked_at__isnull=True)
+
+    def apply(self, action: str, row: ApiToken, data: dict[str, Any]) -> None:
+        services.api_token_revoke(token=row, actor=self.request.user, request=self.request)
 
 
 class InvitationAcceptView(auth_views.PasswordResetConfirmView):

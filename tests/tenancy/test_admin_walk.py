@@ -398,6 +398,7 @@ ACTIONS: dict[str, dict[str, Action]] = {
         )
     },
     "tenancy.user": {"delete_selected": _delete_selected("tenancy.user")},
+    "tenancy.tablepreference": {"delete_selected": _delete_selected("tenancy.tablepreference")},
     "tenancy.organization": {
         "delete_selected": Action("organization.delete", ROWS["tenancy.organization"], None)
     },
