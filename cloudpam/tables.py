@@ -38,6 +38,7 @@ from django.core.paginator import Page, Paginator
 from django.db.models import Model, QuerySet
 from django.forms.utils import flatatt
 from django.http import HttpRequest, QueryDict, StreamingHttpResponse
+from django.http.response import HttpResponseBase
 from django.middleware.csrf import get_token
 from django.template import engines
 from django.utils import timezone
@@ -210,6 +211,7 @@ class Table:
         self.preference = table_preference_get(user=request.user, table=self.key)
         self.sort = self._read_sort()
         self.page_size = self._read_page_size()
+        self.export_format = self._read_export()
 
     # -- reading the request -------------------------------------------------------------
 
@@ -376,15 +378,19 @@ class Table:
 
     # -- export --------------------------------------------------------------------------
 
+    def _read_export(self) -> str:
+        value = self.params.get(EXPORT_PARAM, "")
+        if not value:
+            return ""
+        if value in EXPORT_FORMATS and self.exportable:
+            return value
+        self._warn(f"This list exports as {', '.join(EXPORT_FORMATS)}.")
+        return ""
+
     @property
     def export_requested(self) -> bool:
-        value = self.params.get(EXPORT_PARAM)
-        if not value:
-            return False
-        if value in EXPORT_FORMATS and self.exportable:
-            return True
-        self._warn(f"This list exports as {', '.join(EXPORT_FORMATS)}.")
-        return False
+        """Return whether the request asks for the export (checked when the table is built)."""
+        return bool(self.export_format)
 
     def export_rows(self) -> Iterator[list[Any]]:
         """Yield every filtered row, in the chosen order, as the visible columns' values."""
@@ -410,7 +416,7 @@ class Table:
         stamp = timezone.now().strftime("%Y%m%dT%H%M%SZ")
         return f"{self.key.replace('.', '-')}{slug}-{stamp}.csv"
 
-    def export_response(self) -> StreamingHttpResponse:
+    def export_response(self) -> HttpResponseBase:
         """Stream the filtered rows as CSV, formula-looking cells quoted (``csv_stream``)."""
         header = [column.label for column in self.visible if column.export]
         response = StreamingHttpResponse(

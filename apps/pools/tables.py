@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.http import HttpResponseRedirect
 from django.urls import reverse
 
 from apps.pools import selectors
@@ -95,6 +96,10 @@ class PoolTable(Table):
             params.pop(name)
         params["format"] = "csv"
         return f"{reverse('api:pool-export')}?{params.urlencode()}"
+
+    def export_response(self) -> HttpResponseRedirect:
+        """Send ``?export=csv`` to the pool export, the one writer of pool files."""
+        return HttpResponseRedirect(self.export_url)
 
 
 class DeletedPoolTable(PoolTable):

@@ -223,7 +223,10 @@ class MemberListView(TenantViewMixin, View):
         }
 
     def get(self, request: HttpRequest) -> HttpResponse:
-        return render(request, self.template_name, self._context())
+        context = self._context()
+        if context["table"].export_requested:
+            return context["table"].export_response()
+        return render(request, self.template_name, context)
 
     def post(self, request: HttpRequest) -> HttpResponse:
         form = MemberInviteForm(request.POST)
@@ -342,7 +345,10 @@ class ApiTokenListView(TenantViewMixin, View):
         }
 
     def get(self, request: HttpRequest) -> HttpResponse:
-        return render(request, self.template_name, self._context())
+        context = self._context()
+        if context["table"].export_requested:
+            return context["table"].export_response()
+        return render(request, self.template_name, context)
 
     def post(self, request: HttpRequest) -> HttpResponse:
         form = ApiTokenForm(request.POST)
