@@ -42,6 +42,8 @@ def test_every_project_model_is_audited():
         "discovery.discoveredresource",
         # The ledger of model calls: one row per call, read through the usage API.
         "planning.llmusagerecord",
+        # A user's own column and page-size choice of a console table.
+        "tenancy.tablepreference",
     }
     assert {model_key(m) for m in audited} >= {
         "tenancy.user",
