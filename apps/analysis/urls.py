@@ -23,6 +23,11 @@ urlpatterns = [
         name="recommendation-list",
     ),
     path(
+        "recommendations/bulk/",
+        views.RecommendationBulkView.as_view(),
+        name="recommendation-bulk",
+    ),
+    path(
         "recommendations/generate/",
         views.RecommendationGenerateView.as_view(),
         name="recommendation-generate",

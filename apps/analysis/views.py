@@ -7,10 +7,10 @@ as a message with the API's wording.
 from __future__ import annotations
 
 from datetime import date
-from typing import Any
+from typing import Any, ClassVar
 
 from django.contrib import messages
-from django.core.paginator import Paginator
+from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
@@ -23,13 +23,13 @@ from apps.analysis.choices import RecommendationStatus
 from apps.analysis.filters import RecommendationFilterSet
 from apps.analysis.forms import ComplianceSettingsForm, DismissForm, FindingFilterForm
 from apps.analysis.models import Recommendation
-from apps.pools.models import Pool
+from apps.analysis.tables import FindingTable, RecommendationTable
 from apps.pools.selectors import pool_ancestors, pool_get
 from apps.tenancy.mixins import TenantViewMixin
+from cloudpam.bulk import BulkRowsView
 from cloudpam.context import actor_of
 from cloudpam.exceptions import ApplicationError, NotFound
 
-PER_PAGE = 50
 FREE_BLOCKS_SHOWN = 20
 CHART_DAYS = 90
 
@@ -171,19 +171,13 @@ class FindingListView(AnalysisConsoleMixin, View):
             if "pool" in form.errors
             else selectors.finding_list(organization=organization, pool=pool, **filters)
         )
-        page = Paginator(findings, PER_PAGE).get_page(request.GET.get("page"))
-        pools = Pool.objects.for_organization(organization).in_bulk(
-            [finding["pool"] for finding in page]
-        )
-        rows = [{**finding, "pool_object": pools.get(finding["pool"])} for finding in page]
-        query = request.GET.copy()
-        query.pop("page", None)
+        table = FindingTable(request, findings)
+        if table.export_requested:
+            return table.export_response()
         context = self.base_context(
             form=form,
-            page=page,
-            rows=rows,
+            table=table,
             error=error,
-            querystring=query.urlencode(),
             breadcrumbs=_crumbs(("Compliance", None)),
         )
         return render(request, "analysis/finding_list.html", context)
@@ -238,14 +232,25 @@ class RecommendationListView(AnalysisConsoleMixin, View):
             data, queryset=selectors.recommendation_list(organization=organization)
         )
         recommendations = filterset.qs if filterset.is_valid() else Recommendation.objects.none()
-        page = Paginator(recommendations, PER_PAGE).get_page(request.GET.get("page"))
-        query = request.GET.copy()
-        query.pop("page", None)
-        context = self.base_context(
-            filter=filterset,
-            page=page,
-            dismiss_form=DismissForm(),
-            querystring=query.urlencode(),
+        context = self.base_context(filter=filterset, dismiss_form=DismissForm())
+        table = RecommendationTable(
+            request,
+            recommendations,
+            bulk=context["can_change"],
+            context={
+                "can_change": context["can_change"],
+                "can_apply": context.get("can_apply"),
+                "next": request.get_full_path(),
+            },
+        )
+        if table.export_requested:
+            return table.export_response()
+        context.update(
+            table=table,
+            empty="No recommendation matches these filters."
+            + (
+                " Generate them to see what the analysis suggests." if context["can_change"] else ""
+            ),
             breadcrumbs=_crumbs(("Recommendations", None)),
         )
         return render(request, "analysis/recommendation_list.html", context)
@@ -306,3 +311,27 @@ class RecommendationDismissView(AnalysisConsoleMixin, View):
         except ApplicationError as exc:
             messages.error(request, exc.message)
         return self.back(reverse("analysis:recommendation-list"))
+
+
+class RecommendationBulkView(BulkRowsView):
+    """Dismiss the selected pending recommendations, with one reason for all."""
+
+    permission = "analysis.change"
+    table = RecommendationTable
+    form_class = DismissForm
+    done: ClassVar[dict[str, str]] = {"dismiss": "dismissed"}
+    noun = ("recommendation", "recommendations")
+    default_back = "/recommendations/"
+
+    def get_queryset(self) -> QuerySet[Recommendation]:
+        return selectors.recommendation_list(organization=self.request.organization).filter(
+            status=RecommendationStatus.PENDING
+        )
+
+    def describe(self, row: Recommendation) -> str:
+        return row.title
+
+    def apply(self, action: str, row: Recommendation, data: dict[str, Any]) -> None:
+        services.recommendation_dismiss(
+            recommendation=row, reason=data["reason"], actor=actor_of(self.request)
+        )

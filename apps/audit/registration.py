@@ -45,6 +45,10 @@ UNAUDITED_MODELS: dict[str, str] = {
         "a session's last-seen bookkeeping; sign-in, sign-out and revocation are audited as "
         "login, logout and session_revoked"
     ),
+    "tenancy.tablepreference": (
+        "a user's own display choice (columns shown, rows per page) with no tenant data and "
+        "no effect on access or on the address plan"
+    ),
     "auth.permission": "framework metadata written by migrations; grants are audited on users",
     "django_celery_beat.periodictasks": "the scheduler's change marker, touched on every save",
     "discovery.discoveredresource": (

@@ -6,7 +6,6 @@ from typing import Any
 
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.core.exceptions import PermissionDenied
-from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, QueryDict
 from django.urls import reverse
 from django.views.generic import TemplateView
@@ -15,9 +14,8 @@ from apps.audit.choices import ExportFormat
 from apps.audit.filters import AuditEventFilterSet
 from apps.audit.models import AuditEvent
 from apps.audit.selectors import audit_event_get, audit_event_list
+from apps.audit.tables import AuditEventTable
 from apps.tenancy.permissions import check_permission
-
-PAGE_SIZE = 50
 
 
 class AuditReaderMixin(LoginRequiredMixin):
@@ -44,23 +42,24 @@ class AuditEventListView(AuditReaderMixin, TemplateView):
         # The search form sends every field; an empty one is no filter.
         filters = QueryDict(mutable=True)
         for name, value in self.request.GET.items():
-            if value.strip() and name not in {"page", "format"}:
+            if value.strip() and name not in {"page", "format", "sort", "per_page", "export"}:
                 filters[name] = value
         filterset = AuditEventFilterSet(
             filters, queryset=audit_event_list(organization=organization)
         )
         events = filterset.qs if filterset.is_valid() else AuditEvent.objects.none()
-        page = Paginator(events, PAGE_SIZE).get_page(self.request.GET.get("page"))
         export_url = reverse("api:audit-event-export")
+        exports = [
+            {"label": label, "value": value, "url": f"{export_url}?{_with_format(filters, value)}"}
+            for value, label in ExportFormat.choices
+        ]
+        can_export = check_permission(self.request, "audit.export") is None
+        csv_url = next((e["url"] for e in exports if e["value"] == "csv"), "")
         data.update(
             filterset=filterset,
-            page_obj=page,
-            events=page.object_list,
-            exports=[
-                {"label": label, "url": f"{export_url}?{_with_format(filters, value)}"}
-                for value, label in ExportFormat.choices
-            ],
-            can_export=check_permission(self.request, "audit.export") is None,
+            table=AuditEventTable(self.request, events, export_url=csv_url if can_export else ""),
+            exports=exports,
+            can_export=can_export,
             breadcrumbs=[{"label": "Audit", "url": None}],
         )
         return data

@@ -9,7 +9,6 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import messages
-from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
@@ -21,11 +20,10 @@ from apps.cloud.filters import AccountFilterSet
 from apps.cloud.forms import AccountForm, ConfirmForm, CredentialsForm
 from apps.cloud.models import CloudAccount
 from apps.cloud.services import SECRET_FIELDS
+from apps.cloud.tables import AccountTable
 from apps.tenancy.mixins import TenantViewMixin
 from cloudpam.context import actor_of
 from cloudpam.exceptions import ApplicationError, NotFound
-
-ACCOUNTS_PER_PAGE = 50
 
 
 class AccountConsoleMixin(TenantViewMixin):
@@ -69,14 +67,13 @@ class AccountListView(AccountConsoleMixin, View):
             request.GET, queryset=selectors.account_list(organization=request.organization)
         )
         queryset = filterset.qs if filterset.is_valid() else CloudAccount.objects.none()
-        page = Paginator(queryset, ACCOUNTS_PER_PAGE).get_page(request.GET.get("page"))
-        params = request.GET.copy()
-        params.pop("page", None)
+        table = AccountTable(request, queryset)
+        if table.export_requested:
+            return table.export_response()
         context = self.base_context(
             filterset=filterset,
-            page=page,
-            accounts=page.object_list,
-            querystring=params.urlencode(),
+            table=table,
+            filtered=any(value for name, value in request.GET.items() if name in filterset.filters),
             providers=Provider.choices,
             status_counts=selectors.account_status_counts(organization=request.organization),
             breadcrumbs=None,

@@ -7,7 +7,6 @@ from typing import Any
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
-from django.core.paginator import Paginator
 from django.db.models import Count
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
@@ -18,12 +17,19 @@ from django.views import View
 
 from apps.cloud.selectors import account_get
 from apps.discovery import network, selectors, services
-from apps.discovery.choices import DriftAction, DriftKind, DriftStatus
+from apps.discovery.choices import DriftKind, DriftStatus
 from apps.discovery.drift import drift_apply, drift_ignore, drift_target_pool
 from apps.discovery.filters import DriftFilterSet, ResourceFilterSet, RunFilterSet
 from apps.discovery.forms import ProvisioningTokenForm
 from apps.discovery.models import DiscoveredResource, DriftFinding, SyncRun
 from apps.discovery.sync import sync_run_start
+from apps.discovery.tables import (
+    AgentTable,
+    DriftTable,
+    ResourceTable,
+    SyncRunTable,
+    action_label,
+)
 from apps.pools.access import pool_permission_denial
 from apps.pools.models import Pool
 from apps.pools.selectors import pool_ancestors, pool_get
@@ -32,6 +38,15 @@ from cloudpam.context import actor_of
 from cloudpam.exceptions import ApplicationError, NotFound
 
 PAGE_SIZE = 50
+
+
+def _filters_given(request: HttpRequest, filterset: Any) -> str:
+    """Return the filters of the request that hold a value, as a query string."""
+    params = request.GET.copy()
+    for name in list(params):
+        if name not in filterset.filters or not params.get(name):
+            params.pop(name)
+    return params.urlencode()
 
 
 class AgentListView(TenantViewMixin, View):
@@ -46,11 +61,10 @@ class AgentListView(TenantViewMixin, View):
         organization = request.organization
         manage = self.allowed("agents.manage")
         agents = selectors.agent_list(organization=organization)
-        now = timezone.now()
-        page = Paginator(agents, PAGE_SIZE).get_page(request.GET.get("page"))
         return {
-            "page": page,
-            "rows": [{"agent": agent, "stale": agent.is_stale(now)} for agent in page],
+            "table": AgentTable(request, agents, context={"can_manage": manage}),
+            "empty_agents": "No agents yet."
+            + (" Create a provisioning token below and start one." if manage else ""),
             "can_manage": manage,
             "tokens": (
                 selectors.agent_provisioning_token_list(organization=organization) if manage else []
@@ -61,7 +75,10 @@ class AgentListView(TenantViewMixin, View):
         }
 
     def get(self, request: HttpRequest) -> HttpResponse:
-        return render(request, self.template_name, self._context())
+        context = self._context()
+        if context["table"].export_requested:
+            return context["table"].export_response()
+        return render(request, self.template_name, context)
 
     def post(self, request: HttpRequest) -> HttpResponse:
         form = ProvisioningTokenForm(request.POST)
@@ -286,14 +303,13 @@ class ResourceListView(DiscoveryConsoleMixin, View):
         queryset = (
             filterset.qs if filterset.is_valid() else DiscoveredResource.objects.none()
         ).select_related("account", "pool")
-        page = Paginator(queryset, PAGE_SIZE).get_page(request.GET.get("page"))
-        params = request.GET.copy()
-        params.pop("page", None)
+        table = ResourceTable(request, queryset)
+        if table.export_requested:
+            return table.export_response()
         context = self.base_context(
             filterset=filterset,
-            page=page,
-            resources=page.object_list,
-            querystring=params.urlencode(),
+            table=table,
+            querystring=_filters_given(request, filterset),
             tab="resources",
             breadcrumbs=_crumbs(("Resources", None)),
         )
@@ -349,14 +365,13 @@ class SyncRunListView(DiscoveryConsoleMixin, View):
         queryset = (
             filterset.qs if filterset.is_valid() else SyncRun.objects.none()
         ).select_related("account", "agent", "created_by")
-        page = Paginator(queryset, PAGE_SIZE).get_page(request.GET.get("page"))
-        params = request.GET.copy()
-        params.pop("page", None)
+        table = SyncRunTable(request, queryset)
+        if table.export_requested:
+            return table.export_response()
         context = self.base_context(
             filterset=filterset,
-            page=page,
-            runs=page.object_list,
-            querystring=params.urlencode(),
+            table=table,
+            querystring=_filters_given(request, filterset),
             tab="runs",
             breadcrumbs=_crumbs(("Sync runs", None)),
         )
@@ -408,10 +423,20 @@ class DriftListView(DiscoveryConsoleMixin, View):
         params = request.GET.copy()
         params.pop("page", None)
         groups = []
-        page = None
+        table = None
         if kind:
-            page = Paginator(findings, PAGE_SIZE).get_page(request.GET.get("page"))
-            groups.append({"kind": kind, "findings": page.object_list, "count": None})
+            table = DriftTable(
+                request,
+                findings,
+                context={
+                    "can_change": self.allowed("discovery.change"),
+                    "can_apply": self.allowed("discovery.change") and self.allowed("pools.change"),
+                    "next": request.get_full_path(),
+                },
+            )
+            if table.export_requested:
+                return table.export_response()
+            groups.append({"kind": kind, "findings": [], "count": None})
         elif valid:
             counts = dict(findings.order_by().values_list("kind").annotate(n=Count("pk")))
             groups.extend(
@@ -425,13 +450,13 @@ class DriftListView(DiscoveryConsoleMixin, View):
             )
         for group in groups:
             for finding in group["findings"]:
-                finding.action_label = _action_label(finding.action)
+                finding.action_label = action_label(finding.action)
         others = params.copy()
         others.pop("kind", None)
         context = self.base_context(
             filterset=filterset,
             groups=groups,
-            page=page,
+            table=table,
             querystring=params.urlencode(),
             kind_querystring=others.urlencode(),
             next=request.get_full_path(),
@@ -439,13 +464,6 @@ class DriftListView(DiscoveryConsoleMixin, View):
             breadcrumbs=_crumbs(("Drift", None)),
         )
         return render(request, "discovery/drift_list.html", context)
-
-
-def _action_label(action: str) -> str:
-    try:
-        return str(DriftAction(action).label)
-    except ValueError:
-        return action
 
 
 class DriftDecisionView(DiscoveryConsoleMixin, View):

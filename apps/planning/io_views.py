@@ -10,7 +10,6 @@ from typing import Any
 
 from django import forms
 from django.contrib import messages
-from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import NoReverseMatch, reverse
@@ -22,11 +21,11 @@ from apps.planning.imports import ImportRequest, plan_import
 from apps.planning.io.readers import FORMATS, MAX_BYTES
 from apps.planning.io.writers import EXPORT_FORMATS
 from apps.planning.models import Plan
+from apps.planning.tables import ImportTable
 from apps.tenancy.mixins import TenantViewMixin
 from cloudpam.context import actor_of
 from cloudpam.exceptions import ApplicationError
 
-IMPORTS_PER_PAGE = 25
 ERRORS_SHOWN = 500
 
 
@@ -65,21 +64,26 @@ class ImportListView(TenantViewMixin, View):
     method_permissions = {"post": "plans.change"}
 
     def context(self, form: ImportForm) -> dict[str, Any]:
-        imports = Plan.objects.for_request(self.request).filter(source=PlanSource.IMPORT)
-        page = Paginator(imports.order_by("-created_at", "-id"), IMPORTS_PER_PAGE).get_page(
-            self.request.GET.get("page")
+        imports = (
+            Plan.objects.for_request(self.request)
+            .filter(source=PlanSource.IMPORT)
+            .select_related("created_by")
+            .defer("operations", "preview", "before_values")
+            .order_by("-created_at", "-id")
         )
         return {
             "form": form,
-            "page": page,
-            "imports": page.object_list,
+            "table": ImportTable(self.request, imports),
             "can_import": self.allowed("plans.change"),
             "export_formats": EXPORT_FORMATS,
             "breadcrumbs": [{"label": "Imports", "url": None}],
         }
 
     def get(self, request: HttpRequest) -> HttpResponse:
-        return render(request, "planning/import_list.html", self.context(ImportForm()))
+        context = self.context(ImportForm())
+        if context["table"].export_requested:
+            return context["table"].export_response()
+        return render(request, "planning/import_list.html", context)
 
     def post(self, request: HttpRequest) -> HttpResponse:
         form = ImportForm(request.POST, request.FILES)

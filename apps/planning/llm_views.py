@@ -18,6 +18,7 @@ from apps.planning import llm_selectors as selectors
 from apps.planning import llm_services as services
 from apps.planning.llm_forms import LLMProviderForm
 from apps.planning.llm_models import LLMProviderConfig
+from apps.planning.tables import LLMProviderTable
 from apps.tenancy.mixins import TenantViewMixin
 from apps.tenancy.quotas import quota_limit
 from cloudpam.context import actor_of
@@ -50,8 +51,11 @@ class LLMProviderListView(LLMProviderConsoleMixin, View):
 
     def get(self, request: HttpRequest) -> HttpResponse:
         organization = request.organization
+        table = LLMProviderTable(request, selectors.llm_provider_list(organization=organization))
+        if table.export_requested:
+            return table.export_response()
         context = {
-            "configs": selectors.llm_provider_list(organization=organization),
+            "table": table,
             "default_spec": selectors.llm_default_spec(),
             "usage": selectors.llm_usage_totals(organization=organization),
             "quota": quota_limit(organization=organization, name=selectors.QUOTA_NAME),

@@ -8,7 +8,6 @@ apply, discard and rollback buttons, each asking for confirmation first.
 from __future__ import annotations
 
 from django.contrib import messages
-from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
@@ -18,11 +17,11 @@ from apps.planning import selectors, services
 from apps.planning.choices import OPEN_STATUSES, PlanStatus
 from apps.planning.filters import PlanFilterSet
 from apps.planning.models import Plan
+from apps.planning.tables import PlanTable
 from apps.tenancy.mixins import TenantViewMixin
 from cloudpam.context import actor_of
 from cloudpam.exceptions import ApplicationError, NotFound
 
-PER_PAGE = 50
 DIFF_ROWS_SHOWN = 500
 
 # Action -> (service, permission, past tense for the message).
@@ -55,13 +54,12 @@ class PlanListView(PlanConsoleMixin, View):
             request.GET, queryset=selectors.plan_list(organization=request.organization)
         )
         plans = filterset.qs if filterset.is_valid() else Plan.objects.none()
-        page = Paginator(plans, PER_PAGE).get_page(request.GET.get("page"))
-        query = request.GET.copy()
-        query.pop("page", None)
+        table = PlanTable(request, plans)
+        if table.export_requested:
+            return table.export_response()
         context = {
             "filter": filterset,
-            "page": page,
-            "querystring": query.urlencode(),
+            "table": table,
             "breadcrumbs": [{"label": "Plans", "url": None}],
         }
         return render(request, "planning/plan_list.html", context)

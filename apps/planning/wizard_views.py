@@ -21,6 +21,7 @@ from django.views import View
 from apps.planning import template_selectors as selectors
 from apps.planning import template_services as services
 from apps.planning.engine.templates import TEMPLATES, render_map, render_tree
+from apps.planning.tables import TemplateTable
 from apps.planning.wizard_forms import WizardForm
 from apps.tenancy.mixins import TenantViewMixin
 from cloudpam.context import actor_of
@@ -209,9 +210,17 @@ class TemplateListView(WizardConsoleMixin, View):
     """The built-in templates and the organization's saved ones, to open in the wizard."""
 
     def get(self, request: HttpRequest) -> HttpResponse:
+        can_save = self.allowed("templates.manage")
+        table = TemplateTable(
+            request,
+            selectors.template_entries(organization=request.organization),
+            context={"can_save": can_save},
+        )
+        if table.export_requested:
+            return table.export_response()
         context = {
-            "entries": selectors.template_entries(organization=request.organization),
-            "can_save": self.allowed("templates.manage"),
+            "table": table,
+            "can_save": can_save,
             "breadcrumbs": [
                 {"label": "Planning", "url": None},
                 {"label": "Templates", "url": None},

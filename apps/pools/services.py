@@ -1673,3 +1673,51 @@ def pool_changes_apply(
     if errors:
         raise ChangesRejected(errors, causes)
     return ChangesApplied(pools=pools, counts=counts)
+
+
+@dataclass
+class BulkResult:
+    """What ``pool_bulk_apply`` did: the changes made, and why each refused one was refused."""
+
+    applied: list[batch.PoolChange] = field(default_factory=list)
+    refused: list[tuple[batch.PoolChange, str]] = field(default_factory=list)
+
+
+# A refused batch is tried again without its failing changes, at most this many times: a
+# change may fail only because another of the batch did.
+BULK_ATTEMPTS = 3
+
+
+def pool_bulk_apply(
+    *,
+    organization: Organization,
+    actor: Actor,
+    changes: Sequence[batch.PoolChange],
+    details: Mapping[str, Any] | None = None,
+) -> BulkResult:
+    """Apply the changes of a bulk action on selected pools, each that can be made.
+
+    The batch goes through ``pool_changes_apply`` as one; when it is refused, the changes
+    it names as failing are set aside with their reason and the rest is tried again as
+    one batch, so a bulk action makes every change it can and names the others.
+    """
+    result = BulkResult()
+    pending = list(changes)
+    for _attempt in range(BULK_ATTEMPTS):
+        if not pending:
+            break
+        try:
+            pool_changes_apply(
+                organization=organization, actor=actor, changes=pending, details=details
+            )
+        except ChangesRejected as exc:
+            failing = {error.index: error.message for error in exc.errors}
+            result.refused.extend((pending[index], message) for index, message in failing.items())
+            pending = [change for index, change in enumerate(pending) if index not in failing]
+            continue
+        result.applied = pending
+        return result
+    result.refused.extend(
+        (change, "Not tried: too many of the batch failed.") for change in pending
+    )
+    return result

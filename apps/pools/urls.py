@@ -2,13 +2,14 @@
 
 from django.urls import path
 
-from apps.pools import views
+from apps.pools import bulk_views, views
 
 app_name = "pools"
 
 urlpatterns = [
     path("pools/", views.PoolTreeView.as_view(), name="pool-tree"),
     path("pools/list/", views.PoolListView.as_view(), name="pool-list"),
+    path("pools/bulk/", bulk_views.BulkPoolView.as_view(), name="pool-bulk"),
     path("pools/new/", views.PoolCreateView.as_view(), name="pool-create"),
     path("pick/pools/", views.PoolPickerView.as_view(), name="pool-picker"),
     path("pools/<int:pk>/", views.PoolDetailView.as_view(), name="pool-detail"),

@@ -30,6 +30,7 @@ from apps.pools.forms import (
     pool_reference,
 )
 from apps.pools.models import Pool
+from apps.pools.tables import DeletedPoolTable, PoolTable
 from apps.tenancy.mixins import TenantViewMixin
 from cloudpam.context import actor_of
 from cloudpam.exceptions import ApplicationError, NotFound
@@ -148,7 +149,7 @@ def _offset(request: HttpRequest) -> int:
 
 
 class PoolListView(PoolConsoleMixin, View):
-    """A flat, filtered and paginated list of pools; ``?deleted=only`` lists the deleted."""
+    """A flat, filtered, sortable table of pools; ``?deleted=only`` lists the deleted."""
 
     def get(self, request: HttpRequest) -> HttpResponse:
         only_deleted = request.GET.get("deleted") == "only"
@@ -156,20 +157,21 @@ class PoolListView(PoolConsoleMixin, View):
         if only_deleted:
             data["include_deleted"] = "true"
         filterset = PoolFilterSet(
-            data, queryset=Pool.objects.for_organization(request.organization)
+            data,
+            queryset=Pool.objects.for_organization(request.organization).select_related("parent"),
         )
         queryset = filterset.qs if filterset.is_valid() else Pool.objects.none()
         if only_deleted:
             queryset = queryset.filter(deleted_at__isnull=False)
-        page = Paginator(queryset, CHILDREN_PER_PAGE).get_page(request.GET.get("page"))
-        _with_utilization(list(page.object_list))
-        params = request.GET.copy()
-        params.pop("page", None)
+            table: PoolTable = DeletedPoolTable(request, queryset)
+        else:
+            bulk = pool_permission_denial(request, "pools.change", None) is None
+            table = PoolTable(request, queryset, bulk=bulk)
+        if table.export_requested:
+            return table.export_response()
         context = self.base_context(
             filterset=filterset,
-            page=page,
-            pools=page.object_list,
-            querystring=params.urlencode(),
+            table=table,
             only_deleted=only_deleted,
             breadcrumbs=self.crumbs(None, "Deleted pools" if only_deleted else "All pools"),
         )

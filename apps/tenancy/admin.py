@@ -16,7 +16,7 @@ from apps.tenancy import services
 from apps.tenancy.admin_mixins import SuperuserOnlyAdminMixin, TenantAdminMixin
 from apps.tenancy.choices import Role
 from apps.tenancy.forms import AdminLoginForm
-from apps.tenancy.models import ApiToken, Membership, Organization, User
+from apps.tenancy.models import ApiToken, Membership, Organization, TablePreference, User
 from apps.tenancy.permissions import check_permission
 from cloudpam.exceptions import ApplicationError, ValidationError
 from cloudpam.forms import JSONField
@@ -435,6 +435,25 @@ class ApiTokenAdmin(TenantAdminMixin, admin.ModelAdmin):
 
 # MFA devices and sessions: their own module, registered with the rest of tenancy's admin.
 from apps.tenancy.mfa import admin as mfa_admin  # noqa: E402, F401
+
+
+@admin.register(TablePreference)
+class TablePreferenceAdmin(SuperuserOnlyAdminMixin, admin.ModelAdmin):
+    """Users' console table choices (superusers: a preference is a user's, not a tenant's)."""
+
+    list_display = ["user", "table", "page_size", "updated_at"]
+    list_filter = ["table", "updated_at"]
+    search_fields = ["user__email", "table"]
+    list_select_related = ["user"]
+    fields = ["user", "table", "columns", "page_size", "updated_at"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request: HttpRequest, *args: Any) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
 
 # Single sign-on's admin classes live in their package.
 from apps.tenancy.sso.admin import register as _register_sso  # noqa: E402

@@ -213,6 +213,31 @@ class ApiToken(TenantModel):
         return "active"
 
 
+class TablePreference(models.Model):
+    """How one user likes one console table: the columns shown and the rows per page.
+
+    A display choice of the user's own, the same in every organization: it holds no
+    tenant data, so it has no ``organization`` column (row-level security covers those).
+    """
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="table_preferences"
+    )
+    table = models.CharField(max_length=64)
+    columns = models.JSONField(default=list, blank=True)
+    page_size = models.PositiveSmallIntegerField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["user", "table"]
+        constraints = [
+            models.UniqueConstraint(fields=["user", "table"], name="tenancy_tablepref_user_table")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user}: {self.table}"
+
+
 # Sessions and single sign-on live in their own packages; imported here so that the app
 # registry finds their models.
 from apps.tenancy.sessions.models import UserSession  # noqa: E402
@@ -226,6 +251,7 @@ __all__ = [
     "IdentityProvider",
     "Membership",
     "Organization",
+    "TablePreference",
     "User",
     "UserSession",
 ]

@@ -1,11 +1,16 @@
 from django.urls import include, path
 
-from apps.tenancy import views
+from apps.tenancy import preference_views, views
 from apps.tenancy.sso.urls import urlpatterns as sso_urlpatterns
 
 app_name = "tenancy"
 
 urlpatterns = [
+    path(
+        "tables/<str:table>/preference/",
+        preference_views.TablePreferenceView.as_view(),
+        name="table-preference",
+    ),
     path(
         "organizations/switch/", views.OrganizationSwitchView.as_view(), name="organization-switch"
     ),
@@ -29,6 +34,7 @@ urlpatterns = [
         name="member-remove",
     ),
     path("organization/tokens/", views.ApiTokenListView.as_view(), name="token-list"),
+    path("organization/tokens/bulk/", views.ApiTokenBulkView.as_view(), name="token-bulk"),
     path(
         "organization/tokens/<int:token_id>/revoke/",
         views.ApiTokenRevokeView.as_view(),

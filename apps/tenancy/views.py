@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
+from typing import Any, ClassVar
 
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.mixins import LoginRequiredMixin
-from django.core.paginator import Paginator
+from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render, resolve_url
 from django.urls import reverse, reverse_lazy
@@ -29,17 +29,13 @@ from apps.tenancy.forms import (
     QuotaForm,
 )
 from apps.tenancy.mixins import TenantViewMixin
-from apps.tenancy.models import DEFAULT_QUOTAS
+from apps.tenancy.models import DEFAULT_QUOTAS, ApiToken
 from apps.tenancy.quotas import QUOTA_LABELS, quota_details, quota_usage
+from apps.tenancy.tables import ApiTokenTable, MemberTable
 from apps.tenancy.throttling import api_calls_this_minute, api_calls_today
+from cloudpam.bulk import BulkRowsView
 from cloudpam.exceptions import ApplicationError, NotFound
 from cloudpam.forms import picker_query
-
-PAGE_SIZE = 50
-
-
-def _page(request: HttpRequest, queryset: Any) -> Any:
-    return Paginator(queryset, PAGE_SIZE).get_page(request.GET.get("page"))
 
 
 def _show_error(request: HttpRequest, form: Any, exc: ApplicationError) -> None:
@@ -304,13 +300,23 @@ class MemberListView(TenantViewMixin, View):
         filterset = MembershipFilterSet(
             request.GET, queryset=selectors.membership_list(organization=request.organization)
         )
+        can_manage = self.allowed("members.manage")
+        can_manage_owners = self.allowed("owners.manage")
         return {
             "filterset": filterset,
-            "page": _page(request, filterset.qs),
+            "table": MemberTable(
+                request,
+                filterset.qs,
+                context={
+                    "can_manage": can_manage,
+                    "can_manage_owners": can_manage_owners,
+                    "roles": Role.choices,
+                },
+            ),
             "invite_form": invite_form or MemberInviteForm(),
             "roles": Role.choices,
-            "can_manage": self.allowed("members.manage"),
-            "can_manage_owners": self.allowed("owners.manage"),
+            "can_manage": can_manage,
+            "can_manage_owners": can_manage_owners,
             "breadcrumbs": [
                 {
                     "label": request.organization.name,
@@ -321,7 +327,10 @@ class MemberListView(TenantViewMixin, View):
         }
 
     def get(self, request: HttpRequest) -> HttpResponse:
-        return render(request, self.template_name, self._context())
+        context = self._context()
+        if context["table"].export_requested:
+            return context["table"].export_response()
+        return render(request, self.template_name, context)
 
     def post(self, request: HttpRequest) -> HttpResponse:
         form = MemberInviteForm(request.POST)
@@ -424,7 +433,7 @@ class ApiTokenListView(TenantViewMixin, View):
         )
         return {
             "filterset": filterset,
-            "page": _page(request, filterset.qs),
+            "table": ApiTokenTable(request, filterset.qs, exclude=() if manage else ("member",)),
             "form": form or ApiTokenForm(),
             "created": created,
             "show_members": manage,
@@ -440,7 +449,10 @@ class ApiTokenListView(TenantViewMixin, View):
         }
 
     def get(self, request: HttpRequest) -> HttpResponse:
-        return render(request, self.template_name, self._context())
+        context = self._context()
+        if context["table"].export_requested:
+            return context["table"].export_response()
+        return render(request, self.template_name, context)
 
     def post(self, request: HttpRequest) -> HttpResponse:
         form = ApiTokenForm(request.POST)
@@ -488,6 +500,25 @@ class ApiTokenRevokeView(TenantViewMixin, View):
         services.api_token_revoke(token=token, actor=request.user, request=request)
         messages.success(request, f"Revoked the token {token.name}.")
         return redirect("tenancy:token-list")
+
+
+class ApiTokenBulkView(BulkRowsView):
+    """Revoke the selected tokens: your own, or anyone's with ``tokens.manage``."""
+
+    permission = "tokens.create"
+    table = ApiTokenTable
+    done: ClassVar[dict[str, str]] = {"revoke": "revoked"}
+    noun = ("token", "tokens")
+    default_back = "/organization/tokens/"
+
+    def get_queryset(self) -> QuerySet[ApiToken]:
+        return selectors.api_token_list(
+            organization=self.request.organization,
+            membership=None if self.allowed("tokens.manage") else self.request.membership,
+        ).filter(revoked_at__isnull=True)
+
+    def apply(self, action: str, row: ApiToken, data: dict[str, Any]) -> None:
+        services.api_token_revoke(token=row, actor=self.request.user, request=self.request)
 
 
 class InvitationAcceptView(auth_views.PasswordResetConfirmView):

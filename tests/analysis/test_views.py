@@ -125,7 +125,8 @@ def test_pool_analysis_page_without_history_and_of_a_deleted_pool(console, plan)
 
 
 def test_findings_page_filters_and_paginates(console, organization, plan, make_pool, monkeypatch):
-    monkeypatch.setattr("apps.analysis.views.PER_PAGE", 1)
+    monkeypatch.setattr("cloudpam.tables.PAGE_SIZES", (1, 25))
+    monkeypatch.setattr("cloudpam.tables.DEFAULT_PAGE_SIZE", 1)
     public = make_pool("8.8.0.0/16", name="public", type="vpc")
     html = page(console.get("/analysis/compliance/"))
     assert "Page 1 of 2 (2 findings)" in html

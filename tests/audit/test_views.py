@@ -58,7 +58,7 @@ def test_the_audit_page_paginates(auditor_client, organization):
         organization.name = f"Acme {number}"
         organization.save()
     html = auditor_client.get("/audit/?action=update").content.decode()
-    assert "Page 1 of 2 · 60 events" in html
+    assert "Page 1 of 2 (60 events)" in html
     assert "?action=update&amp;page=2" in html
     assert "Page 2 of 2" in auditor_client.get("/audit/?action=update&page=2").content.decode()
 

@@ -47,7 +47,14 @@ from apps.planning.template_services import org_template_create
 from apps.pools import services as pool_services
 from apps.pools.models import Pool
 from apps.tenancy.choices import Role
-from apps.tenancy.models import ApiToken, Membership, Organization, User, UserSession
+from apps.tenancy.models import (
+    ApiToken,
+    Membership,
+    Organization,
+    TablePreference,
+    User,
+    UserSession,
+)
 from apps.tenancy.roles import role_has
 from apps.tenancy.services import api_token_create
 from apps.tenancy.sso import services as sso_services
@@ -135,6 +142,12 @@ PAGES: dict[str, dict[str, str]] = {
     "otp_totp.totpdevice": _read_only(SUPERUSER),
     "otp_static.staticdevice": _read_only(SUPERUSER),
     "tenancy.usersession": _read_only(SUPERUSER),
+    "tenancy.tablepreference": {
+        "view": SUPERUSER,
+        "add": NOBODY,
+        "change": NOBODY,
+        "delete": SUPERUSER,
+    },
 }
 
 
@@ -303,6 +316,9 @@ ROWS: dict[str, Callable[[World], Any]] = {
     "otp_static.staticdevice": lambda world: StaticDevice.objects.create(
         user=world.owner, name=f"walk {next(_serial)}", confirmed=True
     ),
+    "tenancy.tablepreference": lambda world: TablePreference.objects.create(
+        user=world.owner, table=f"walk-{next(_serial)}", columns=["name"], page_size=25
+    ),
     "tenancy.usersession": lambda world: UserSession.objects.create(
         user=world.owner,
         session_key_hash="0" * 64,
@@ -396,6 +412,7 @@ ACTIONS: dict[str, dict[str, Action]] = {
         )
     },
     "tenancy.user": {"delete_selected": _delete_selected("tenancy.user")},
+    "tenancy.tablepreference": {"delete_selected": _delete_selected("tenancy.tablepreference")},
     "tenancy.organization": {
         "delete_selected": Action("organization.delete", ROWS["tenancy.organization"], None)
     },

@@ -113,12 +113,16 @@ def _account_cells(account: Mapping[str, Any]) -> list[Any]:
     return cells
 
 
-def _table_stream(header: Sequence[str], rows: Iterable[list[Any]]) -> Iterator[bytes]:
+def csv_stream(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> Iterator[bytes]:
+    """Yield a CSV file of ``header`` and ``rows`` in pieces, formula-looking cells quoted.
+
+    The one CSV writer of the exports: the pool and account files and every console list.
+    """
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
-    writer.writerow(header)
+    writer.writerow([_cell(name) for name in header])
     for count, row in enumerate(rows, start=1):
-        writer.writerow(row)
+        writer.writerow([_cell(value) for value in row])
         if count % ROWS_PER_PIECE == 0:
             yield buffer.getvalue().encode("utf-8")
             buffer.seek(0)
@@ -128,12 +132,12 @@ def _table_stream(header: Sequence[str], rows: Iterable[list[Any]]) -> Iterator[
 
 def pools_csv(pools: Iterable[ExportPool]) -> Iterator[bytes]:
     """Yield the pools as CSV in the import's columns."""
-    return _table_stream(EXPORT_POOL_COLUMNS, (_pool_cells(pool) for pool in pools))
+    return csv_stream(EXPORT_POOL_COLUMNS, (_pool_cells(pool) for pool in pools))
 
 
 def accounts_csv(accounts: Iterable[Mapping[str, Any]]) -> Iterator[bytes]:
     """Yield cloud accounts as CSV in the import's account columns (never a secret)."""
-    return _table_stream(ACCOUNT_COLUMNS, (_account_cells(account) for account in accounts))
+    return csv_stream(ACCOUNT_COLUMNS, (_account_cells(account) for account in accounts))
 
 
 def _json_items(key: str, items: Iterable[Mapping[str, Any]]) -> Iterator[bytes]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.mixins import LoginRequiredMixin
-from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views import View
@@ -13,9 +12,8 @@ from apps.tenancy import selectors as tenancy_selectors
 from apps.tenancy.choices import Role
 from apps.tenancy.mixins import TenantViewMixin
 from apps.tenancy.sessions import selectors, services
+from apps.tenancy.tables import SessionTable
 from cloudpam.exceptions import NotFound
-
-PAGE_SIZE = 50
 
 
 class SessionListView(LoginRequiredMixin, View):
@@ -25,9 +23,13 @@ class SessionListView(LoginRequiredMixin, View):
 
     def get(self, request: HttpRequest) -> HttpResponse:
         sessions = selectors.user_session_list(user=request.user)
+        current_id = request.session.get(services.SESSION_ROW_KEY)
+        table = SessionTable(request, sessions, context={"current_id": current_id})
+        if table.export_requested:
+            return table.export_response()
         context = {
-            "page": Paginator(sessions, PAGE_SIZE).get_page(request.GET.get("page")),
-            "current_id": request.session.get(services.SESSION_ROW_KEY),
+            "table": table,
+            "current_id": current_id,
             "breadcrumbs": [
                 {"label": "Your account", "url": None},
                 {"label": "Sessions", "url": None},

@@ -22,7 +22,6 @@ from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.signals import user_login_failed
 from django.core.cache import cache
-from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render, resolve_url
 from django.urls import reverse
@@ -39,6 +38,7 @@ from apps.tenancy.sso.backends import BACKEND_PATH, SSOBackend
 from apps.tenancy.sso.discovery import provider_discovery
 from apps.tenancy.sso.forms import GroupMappingForm, IdentityProviderForm
 from apps.tenancy.sso.models import IdentityProvider
+from apps.tenancy.tables import IdentityProviderTable
 from cloudpam.context import actor_of
 from cloudpam.exceptions import ApplicationError, NotFound
 
@@ -356,7 +356,7 @@ class IdentityProviderListView(TenantViewMixin, View):
         request = self.request
         providers = selectors.identity_provider_list(organization=request.organization)
         context = {
-            "page": Paginator(providers, 50).get_page(request.GET.get("page")),
+            "table": IdentityProviderTable(request, providers),
             "form": form or IdentityProviderForm(creating=True),
             "callback_url": request.build_absolute_uri(reverse("tenancy:sso-callback")),
             "enforce_sso": request.organization.setting("enforce_sso") is True,
@@ -365,6 +365,10 @@ class IdentityProviderListView(TenantViewMixin, View):
         return render(request, self.template_name, context, status=status)
 
     def get(self, request: HttpRequest) -> HttpResponse:
+        providers = selectors.identity_provider_list(organization=request.organization)
+        table = IdentityProviderTable(request, providers)
+        if table.export_requested:
+            return table.export_response()
         return self._render()
 
     def post(self, request: HttpRequest) -> HttpResponse:
