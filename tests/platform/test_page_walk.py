@@ -80,6 +80,7 @@ NOT_WALKED: dict[str, str] = {
     "pools:pool-tree-children": "an htmx fragment, loaded by the tree page the walk opens",
     "pools:pool-allocate-preview": "an htmx fragment, loaded by the allocate form",
     "discovery:network-children": "an htmx fragment, loaded by the network page",
+    "discovery:account-runs": "an htmx fragment, loaded by the account page",
 }
 
 # Pages whose view checks more than its class's ``permission`` for GET.
@@ -88,14 +89,34 @@ CONSOLE_PERMISSIONS: dict[str, str] = {
     "pools:pool-edit": "pools.change",
     "pools:pool-move": "pools.change",
     "pools:pool-delete": "pools.change",
-    "pools:pool-allocate": "pools.change",
     "audit:event-list": "audit.view",
     "audit:event-detail": "audit.view",
 }
 
-# The settings pages that still edit JSON in a text area. Their forms are being
-# replaced (the pickers and settings forms of issue 15); once merged, this set is empty.
-KNOWN_JSON_TEXTAREAS: set[str] = set()
+# The pages that still edit JSON in a text area, each to be emptied from this set:
+KNOWN_JSON_TEXTAREAS: set[str] = {
+    # The compliance settings form is being replaced (the settings forms of issue 15).
+    "tenancy:organization-settings",
+    # The admin's JSON model fields (tags, template parameters, regions, settings and
+    # quota changes) still use the JSON text area; structured admin widgets are to come.
+    "admin-pools-pool-change",
+    "admin-planning-organizationtemplate-change",
+    "admin-cloud-cloudaccount-change",
+    "admin-tenancy-organization-change",
+    # django-celery-beat's task arguments are JSON by design (superusers only).
+    "admin-django_celery_beat-periodictask-change",
+}
+
+# Problems of third-party pages the project does not render, by page: django-celery-beat's
+# forms split dates in two inputs under one label, and its task page runs an inline script.
+KNOWN_THIRD_PARTY: dict[str, tuple[str, ...]] = {
+    "admin-django_celery_beat-periodictask-change": (
+        "unlabelled input start_time_",
+        "unlabelled input expires_",
+        "console: Executing inline script violates",
+    ),
+    "admin-django_celery_beat-clockedschedule-change": ("unlabelled input clocked_time_",),
+}
 
 # Runs in the page: what the walk fails on, besides statuses and console errors.
 PAGE_CHECKS = """
@@ -122,7 +143,31 @@ PAGE_CHECKS = """
   return problems;
 }
 """
-TOO_WIDE = "() => document.documentElement.scrollWidth - window.innerWidth"
+# How far the page overflows the screen, and the outermost element that sticks out.
+TOO_WIDE = """
+() => {
+  const over = document.documentElement.scrollWidth - window.innerWidth;
+  if (over <= 1) return null;
+  const scrolls = (element) => {
+    for (let up = element.parentElement; up; up = up.parentElement) {
+      if (["auto", "scroll", "hidden"].includes(getComputedStyle(up).overflowX)) return true;
+    }
+    return false;
+  };
+  for (const element of document.querySelectorAll("body *")) {
+    if (element.getBoundingClientRect().right > window.innerWidth + 1 && !scrolls(element)) {
+      const classes = typeof element.className === "string" ? element.className.trim() : "";
+      const dotted = classes ? "." + classes.split(/\\s+/).join(".") : "";
+      const name = element.tagName.toLowerCase() + dotted;
+      return over + "px wider than the screen, from " + name;
+    }
+  }
+  return over + "px wider than the screen";
+}
+"""
+# Done once the document has loaded and no htmx request is running (the tree's
+# rows and other fragments load after the page).
+SETTLED = "() => document.readyState === 'complete' && !document.querySelector('.htmx-request')"
 
 
 @dataclass(frozen=True)
@@ -230,9 +275,7 @@ def build_walk(organization: Organization) -> Walk:
         Membership.objects.create(user=user, organization=organization, role=role)
         people[role] = user
     people[SUPERUSER] = User.objects.create_superuser("root@walk.example.com", PASSWORD)
-    Membership.objects.create(
-        user=people[SUPERUSER], organization=organization, role=Role.OWNER
-    )
+    Membership.objects.create(user=people[SUPERUSER], organization=organization, role=Role.OWNER)
     with (
         tenant_context(organization),
         context.bound(organization=organization, actor={"system": "page_walk"}),
@@ -312,7 +355,7 @@ class Walker:
         self.errors.clear()
         self.failed.clear()
         response = self.page.goto(self.base + page.path)
-        self.page.wait_for_load_state("networkidle")
+        self.page.wait_for_function(SETTLED)
         wanted = 200 if allowed else 403
         problems = []
         status = response.status if response else None
@@ -335,12 +378,13 @@ class Walker:
             ]
             if self.width < DESKTOP["width"]:
                 overflow = self.page.evaluate(TOO_WIDE)
-                if overflow > 1:
-                    problems.append(f"{overflow}px wider than a {self.width}px screen")
+                if overflow:
+                    problems.append(overflow)
             if shot:
                 SCREENSHOTS.mkdir(parents=True, exist_ok=True)
                 self.page.screenshot(path=SCREENSHOTS / f"{shot}.png", full_page=True)
-        return problems
+        known = KNOWN_THIRD_PARTY.get(page.name, ())
+        return [problem for problem in problems if not problem.startswith(known)]
 
     def close(self) -> None:
         self.context.close()
@@ -423,8 +467,10 @@ def test_admin_pages_as_each_role_and_a_superuser(live_server, walk) -> None:
                         may(person, PAGES[label][operation]) for operation in ("view", "change")
                     )
                     shot = _screenshot(person, page, DESKTOP["width"])
-                    for problem in walker.visit(page, readable, shot):
-                        problems.append(f"{page.path} as {person}: {problem}")
+                    problems.extend(
+                        f"{page.path} as {person}: {problem}"
+                        for problem in walker.visit(page, readable, shot)
+                    )
                 walker.close()
     finally:
         connections.close_all()
