@@ -40,6 +40,12 @@ browser:
 test: venv browser
 	DJANGO_SETTINGS_MODULE=cloudpam.settings.test $(BIN)/python -m pytest $(PYTEST_ARGS)
 
+# The page walk, saving the main pages as an owner and a superuser under var/screenshots/.
+.PHONY: screenshots
+screenshots: venv browser
+	CLOUDPAM_SCREENSHOTS=1 DJANGO_SETTINGS_MODULE=cloudpam.settings.test $(BIN)/python -m pytest tests/platform/test_page_walk.py -q
+	@echo "Screenshots in var/screenshots/"
+
 # Every script runs, even after one misses its target; the missed ones are listed at the end.
 bench: venv
 	@missed=""; for script in bench/bench_*.py; do \

@@ -17,6 +17,7 @@ from rest_framework.test import APIClient
 from apps.tenancy import rls
 from apps.tenancy.choices import Role
 from apps.tenancy.models import Membership, Organization, User
+from tests.browser import browser_page  # noqa: F401 - the Chromium page of the browser tests
 
 ROLES = [role.value for role in Role]
 

@@ -41,11 +41,15 @@ class AccountFilterSet(django_filters.FilterSet):
         )
     )
     q = django_filters.CharFilter(
-        method="filter_q", max_length=Q_MAX_LENGTH, help_text="Part of the name or external id."
+        method="filter_q",
+        max_length=Q_MAX_LENGTH,
+        label="Search",
+        help_text="Part of the name or external id.",
     )
     ordering = django_filters.ChoiceFilter(
         choices=[(key, key) for key in ORDERINGS],
         method="filter_ordering",
+        label="Order by",
         help_text="Order by one field; name by default.",
     )
 

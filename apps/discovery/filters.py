@@ -107,21 +107,26 @@ class ResourceFilterSet(_StrictFilterSet):
     cidr = PrefixFilter(method="filter_cidr", help_text="Exactly this prefix.")
     contains = PrefixFilter(
         method="filter_contains",
+        label="Contains",
         help_text="An address or prefix: resources containing it.",
         allow_address=True,
     )
-    within = PrefixFilter(method="filter_within", help_text="A prefix: resources inside it.")
+    within = PrefixFilter(
+        method="filter_within", label="Within", help_text="A prefix: resources inside it."
+    )
     pool = IdFilter(
         method="filter_pool", help_text="A pool id: resources in that pool or below it."
     )
     q = django_filters.CharFilter(
         method="filter_q",
         max_length=Q_MAX_LENGTH,
+        label="Search",
         help_text="Part of the name, resource id or network id, or the start of the CIDR.",
     )
     ordering = django_filters.ChoiceFilter(
         choices=[(key, key) for key in RESOURCE_ORDERINGS],
         method="filter_ordering",
+        label="Order by",
         help_text="Order by one field; address order by default.",
     )
 
@@ -191,6 +196,7 @@ class RunFilterSet(_StrictFilterSet):
     ordering = django_filters.ChoiceFilter(
         choices=[(key, key) for key in RUN_ORDERINGS],
         method="filter_ordering",
+        label="Order by",
         help_text="Order by one field; newest first by default.",
     )
 

@@ -15,6 +15,7 @@ from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
+from django.urls import reverse
 from django.utils.html import format_html
 from treebeard.admin import TreeAdmin
 
@@ -125,13 +126,17 @@ class PoolAdmin(TenantAdminMixin, TreeAdmin):
         "organization",
         "type",
         "status",
+        "parent_name",
+        "utilization_column",
         "family",
         "source",
         "is_live",
         "updated_at",
     ]
     list_filter = [DeletedFilter, "organization", "family", "type", "status", "source"]
+    # An address or a prefix also finds the pools containing it (see get_search_results).
     search_fields = ["name", "cidr", "description"]
+    search_help_text = "A name, a CIDR, or an address: the pools containing it."
     readonly_fields = [
         "family",
         "prefix_length",
@@ -190,7 +195,32 @@ class PoolAdmin(TenantAdminMixin, TreeAdmin):
         return list(self.readonly_fields)
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
-        return super().get_queryset(request).select_related("organization")
+        return super().get_queryset(request).select_related("organization", "parent")
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet, search_term: str
+    ) -> tuple[QuerySet, bool]:
+        """Search names and CIDRs; an address or prefix also finds the pools containing it.
+
+        Containment is a lookup on the indexed address keys, never an expansion.
+        """
+        results, may_duplicate = super().get_search_results(request, queryset, search_term)
+        term = search_term.strip()
+        if not term or not (":" in term or term[0].isdigit()):
+            return results, may_duplicate
+        try:
+            prefix = selectors.parse_lookup(term)
+        except ApplicationError:
+            return results, may_duplicate
+        return results | queryset.filter(**selectors.containing_filter(prefix)), may_duplicate
+
+    def get_changelist_instance(self, request: HttpRequest) -> Any:
+        # The utilization of the listed pools in one grouped query, not one per row.
+        changelist = super().get_changelist_instance(request)
+        usage = selectors.pool_utilization_map(changelist.result_list)
+        for pool in changelist.result_list:
+            pool.admin_usage = usage.get(pool.pk)
+        return changelist
 
     def has_delete_permission(self, request: HttpRequest, obj: Pool | None = None) -> bool:
         # Rows are never deleted directly: the actions soft-delete, restore and purge.
@@ -211,7 +241,19 @@ class PoolAdmin(TenantAdminMixin, TreeAdmin):
     def parent_link(self, obj: Pool) -> str:
         if obj.parent_id is None:
             return "(root)"
-        return format_html('<a href="../../{}/change/">{}</a>', obj.parent_id, obj.parent_id)
+        url = reverse("admin:pools_pool_change", args=[obj.parent_id])
+        return format_html('<a href="{}">{}</a>', url, obj.parent)
+
+    @admin.display(description="parent", ordering="parent__first_key")
+    def parent_name(self, obj: Pool) -> str:
+        return "(root)" if obj.parent_id is None else str(obj.parent)
+
+    @admin.display(description="used")
+    def utilization_column(self, obj: Pool) -> str:
+        usage = getattr(obj, "admin_usage", None)
+        if usage is None:
+            return "-"
+        return f"{usage.percent}% ({usage.children} children)"
 
     @admin.display(description="utilization")
     def utilization(self, obj: Pool) -> str:

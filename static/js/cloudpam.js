@@ -73,3 +73,21 @@ document.addEventListener("focusin", function (event) {
     }
   });
 })();
+
+// Layout: the menu button of narrow screens, and indents given in markup (an inline
+// style attribute would break the Content-Security-Policy; a style set from a script does not).
+document.addEventListener("click", function (event) {
+  var button = event.target.closest(".menu-toggle");
+  if (button) {
+    var open = button.getAttribute("aria-expanded") !== "true";
+    button.setAttribute("aria-expanded", String(open));
+    button.closest(".topbar").classList.toggle("open", open);
+  }
+});
+function applyIndents(root) {
+  root.querySelectorAll("[data-indent]").forEach(function (element) {
+    element.style.paddingLeft = (parseInt(element.dataset.indent, 10) || 0) + "em";
+  });
+}
+document.addEventListener("DOMContentLoaded", function () { applyIndents(document); });
+document.addEventListener("htmx:afterSwap", function (event) { applyIndents(event.target); });

@@ -9,7 +9,6 @@ executes in the live server's thread when "Sync now" is posted.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 
 import pytest
@@ -19,19 +18,15 @@ from apps.cloud import services as cloud_services
 from apps.pools import services as pool_services
 from apps.pools.models import Pool
 from tests.actors import TEST_ACTOR
+from tests.browser import PASSWORD, needs_chromium
 from tests.fakes.gcp import FakeCompute
 
-CHROMIUM = "/usr/bin/chromium"
-PASSWORD = "correct horse battery staple"
 PROJECT = "acme-net"
 
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.django_db(transaction=True),
-    pytest.mark.skipif(
-        not os.path.exists(CHROMIUM),
-        reason="needs Debian's chromium at /usr/bin/chromium (make browser installs it)",
-    ),
+    needs_chromium,
 ]
 
 
@@ -44,32 +39,6 @@ def compute(settings) -> Iterator[FakeCompute]:  # type: ignore[no-untyped-def]
     with fake:
         settings.CLOUDPAM_GCP_ENDPOINT_URL = fake.url
         yield fake
-
-
-@pytest.fixture
-def browser_page():  # type: ignore[no-untyped-def]
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            args=[
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--no-first-run",
-            ],
-        )
-        page = browser.new_page()
-        page.set_default_timeout(20_000)
-        yield page
-        # No request may still be running in the live server when its database goes.
-        page.wait_for_load_state("networkidle")
-        page.close()
-        browser.close()
 
 
 def test_sync_from_the_console_then_apply_a_drift_suggestion(

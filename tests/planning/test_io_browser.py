@@ -11,7 +11,7 @@ import pytest
 from django.db import connections
 
 from apps.pools.models import Pool
-from tests.pools.test_browser import CHROMIUM, PASSWORD, browser_page  # noqa: F401
+from tests.browser import CHROMIUM, PASSWORD
 
 pytestmark = [
     pytest.mark.browser,
@@ -32,7 +32,7 @@ BAD = (
 
 def test_import_a_csv_fix_its_bad_row_and_apply(
     live_server,
-    browser_page,  # noqa: F811
+    browser_page,
     user,
     tmp_path,
 ):

@@ -6,50 +6,18 @@ Drives Debian's headless Chromium with Playwright against pytest-django's live s
 
 from __future__ import annotations
 
-import os
-
 import pytest
 from django.db import connections
 
 from apps.planning.models import Plan
 from apps.pools.models import Pool
-
-CHROMIUM = "/usr/bin/chromium"
-PASSWORD = "correct horse battery staple"
+from tests.browser import PASSWORD, needs_chromium
 
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.django_db(transaction=True),
-    pytest.mark.skipif(
-        not os.path.exists(CHROMIUM),
-        reason="needs Debian's chromium at /usr/bin/chromium (make browser installs it)",
-    ),
+    needs_chromium,
 ]
-
-
-@pytest.fixture
-def browser_page():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            args=[
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--no-first-run",
-            ],
-        )
-        page = browser.new_page()
-        page.set_default_timeout(15_000)
-        yield page
-        page.wait_for_load_state("networkidle")
-        page.close()
-        browser.close()
 
 
 def test_walk_the_wizard_preview_create_apply_and_see_the_pools(live_server, browser_page, user):

@@ -15,7 +15,7 @@ from apps.pools import services as pool_services
 from apps.tenancy import services as tenancy_services
 from apps.tenancy.models import Membership
 from tests.actors import TEST_ACTOR
-from tests.pools.test_browser import CHROMIUM, PASSWORD, browser_page  # noqa: F401 - a fixture
+from tests.browser import CHROMIUM, PASSWORD
 
 pytestmark = [
     pytest.mark.browser,
@@ -38,7 +38,7 @@ document.addEventListener("securitypolicyviolation", function (event) {
 def test_console_admin_and_swagger_ui_run_without_csp_violations(
     live_server, request, user, organization, settings
 ):
-    # The Chromium page fixture of the pools' browser test, imported above.
+    # The Chromium page of tests/browser.py.
     page = request.getfixturevalue("browser_page")
     settings.CLOUDPAM_API_DOCS = "authenticated"
     user.is_staff = user.is_superuser = True

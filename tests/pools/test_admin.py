@@ -180,3 +180,57 @@ def test_a_grant_on_a_subtree_lets_a_viewer_write_there_only(organization, make_
     assert Pool.objects.get(pk=other.pk).deleted_at is None
     # Purging takes pools.purge, which the grant does not give.
     assert "purge" not in client.get(CHANGELIST).context["action_form"].fields["action"].choices
+
+
+@pytest.fixture
+def plan(organization) -> dict[str, Pool]:
+    root = services.pool_create(
+        organization=organization, actor=TEST_ACTOR, name="corp", cidr="10.0.0.0/8"
+    )
+    region = services.pool_create(
+        organization=organization, actor=TEST_ACTOR, name="eu", cidr="10.1.0.0/16", parent=root
+    )
+    vpc = services.pool_create(
+        organization=organization, actor=TEST_ACTOR, name="web", cidr="10.1.2.0/24", parent=region
+    )
+    services.pool_create(
+        organization=organization, actor=TEST_ACTOR, name="v6", cidr="2001:db8::/32"
+    )
+    return {"root": root, "region": region, "vpc": vpc}
+
+
+def test_an_address_finds_the_pools_containing_it(staff_client, plan):
+    response = staff_client.get(CHANGELIST, {"q": "10.1.2.7"})
+    found = {pool.name for pool in response.context["cl"].result_list}
+    assert found == {"corp", "eu", "web"}
+    # A prefix too; a name still matches by name.
+    response = staff_client.get(CHANGELIST, {"q": "10.1.0.0/16"})
+    assert {pool.name for pool in response.context["cl"].result_list} == {"corp", "eu"}
+    response = staff_client.get(CHANGELIST, {"q": "web"})
+    assert [pool.name for pool in response.context["cl"].result_list] == ["web"]
+
+
+def test_the_list_names_parents_and_shows_utilization_in_fixed_queries(
+    staff_client, plan, organization, django_assert_max_num_queries
+):
+    with django_assert_max_num_queries(20) as few:
+        response = staff_client.get(CHANGELIST, {"q": "10"})
+    content = response.content.decode()
+    assert "10.0.0.0/8 corp" in content  # the region's parent, by CIDR and name
+    assert "0.39% (1 children)" in content  # the root: one /16 in a /8
+    baseline = len(few.captured_queries)
+    for index in range(3, 13):
+        services.pool_create(
+            organization=organization,
+            actor=TEST_ACTOR,
+            name=f"more {index}",
+            cidr=f"10.1.{index}.0/24",
+            parent=plan["region"],
+        )
+    with django_assert_max_num_queries(baseline):
+        staff_client.get(CHANGELIST, {"q": "10"})
+
+
+def test_the_change_page_names_the_parent(staff_client, plan):
+    response = staff_client.get(f"{CHANGELIST}{plan['vpc'].pk}/change/")
+    assert "10.1.0.0/16 eu</a>" in response.content.decode()

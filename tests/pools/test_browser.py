@@ -5,51 +5,19 @@ Drives Debian's headless Chromium with Playwright against pytest-django's live s
 
 from __future__ import annotations
 
-import os
 import re
 
 import pytest
 from django.db import connections
 
 from apps.pools.models import Pool
-
-CHROMIUM = "/usr/bin/chromium"
-PASSWORD = "correct horse battery staple"
+from tests.browser import PASSWORD, needs_chromium
 
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.django_db(transaction=True),
-    pytest.mark.skipif(
-        not os.path.exists(CHROMIUM),
-        reason="needs Debian's chromium at /usr/bin/chromium (make browser installs it)",
-    ),
+    needs_chromium,
 ]
-
-
-@pytest.fixture
-def browser_page():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            args=[
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--no-first-run",
-            ],
-        )
-        page = browser.new_page()
-        page.set_default_timeout(15_000)
-        yield page
-        # No request may still be running in the live server when its database goes.
-        page.wait_for_load_state("networkidle")
-        page.close()
-        browser.close()
 
 
 def test_create_a_root_pool_allocate_a_child_and_see_it_in_the_tree(

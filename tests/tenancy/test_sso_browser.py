@@ -19,7 +19,7 @@ from django.db import connections
 from apps.audit.models import AuditEvent
 from apps.tenancy.choices import Role
 from apps.tenancy.models import Membership, Organization, User
-from tests.pools.test_browser import CHROMIUM, browser_page  # noqa: F401 - a fixture
+from tests.browser import CHROMIUM
 from tests.tenancy.sso_helpers import make_provider, map_group
 
 pytestmark = [
