@@ -129,6 +129,12 @@ def pool_children(*, pool: Pool, include_deleted: bool = False) -> QuerySet:
     return children.in_address_order()
 
 
+def pool_subtree_count(pool: Pool) -> int:
+    """Return how many live pools lie below ``pool`` (a count over a path index range)."""
+    below = Pool.objects.live().in_subtree(pool.path).exclude(pk=pool.pk)
+    return below.order_by().count()
+
+
 def pool_ancestors(pool: Pool) -> list[Pool]:
     """Return the ancestors of ``pool``, its root first, in one query."""
     steplen = Pool.steplen
