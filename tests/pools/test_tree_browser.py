@@ -11,7 +11,11 @@ from django.db import connections
 from apps.pools import services
 from apps.pools.models import Pool
 from tests.actors import TEST_ACTOR
-from tests.pools.test_browser import PASSWORD, browser_page, pytestmark  # noqa: F401
+from tests.pools import test_browser
+from tests.pools.test_browser import PASSWORD
+
+pytestmark = test_browser.pytestmark
+browser_page = test_browser.browser_page
 
 FOCUSED = "document.activeElement.closest('[role=treeitem]')?.dataset.pool || ''"
 
@@ -23,7 +27,7 @@ def test_keyboard_walks_opens_pages_and_expands_the_tree(
     root = services.pool_create(
         actor=TEST_ACTOR, organization=organization, cidr="10.0.0.0/8", name="corp"
     )
-    east, west, south = (
+    east, _west, south = (
         services.pool_allocate(actor=TEST_ACTOR, parent=root, prefix_length=16, name=name)
         for name in ("east", "west", "south")
     )
