@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import Count, Q
 from django.urls import reverse
 
 from apps.pools.models import Pool
-from apps.pools.selectors import pool_utilization_map
+from apps.pools.selectors import FamilyCounts, pool_family_counts, pool_utilization_map
 
 # Address spaces the utilization chart draws; more are a link to the tree.
 CHART_SPACES = 20
@@ -17,28 +16,32 @@ CHART_BAR = 18
 CHART_GAP = 8
 
 
+def _family_counts(request: Any) -> FamilyCounts:
+    """Return the organization's pool counts, read once per request for tiles and panels.
+
+    Counting the live pools reads an index entry per pool, the dashboard's dearest query
+    at scale: the tiles and the "by family" panel share one reading.
+    """
+    counts = getattr(request, "_pool_family_counts", None)
+    if counts is None:
+        counts = pool_family_counts(organization=request.organization)
+        request._pool_family_counts = counts
+    return counts
+
+
 def dashboard_widgets(request: Any) -> list[dict[str, Any]]:
     """Return the pool tiles of the dashboard: live pools, root address spaces, IPv6 pools."""
     organization = getattr(request, "organization", None)
     if organization is None:
         return []
-    counts = (
-        Pool.objects.for_organization(organization)
-        .live()
-        .order_by()
-        .aggregate(
-            pools=Count("pk"),
-            roots=Count("pk", filter=Q(parent__isnull=True)),
-            ipv6=Count("pk", filter=Q(family=6)),
-        )
-    )
+    counts = _family_counts(request)
     tree = reverse("pools:pool-tree")
     return [
-        {"label": "Pools", "value": counts["pools"], "url": tree},
-        {"label": "Address spaces", "value": counts["roots"], "url": tree},
+        {"label": "Pools", "value": counts.total, "url": tree},
+        {"label": "Address spaces", "value": sum(counts.roots.values()), "url": tree},
         {
             "label": "IPv6 pools",
-            "value": counts["ipv6"],
+            "value": counts.pools[6],
             "url": reverse("pools:pool-list") + "?family=6",
         },
     ]
@@ -50,15 +53,8 @@ def dashboard_panels(request: Any) -> list[dict[str, Any]]:
     if organization is None:
         return []
     live = Pool.objects.for_organization(organization).live()
-    families = {
-        family: {"pools": pools, "roots": roots}
-        for family, pools, roots in live.order_by()
-        .values_list("family")
-        .annotate(pools=Count("pk"), roots=Count("pk", filter=Q(parent__isnull=True)))
-    }
-    roots = list(
-        live.filter(parent__isnull=True).order_by("family", "first_key", "id")[: CHART_SPACES + 1]
-    )
+    counts = _family_counts(request)
+    roots = list(live.roots_in_address_order()[: CHART_SPACES + 1])
     more = len(roots) > CHART_SPACES
     roots = roots[:CHART_SPACES]
     utilization = pool_utilization_map(roots)
@@ -94,8 +90,8 @@ def dashboard_panels(request: Any) -> list[dict[str, Any]]:
             "rows": [
                 {
                     "label": label,
-                    "pools": families.get(family, {}).get("pools", 0),
-                    "roots": families.get(family, {}).get("roots", 0),
+                    "pools": counts.pools[family],
+                    "roots": counts.roots[family],
                     "url": f"{list_url}?family={family}",
                 }
                 for family, label in ((4, "IPv4"), (6, "IPv6"))

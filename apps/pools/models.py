@@ -44,6 +44,18 @@ class PoolQuerySet(MP_NodeQuerySet, TenantQuerySet):
         """Return the pools ordered by family, first address, then larger blocks first."""
         return self.order_by("family", "first_key", "prefix_length", "id")
 
+    def roots_in_address_order(self) -> Self:
+        """Return the root pools in address order, read through the depth index.
+
+        Ordered by ``family + 0``, which no index provides: a plain ``family`` lets SQLite
+        walk the address index in order, past every pool of the organization, to find the
+        few roots; the expression makes it read the roots from the depth index and sort
+        them. Roots are never more than the pools, so the sort never costs more.
+        """
+        return self.filter(depth=1).order_by(
+            models.F("family") + 0, "first_key", "prefix_length", "id"
+        )
+
 
 class PoolManager(MP_NodeManager.from_queryset(PoolQuerySet)):  # type: ignore[misc]
     """Treebeard's tree API plus the queryset's ``for_organization``, ``live`` and the rest.

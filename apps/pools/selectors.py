@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db.models import Count, F, QuerySet, Window
+from django.db.models import Count, F, Q, QuerySet, Window
 from django.db.models.functions import RowNumber
 
 from apps.pools import allocation
@@ -29,6 +29,10 @@ TREE_PAGE = 100
 TREE_PAGE_MAX = 1_000
 # The most pools one tree answer holds; deeper pools are left out (counted in ``more``).
 TREE_MAX_NODES = 10_000
+# Children one tree answer may read for its rows' largest free blocks; a row whose
+# children would pass it is left without the figure (its pool page lists the free blocks)
+# rather than have a page of rows read a million children.
+FREE_SCAN_BUDGET = 20_000
 # Ids per IN (...) list: well under SQLite's limit on bound parameters.
 _IN_CHUNK = 2_000
 _BITS = {4: 32, 6: 128}
@@ -86,12 +90,49 @@ def pool_count(*, organization: Organization | None) -> int:
     return Pool.objects.for_organization(organization).live().order_by().count()
 
 
+@dataclass(frozen=True, slots=True)
+class FamilyCounts:
+    """Live pools and live root pools (address spaces) of an organization per family."""
+
+    pools: dict[int, int]
+    roots: dict[int, int]
+
+    @property
+    def total(self) -> int:
+        """Return the live pools of both families."""
+        return sum(self.pools.values())
+
+
+def pool_family_counts(*, organization: Organization | None) -> FamilyCounts:
+    """Return the organization's live pools and live roots per family, in two index reads.
+
+    Counted with ``FILTER`` and no ``GROUP BY``: grouping by family steers SQLite to the
+    address index for the roots too, reading every pool's row to test the parent. Without
+    it the pools are counted from the address index alone and the roots from the depth
+    index, a few entries.
+    """
+    live = Pool.objects.for_organization(organization).live().order_by()
+    by_family = {f"v{family}": Count("pk", filter=Q(family=family)) for family in _BITS}
+    pools = live.aggregate(**by_family)
+    roots = live.filter(depth=1).aggregate(**by_family)
+    return FamilyCounts(
+        pools={family: pools[f"v{family}"] for family in _BITS},
+        roots={family: roots[f"v{family}"] for family in _BITS},
+    )
+
+
 def pool_children(*, pool: Pool, include_deleted: bool = False) -> QuerySet:
     """Return the direct children of ``pool`` in address order."""
     children = Pool.objects.filter(parent=pool)
     if not include_deleted:
         children = children.live()
     return children.in_address_order()
+
+
+def pool_subtree_count(pool: Pool) -> int:
+    """Return how many live pools lie below ``pool`` (a count over a path index range)."""
+    below = Pool.objects.live().in_subtree(pool.path).exclude(pk=pool.pk)
+    return below.order_by().count()
 
 
 def pool_ancestors(pool: Pool) -> list[Pool]:
@@ -217,6 +258,11 @@ class TreeNode:
     utilization: Utilization
     children: list[TreeNode] = field(default_factory=list)
     more: int = 0
+    offset: int = 0
+    """Live children before the page in ``children`` (a page opened around a pool)."""
+    largest_free: engine.Prefix | None = None
+    """The largest free block, when ``free_known``; None for a full pool."""
+    free_known: bool = False
 
 
 @dataclass(slots=True)
@@ -300,9 +346,8 @@ def pool_tree(
         total = -1
         child_offset = offset
     else:
-        roots = live.filter(depth=1)
-        total = roots.count()
-        tops = list(roots.in_address_order()[offset : offset + min(limit, cap)])
+        total = live.filter(depth=1).count()
+        tops = list(live.roots_in_address_order()[offset : offset + min(limit, cap)])
         child_offset = 0
     utilization = pool_utilization_map(tops)
     top_nodes = [TreeNode(pool=pool, utilization=utilization[pool.pk]) for pool in tops]
@@ -332,6 +377,69 @@ def pool_tree(
     return Tree(nodes=top_nodes, total=total, offset=offset, limit=limit)
 
 
+def _before(pool: Pool) -> Q:
+    """Return the filter of the pools before ``pool`` in address order."""
+    family, first, length = pool.family, pool.first_key, pool.prefix_length
+    return (
+        Q(family__lt=family)
+        | Q(family=family, first_key__lt=first)
+        | Q(family=family, first_key=first, prefix_length__lt=length)
+        | Q(family=family, first_key=first, prefix_length=length, pk__lt=pool.pk)
+    )
+
+
+def pool_tree_path(
+    *, organization: Organization | None, pool: Pool, limit: int | None = None
+) -> Tree:
+    """Return the tree opened down to ``pool``, each level paged around the path.
+
+    The roots are the page of ``limit`` (``TREE_PAGE`` by default) that holds the pool's
+    root; each ancestor carries the page of its children that holds the next pool of the
+    path, with ``offset`` and ``more`` counting its children before and after that page.
+    Pages start at multiples of ``limit``, the pages "more" links read. ``pool`` itself is
+    not opened. Queries: the ranks of the path (one grouped count), the roots' count, then
+    a page and its utilization per level.
+    """
+    if pool.deleted_at is not None:
+        raise Conflict(f"Pool {describe_pool(pool)} is deleted.")
+    limit = TREE_PAGE if limit is None else limit
+    path = [*pool_ancestors(pool), pool]
+    live = Pool.objects.for_organization(organization).live()
+    wanted = Q()
+    for step in path:
+        wanted |= (
+            Q(parent__isnull=True, depth=1)
+            if step.parent_id is None
+            else Q(parent_id=step.parent_id)
+        ) & _before(step)
+    ranks = dict(
+        live.filter(wanted).order_by().values_list("parent_id").annotate(count=Count("pk"))
+    )
+    total = live.filter(depth=1).count()
+    offset = ranks.get(None, 0) // limit * limit
+    tops = list(live.roots_in_address_order()[offset : offset + limit])
+    utilization = pool_utilization_map(tops)
+    level = [TreeNode(pool=top, utilization=utilization[top.pk]) for top in tops]
+    top_nodes = level
+    for parent in path[:-1]:
+        node = next((node for node in level if node.pool.pk == parent.pk), None)
+        if node is None:
+            break
+        skipped = ranks.get(parent.pk, 0) // limit * limit
+        children = list(pool_children(pool=parent)[skipped : skipped + limit])
+        utilization = pool_utilization_map(children)
+        node.children = [
+            TreeNode(pool=child, utilization=utilization[child.pk]) for child in children
+        ]
+        node.offset = skipped
+        node.more = max(node.utilization.children - skipped - len(children), 0)
+        level = node.children
+    for node in tree_nodes(top_nodes):
+        if not node.children:
+            node.more = node.utilization.children
+    return Tree(nodes=top_nodes, total=total, offset=offset, limit=limit)
+
+
 def _count_more(nodes: list[TreeNode], *, first_offset: int) -> None:
     """Set ``more`` on every node: its live children after the page shown."""
     stack = [(node, first_offset) for node in nodes]
@@ -339,6 +447,75 @@ def _count_more(nodes: list[TreeNode], *, first_offset: int) -> None:
         node, skipped = stack.pop()
         node.more = max(node.utilization.children - skipped - len(node.children), 0)
         stack.extend((child, 0) for child in node.children)
+
+
+def tree_nodes(nodes: Iterable[TreeNode]) -> list[TreeNode]:
+    """Return every node of ``nodes`` and their descendants, parents before children."""
+    result: list[TreeNode] = []
+    stack = list(reversed(list(nodes)))
+    while stack:
+        node = stack.pop()
+        result.append(node)
+        stack.extend(reversed(node.children))
+    return result
+
+
+def pool_largest_free_map(
+    pools: Sequence[Pool],
+    utilization: dict[int, Utilization],
+    *,
+    budget: int | None = None,
+) -> dict[int, engine.Prefix | None]:
+    """Return the largest free block of each pool of ``pools`` by pk (None when full).
+
+    A pool without children is free whole and a full one has no free block, which the
+    utilization already tells; the others have their live children's ranges read in one
+    query per chunk of pools, in index order. Pools are taken in order while their
+    children fit in ``budget`` rows (``FREE_SCAN_BUDGET``); a pool past it is left out of
+    the answer, so a page of rows never reads more than the budget whatever its parents
+    hold.
+    """
+    budget = FREE_SCAN_BUDGET if budget is None else budget
+    result: dict[int, engine.Prefix | None] = {}
+    scanned: list[Pool] = []
+    for pool in pools:
+        used = utilization[pool.pk]
+        if used.children == 0:
+            result[pool.pk] = pool.prefix
+        elif used.free <= 0:
+            result[pool.pk] = None
+        elif used.children <= budget:
+            scanned.append(pool)
+            budget -= used.children
+    ranges: dict[int, list[tuple[int, int]]] = defaultdict(list)
+    for chunk in _chunks([pool.pk for pool in scanned]):
+        rows = (
+            Pool.objects.filter(parent_id__in=chunk, deleted_at__isnull=True)
+            .order_by("parent_id", "family", "first_key")
+            .values_list("parent_id", "first_key", "last_key")
+        )
+        for parent_id, first, last in rows:
+            ranges[parent_id].append((int(first, 16), int(last, 16)))
+    for pool in scanned:
+        parent = pool.prefix
+        result[pool.pk] = allocation.largest_in(
+            parent, allocation.gaps(parent, ranges.get(pool.pk, ()))
+        )
+    return result
+
+
+def tree_free_space(nodes: Iterable[TreeNode], *, budget: int | None = None) -> None:
+    """Set ``largest_free`` on every node of a tree answer, from one query per chunk."""
+    flat = tree_nodes(nodes)
+    largest = pool_largest_free_map(
+        [node.pool for node in flat],
+        {node.pool.pk: node.utilization for node in flat},
+        budget=budget,
+    )
+    for node in flat:
+        if node.pool.pk in largest:
+            node.largest_free = largest[node.pool.pk]
+            node.free_known = True
 
 
 # Free space and allocation

@@ -38,6 +38,8 @@ from cloudpam.forms import picker_query
 
 # Children a tree node loads per request; more come with "show more".
 TREE_BATCH = 200
+# Pools an "expand all" opens at most; the rest stay a click away, counted.
+EXPAND_MAX = 500
 CHILDREN_PER_PAGE = 50
 FREE_BLOCKS_SHOWN = 20
 # The session key of the user's last allocation choices, the allocate form's next defaults.
@@ -93,57 +95,126 @@ def _with_utilization(pools: list[Pool]) -> list[Pool]:
 
 
 class PoolTreeView(PoolConsoleMixin, View):
-    """The address plan as a tree; the search box takes a name, a prefix or an address."""
+    """The address plan as a tree; the search box takes a name, a prefix or an address.
+
+    ``?focus=<id>`` opens the tree down to a pool, each level paged around the path; a
+    search that names one pool (an exact prefix, the deepest pool holding an address, a
+    single name match) opens the tree at it too.
+    """
 
     def get(self, request: HttpRequest) -> HttpResponse:
         query = request.GET.get("q", "").strip()[:255]
-        context = self.base_context(query=query, breadcrumbs=None)
+        context = self.base_context(
+            query=query, breadcrumbs=None, expand_max=EXPAND_MAX, focus_pk=None
+        )
+        focus = self._focus(request)
         if query:
             try:
-                context["search"] = selectors.pool_search(
-                    organization=request.organization, text=query
-                )
-                _with_utilization(context["search"].pools)
+                search = selectors.pool_search(organization=request.organization, text=query)
             except ApplicationError as exc:
                 context["search_error"] = exc.message
-        else:
-            offset = _offset(request)
-            tree = selectors.pool_tree(
-                organization=request.organization, depth=1, limit=TREE_BATCH, offset=offset
+            else:
+                context["search"] = search
+                _with_utilization(search.pools)
+                if focus is None and search.pools:
+                    if search.exact is not None:
+                        focus = search.exact
+                    elif search.prefix is not None or len(search.pools) == 1:
+                        focus = search.pools[0]
+        if focus is not None:
+            tree = selectors.pool_tree_path(
+                organization=request.organization, pool=focus, limit=TREE_BATCH
             )
-            context["nodes"] = tree.nodes
-            shown = offset + len(tree.nodes)
-            context["roots_more"] = max(tree.total - shown, 0)
-            context["roots_next_offset"] = shown
-            context["roots_offset"] = offset
+            context.update(focus=focus, focus_pk=focus.pk)
+        elif query:
+            tree = None
+        else:
+            tree = selectors.pool_tree(
+                organization=request.organization,
+                depth=1,
+                limit=TREE_BATCH,
+                offset=_offset(request),
+            )
+        if tree is not None:
+            selectors.tree_free_space(tree.nodes)
+            shown = tree.offset + len(tree.nodes)
+            context.update(
+                nodes=tree.nodes,
+                roots_total=tree.total,
+                roots_more=max(tree.total - shown, 0),
+                roots_next_offset=shown,
+                roots_offset=tree.offset,
+                roots_previous=max(tree.offset - TREE_BATCH, 0),
+            )
         return render(request, "pools/pool_tree.html", context)
+
+    def _focus(self, request: HttpRequest) -> Pool | None:
+        """Return the live pool ``?focus=`` names, or None (a bad value is ignored)."""
+        try:
+            pk = int(request.GET.get("focus", ""))
+        except ValueError:
+            return None
+        try:
+            pool = selectors.pool_get(organization=request.organization, pk=pk)
+        except NotFound:
+            return None
+        return None if pool.is_deleted else pool
 
 
 class PoolTreeChildrenView(PoolConsoleMixin, View):
-    """The children of one tree node (an htmx partial), a batch at a time."""
+    """The children of one tree node (an htmx partial), a page at a time.
+
+    ``?offset=`` reads the page after a "more" row, ``?before=`` the page before an
+    "earlier" row; ``?expand=all`` the whole subtree breadth first, up to ``EXPAND_MAX``
+    pools, counting those left out.
+    """
 
     def get(self, request: HttpRequest, pk: int) -> HttpResponse:
         pool = self.get_pool(pk)
         if pool.deleted_at is not None:
             raise Http404(f"Pool {selectors.describe_pool(pool)} is deleted.")
-        offset = _offset(request)
+        expand = request.GET.get("expand") == "all"
+        before = _offset(request, "before")
+        if before:
+            offset = max(before - TREE_BATCH, 0)
+            limit = before - offset
+        else:
+            offset = _offset(request)
+            limit = TREE_BATCH
         tree = selectors.pool_tree(
-            organization=request.organization, root=pool, depth=1, limit=TREE_BATCH, offset=offset
+            organization=request.organization,
+            root=pool,
+            depth=None if expand else 1,
+            limit=limit,
+            offset=offset,
+            max_nodes=EXPAND_MAX + 1 if expand else None,
         )
         node = tree.nodes[0]
+        selectors.tree_free_space(node.children)
         context = {
             "nodes": node.children,
             "parent": pool,
-            "more": node.more,
-            "next_offset": offset + len(node.children),
+            "offset": offset,
+            # A page read after a "more" row has the pages before it on screen already,
+            # a page read before an "earlier" row those after it.
+            "earlier": offset if before else 0,
+            "more": 0 if before else node.more,
+            "setsize": node.utilization.children,
+            "expand_max": EXPAND_MAX,
+            "batch": TREE_BATCH,
+            "focus_pk": None,
         }
+        if expand:
+            shown = len(selectors.tree_nodes(node.children))
+            below = selectors.pool_subtree_count(pool)
+            context["unexpanded"] = max(below - shown, 0)
         return render(request, "pools/pool_tree_children.html", context)
 
 
-def _offset(request: HttpRequest) -> int:
-    """The ``offset`` query parameter, 0 when absent or not a number."""
+def _offset(request: HttpRequest, name: str = "offset") -> int:
+    """The ``name`` query parameter as an offset, 0 when absent or not a number."""
     try:
-        return min(max(int(request.GET.get("offset", "0")), 0), 10**9)
+        return min(max(int(request.GET.get(name, "0")), 0), 10**9)
     except ValueError:
         return 0
 
