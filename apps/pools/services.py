@@ -230,8 +230,9 @@ _EVENT_FIELDS: Final = ("id", "organization_id", "cidr", "name")
 def _record_updates(rows: Sequence[Pool], after: Mapping[str, Any]) -> None:
     """Record one event per updated pool of a set-based ``UPDATE``, in bulk.
 
-    ``rows`` hold the updated fields' values from before the update; each event is the
-    one ``save(update_fields=...)`` of that pool would have recorded.
+    ``rows`` hold the audited fields' values from before the update; each event is the
+    one ``save(update_fields=...)`` of that pool would have recorded (``updated_at``,
+    set by ``auto_now`` after django-auditlog's ``pre_save`` diff, never in it).
     """
     if not rows:
         return
@@ -862,11 +863,11 @@ def pool_delete(*, pool: Pool, recursive: bool = False, actor: Actor) -> int:
             )
         members = Pool.objects.filter(pk=locked.pk)
     # The subtree is locked: these rows are the ones the UPDATE below changes.
-    rows = list(members.only(*_EVENT_FIELDS, "deleted_at", "updated_at").order_by("depth", "pk"))
+    rows = list(members.only(*_EVENT_FIELDS, "deleted_at").order_by("depth", "pk"))
     now = timezone.now()
     with operation("delete", actor=actor):
         members.update(deleted_at=now, updated_at=now)
-        _record_updates(rows, {"deleted_at": now, "updated_at": now})
+        _record_updates(rows, {"deleted_at": now})
     pool.deleted_at = now
     return len(rows)
 
@@ -911,7 +912,7 @@ def pool_restore(*, pool: Pool, actor: Actor) -> Pool:
     locked_ids = members.select_for_update().order_by("pk").values_list("pk", flat=True)
     count = len(list(locked_ids))
     _check_quota(organization, 1 + count)
-    rows = list(members.only(*_EVENT_FIELDS, "deleted_at", "updated_at").order_by("depth", "pk"))
+    rows = list(members.only(*_EVENT_FIELDS, "deleted_at").order_by("depth", "pk"))
     target.deleted_at = None
     target.separate_routing_domain = _separate_domain(organization, parent)
     now = timezone.now()
@@ -919,7 +920,7 @@ def pool_restore(*, pool: Pool, actor: Actor) -> Pool:
         with operation("restore", actor=actor), transaction.atomic():
             target.save(update_fields=["deleted_at", "separate_routing_domain", "updated_at"])
             members.update(deleted_at=None, updated_at=now)
-            _record_updates(rows, {"deleted_at": None, "updated_at": now})
+            _record_updates(rows, {"deleted_at": None})
     except IntegrityError as exc:
         _raise_for_integrity(exc, target.prefix)
         raise
