@@ -54,7 +54,7 @@ def setup_django(database_url: str | None) -> None:
     logging.getLogger("cloudpam.audit").setLevel(logging.WARNING)
 
 
-def build_subtree(top, total: int) -> int:  # noqa: ANN001 - a Pool, imported late
+def build_subtree(top, total: int) -> int:
     """Fill ``top`` (a /9 without children) with two levels, ``total`` pools in all.
 
     Return the number of pools of the subtree, ``top`` included.
@@ -132,7 +132,7 @@ def run(total: int, vendor: str) -> tuple[list[tuple[str, float, float]], list[s
         audit_chain_settle(organization_id=organization.pk, wait=True)
         before = AuditEvent.objects.filter(organization_id=organization.pk).count()
 
-        def timed(label: str, call) -> None:  # noqa: ANN001 - a callable
+        def timed(label: str, call) -> None:
             started = time.perf_counter()
             call()
             figures.append((label, time.perf_counter() - started, target))
