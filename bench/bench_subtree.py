@@ -163,8 +163,7 @@ def run(total: int, vendor: str) -> tuple[list[tuple[str, float, float]], list[s
         if any(tree):
             problems.append(f"treebeard finds problems: {tree}")
     print(
-        f"[{vendor}] {size:,} pools; chaining the second delete's events took "
-        f"{settle_delete:.2f} s"
+        f"[{vendor}] {size:,} pools; chaining the second delete's events took {settle_delete:.2f} s"
     )
     return figures, problems
 
