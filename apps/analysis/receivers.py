@@ -18,7 +18,7 @@ from django.dispatch import receiver
 
 from apps.analysis.cache import bump_organization_version
 from apps.pools.models import Pool
-from apps.pools.signals import pools_bulk_created
+from apps.pools.signals import pools_bulk_changed, pools_bulk_created
 from apps.tenancy.models import Organization
 
 
@@ -37,8 +37,9 @@ def pool_changed(sender: type[Pool], instance: Pool, **kwargs: Any) -> None:
 
 
 @receiver(pools_bulk_created, dispatch_uid="analysis.pools_bulk_created")
+@receiver(pools_bulk_changed, dispatch_uid="analysis.pools_bulk_changed")
 def pools_created(sender: type[Pool], organization_id: int, **kwargs: Any) -> None:
-    """Invalidate the analysis cache of an organization that gained pools in bulk."""
+    """Invalidate the analysis cache of an organization that gained or changed pools in bulk."""
     _bump(organization_id)
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -100,8 +100,60 @@ class AuditEventManager(LogEntryManager.from_queryset(AuditEventQuerySet)):  # t
         ``allocate``). Each gets the event its ``post_save`` would have caused, and
         nothing is recorded while django-auditlog is disabled (e.g. in a dry run).
         """
+        from apps.audit.diff import row_diff, row_values
+
+        return self._log_many(
+            (
+                instance,
+                AbstractLogEntry.Action.CREATE,
+                row_diff(type(instance), None, row_values(instance)),
+                operation,
+            )
+            for instance, operation in entries
+        )
+
+    def log_update_many(
+        self, entries: Sequence[tuple[models.Model, Mapping[str, Any], Mapping[str, Any]]]
+    ) -> list[Any]:
+        """Record the updates of many rows written by ``QuerySet.update``, in order.
+
+        Each entry is a row with the values of the updated fields before and after, by
+        field name: the event is the one ``save(update_fields=...)`` would have caused.
+        """
+        from apps.audit.diff import row_diff
+
+        return self._log_many(
+            (
+                instance,
+                AbstractLogEntry.Action.UPDATE,
+                row_diff(type(instance), before, after, after),
+                None,
+            )
+            for instance, before, after in entries
+        )
+
+    def log_delete_many(self, instances: Sequence[models.Model]) -> list[Any]:
+        """Record the deletion of many rows removed by one ``DELETE``, in order.
+
+        ``instances`` hold the rows' values as they were: each gets the event its
+        ``post_delete`` would have caused.
+        """
+        from apps.audit.diff import row_diff, row_values
+
+        return self._log_many(
+            (
+                instance,
+                AbstractLogEntry.Action.DELETE,
+                row_diff(type(instance), row_values(instance), None),
+                None,
+            )
+            for instance in instances
+        )
+
+    def _log_many(
+        self, entries: Iterable[tuple[models.Model, int, dict[str, Any], str | None]]
+    ) -> list[Any]:
         from auditlog.context import auditlog_disabled
-        from auditlog.diff import model_instance_diff
 
         from apps.audit.services import ModelChange, audit_model_changes_record
 
@@ -109,16 +161,8 @@ class AuditEventManager(LogEntryManager.from_queryset(AuditEventQuerySet)):  # t
             return []
         return audit_model_changes_record(
             entries=[
-                ModelChange(
-                    instance=instance,
-                    action=AbstractLogEntry.Action.CREATE,
-                    changes=model_instance_diff(
-                        None, instance, use_json_for_changes=settings.AUDITLOG_STORE_JSON_CHANGES
-                    )
-                    or {},
-                    operation=operation,
-                )
-                for instance, operation in entries
+                ModelChange(instance=instance, action=action, changes=changes, operation=operation)
+                for instance, action, changes, operation in entries
             ]
         )
 

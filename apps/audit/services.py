@@ -266,8 +266,9 @@ def audit_events_record(
             if _chain_after_commit():
                 _chain_on_commit(organization_id)
             else:
-                while _chain_batch(organization_id, wait=True).events:
-                    pass
+                # Inline, in the writing transaction that holds the database anyway: the
+                # whole batch at once, in a fixed number of statements whatever its size.
+                _chain_batch(organization_id, wait=True, limit=None)
     return events
 
 
@@ -397,21 +398,23 @@ class ChainBatch:
     events: list[AuditEvent]
 
 
-def _chain_batch(organization_id: int | None, *, wait: bool) -> ChainBatch:
+def _chain_batch(
+    organization_id: int | None, *, wait: bool, limit: int | None = CHAIN_BATCH
+) -> ChainBatch:
     """Give the oldest pending events of one chain their sequence and hash, in id order.
 
     Without ``wait``, return at once (``held`` False) when another chainer
-    holds the head: that one rechecks after releasing it and takes ours.
+    holds the head: that one rechecks after releasing it and takes ours. At most
+    ``limit`` events (every pending one for None).
     """
     with transaction.atomic():
         head = _lock_chain(organization_id) if wait else _try_lock_chain(organization_id)
         if head is None:
             return ChainBatch(held=False, events=[])
-        events = list(
-            AuditEvent.objects.filter(
-                organization_id=organization_id, sequence__isnull=True
-            ).order_by("id")[:CHAIN_BATCH]
-        )
+        pending = AuditEvent.objects.filter(
+            organization_id=organization_id, sequence__isnull=True
+        ).order_by("id")
+        events = list(pending[:limit] if limit is not None else pending)
         if not events:
             return ChainBatch(held=True, events=[])
         sequence, prev_hash = head.last_sequence, head.last_hash

@@ -36,7 +36,7 @@ from typing import Any, Final
 
 from auditlog import get_logentry_model
 from django.core.cache import cache
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, models, transaction
 from django.db.models import F
 from django.utils import timezone
 from treebeard.exceptions import PathOverflow
@@ -54,7 +54,7 @@ from apps.pools.selectors import (
     pool_count,
     pool_overlapping_roots,
 )
-from apps.pools.signals import pools_bulk_created
+from apps.pools.signals import pools_bulk_changed, pools_bulk_created
 from apps.tenancy.models import Organization
 from apps.tenancy.permissions import actor_permission_denial
 from apps.tenancy.quotas import quota_check, quota_limit
@@ -201,23 +201,45 @@ def _lock_pools(organization: Organization, *pks: int | None) -> dict[int, Pool]
     return {pool.pk: pool for pool in rows}
 
 
-def _lock_subtree(pool: Pool, *, live_only: bool) -> list[Pool]:
-    """Lock the subtree of the locked ``pool`` (it included) and return it, by depth.
+def _lock_subtree(pool: Pool, *, live_only: bool) -> None:
+    """Lock the subtree of the locked ``pool`` (it included), in one set of statements.
 
-    A creation under a pool of the subtree that committed while the first query waited
-    for its locks is not in that query's snapshot; the query is repeated until it finds
+    Only the ids are read, in primary-key order (the order every lock is taken in). A
+    creation under a pool of the subtree that committed while the first query waited for
+    its locks is not in that query's snapshot; the query is repeated until it finds
     nothing new, and from then on every parent in the subtree is locked, so nothing more
-    can be added under it.
+    can be added under it. Without concurrent creations that is two statements whatever
+    the size of the subtree.
     """
-    locked: dict[int, Pool] = {pool.pk: pool}
+    rows = Pool.objects.select_for_update().in_subtree(pool.path)
+    if live_only:
+        rows = rows.filter(deleted_at__isnull=True)
+    rows = rows.order_by("pk").values_list("pk", flat=True)
+    locked: set[int] | None = None
     while True:
-        rows = Pool.objects.select_for_update().in_subtree(pool.path)
-        if live_only:
-            rows = rows.filter(deleted_at__isnull=True)
-        found = list(rows.exclude(pk__in=list(locked)).order_by("pk"))
-        if not found:
-            return sorted(locked.values(), key=lambda member: (member.depth, member.pk))
-        locked.update((member.pk, member) for member in found)
+        found = set(rows)
+        if found == locked:
+            return
+        locked = found
+
+
+# The columns the audit event of a set-based change needs: its object and its repr.
+_EVENT_FIELDS: Final = ("id", "organization_id", "cidr", "name")
+
+
+def _record_updates(rows: Sequence[Pool], after: Mapping[str, Any]) -> None:
+    """Record one event per updated pool of a set-based ``UPDATE``, in bulk.
+
+    ``rows`` hold the audited fields' values from before the update; each event is the
+    one ``save(update_fields=...)`` of that pool would have recorded (``updated_at``,
+    set by ``auto_now`` after django-auditlog's ``pre_save`` diff, never in it).
+    """
+    if not rows:
+        return
+    get_logentry_model().objects.log_update_many(
+        [(row, {name: getattr(row, name) for name in after}, after) for row in rows]
+    )
+    pools_bulk_changed.send(sender=Pool, organization_id=rows[0].organization_id)
 
 
 def _lock_parent_counting_child(organization: Organization, pk: int) -> Pool | None:
@@ -828,7 +850,8 @@ def pool_delete(*, pool: Pool, recursive: bool = False, actor: Actor) -> int:
     if locked.deleted_at is not None:
         return 0
     if recursive:
-        subtree = _lock_subtree(locked, live_only=True)
+        _lock_subtree(locked, live_only=True)
+        members = Pool.objects.live().in_subtree(locked.path)
     else:
         live_children = Pool.objects.live().filter(parent=locked).count()
         if live_children:
@@ -838,14 +861,15 @@ def pool_delete(*, pool: Pool, recursive: bool = False, actor: Actor) -> int:
                 "or delete recursively.",
                 fields={"recursive": ["Pass recursive=true to delete the whole subtree."]},
             )
-        subtree = [locked]
+        members = Pool.objects.filter(pk=locked.pk)
+    # The subtree is locked: these rows are the ones the UPDATE below changes.
+    rows = list(members.only(*_EVENT_FIELDS, "deleted_at").order_by("depth", "pk"))
     now = timezone.now()
     with operation("delete", actor=actor):
-        for member in subtree:
-            member.deleted_at = now
-            member.save(update_fields=["deleted_at", "updated_at"])
+        members.update(deleted_at=now, updated_at=now)
+        _record_updates(rows, {"deleted_at": now})
     pool.deleted_at = now
-    return len(subtree)
+    return len(rows)
 
 
 @transaction.atomic
@@ -881,22 +905,22 @@ def pool_restore(*, pool: Pool, actor: Actor) -> Pool:
         _check_inside(target.prefix, parent, error=Conflict)
     _check_clear(organization, target.prefix, parent, exclude_pk=target.pk)
 
-    batch = list(
-        Pool.objects.select_for_update()
-        .in_subtree(target.path)
-        .filter(deleted_at=target.deleted_at)
-        .exclude(pk=target.pk)
-        .order_by("pk")
+    deleted_at = target.deleted_at
+    members = (
+        Pool.objects.in_subtree(target.path).filter(deleted_at=deleted_at).exclude(pk=target.pk)
     )
-    _check_quota(organization, 1 + len(batch))
+    locked_ids = members.select_for_update().order_by("pk").values_list("pk", flat=True)
+    count = len(list(locked_ids))
+    _check_quota(organization, 1 + count)
+    rows = list(members.only(*_EVENT_FIELDS, "deleted_at").order_by("depth", "pk"))
     target.deleted_at = None
     target.separate_routing_domain = _separate_domain(organization, parent)
+    now = timezone.now()
     try:
         with operation("restore", actor=actor), transaction.atomic():
             target.save(update_fields=["deleted_at", "separate_routing_domain", "updated_at"])
-            for member in sorted(batch, key=lambda p: p.depth):
-                member.deleted_at = None
-                member.save(update_fields=["deleted_at", "updated_at"])
+            members.update(deleted_at=None, updated_at=now)
+            _record_updates(rows, {"deleted_at": None})
     except IntegrityError as exc:
         _raise_for_integrity(exc, target.prefix)
         raise
@@ -920,7 +944,41 @@ def pool_purge(*, pool: Pool, actor: Actor) -> int:
     if live is not None:
         raise Conflict(f"{describe_pool(live)} under {describe_pool(locked)} is live.")
     with operation("purge", actor=actor):
-        count, _by_model = locked.delete()
+        return _purge_subtree(locked)
+
+
+def _purge_subtree(pool: Pool) -> int:
+    """Remove ``pool`` and its subtree in a few set-based statements; return how many rows.
+
+    What ``Model.delete()`` would do, row by row, for each: the rows that point at a
+    purged pool are cleared or removed as their foreign keys say, the pools go in one
+    ``DELETE``, the parent counts one child less (treebeard's ``numchild``), and each pool
+    gets its ``purge`` event, in bulk. The count includes the related rows removed.
+    """
+    subtree = Pool.objects.in_subtree(pool.path)
+    rows = list(subtree.order_by("path"))
+    ids = subtree.values("pk")
+    count = 0
+    for relation in Pool._meta.related_objects:
+        if relation.related_model is Pool:
+            continue  # The children: the subtree itself.
+        related = relation.related_model._base_manager.filter(**{f"{relation.field.name}__in": ids})
+        if relation.on_delete is models.SET_NULL:
+            related.update(**{relation.field.name: None})
+        elif relation.on_delete is models.CASCADE:
+            removed, _by_model = related.delete()
+            count += removed
+        else:  # pragma: no cover - a new relation must say how a purge treats it
+            raise AssertionError(f"No purge rule for {relation.related_model.__name__}.")
+    table = Pool._meta.db_table
+    sql, params = subtree.order_by().values("pk").query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute(f"DELETE FROM {table} WHERE id IN ({sql})", params)  # noqa: S608
+        count += cursor.rowcount
+    if pool.parent_id is not None:
+        Pool.objects.filter(pk=pool.parent_id).update(numchild=F("numchild") - 1)
+    get_logentry_model().objects.log_delete_many(rows)
+    pools_bulk_changed.send(sender=Pool, organization_id=pool.organization_id)
     return count
 
 

@@ -5,3 +5,8 @@ from django.dispatch import Signal
 # Sent once per bulk insert of pools (``bulk_create`` sends no ``post_save``), with
 # ``organization_id``: observers of pool changes (the analysis cache) react as to a save.
 pools_bulk_created = Signal()
+
+# Sent once per set-based change of many pools (a subtree's delete, restore or purge, done
+# with ``QuerySet.update`` or one ``DELETE`` that send no model signals), with
+# ``organization_id``: observers react as to a save.
+pools_bulk_changed = Signal()
