@@ -98,9 +98,10 @@ def _copy_chunk(chunk: list[PlannedPool], ids: array, organization_id: int, now:
         )
         ids.extend(row[0] for row in cursor.fetchall())
     raw = connection.connection
-    with raw.cursor() as cursor, cursor.copy(
-        f"COPY pools_pool ({', '.join(_COLUMNS)}) FROM STDIN"
-    ) as copy:
+    with (
+        raw.cursor() as cursor,
+        cursor.copy(f"COPY pools_pool ({', '.join(_COLUMNS)}) FROM STDIN") as copy,
+    ):
         for pool in chunk:
             prefix = pool.prefix
             copy.write_row(

@@ -130,8 +130,10 @@ def _grow(rng: random.Random, shape: _Shape, node: int, budget: int) -> None:
         if size <= 1 or depth >= MAX_DEPTH:
             continue
         parts = _fan_out(rng, size, depth)
-        for part in _split(rng, size - 1, parts):
-            stack.append((shape.add(shape.family[current], depth + 1, current), part))
+        stack.extend(
+            (shape.add(shape.family[current], depth + 1, current), part)
+            for part in _split(rng, size - 1, parts)
+        )
 
 
 def _hub(shape: _Shape, root: int, children: int) -> None:
@@ -200,7 +202,8 @@ def generate_plan(
     """
     if total < 2:
         raise ValueError("a plan has at least 2 pools (one root per family)")
-    rng = random.Random(seed)
+    # A plan for tests and benchmarks, reproducible from its seed: no secret is drawn.
+    rng = random.Random(seed)  # noqa: S311
     shape = _Shape()
     budgets = {4: max(1, round(total * IPV4_SHARE))}
     budgets[6] = total - budgets[4]
