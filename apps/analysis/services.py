@@ -21,6 +21,7 @@ from apps.analysis import engine, selectors
 from apps.analysis.cache import bump_organization_version
 from apps.analysis.choices import RecommendationStatus, RunStatus
 from apps.analysis.models import AnalysisRun, Recommendation, UtilizationSnapshot
+from apps.analysis.parts import organization_summary_in_parts
 from apps.pools import services as pool_services
 from apps.pools.changes import PoolCreate, PoolDelete, PoolUpdate
 from apps.pools.choices import PoolSource
@@ -182,15 +183,21 @@ def analysis_run_execute(
             report(percent, f"Analysed {done:,} of {total:,} pools.")
 
     try:
-        tree, result = selectors.organization_analysis(
-            organization=organization,
-            pool_ids=None if run.all_pools else run.pools,
-            recommendations=True,
-            progress=engine_progress,
-        )
-        summary = selectors.overview_data(tree, result)
-        summary["findings"] = len(result.findings)
-        summary["recommendations"] = len(result.recommendations)
+        if run.all_pools:
+            # The whole plan in parts: memory stays flat however many pools there are.
+            summary = organization_summary_in_parts(
+                organization=organization, progress=engine_progress
+            )
+        else:
+            tree, result = selectors.organization_analysis(
+                organization=organization,
+                pool_ids=run.pools,
+                recommendations=True,
+                progress=engine_progress,
+            )
+            summary = selectors.overview_data(tree, result)
+            summary["findings"] = len(result.findings)
+            summary["recommendations"] = len(result.recommendations)
     except ApplicationError as exc:
         _finish(run, RunStatus.FAILED, exc.message)
         return run
@@ -199,7 +206,7 @@ def analysis_run_execute(
         _finish(run, RunStatus.FAILED, "The analysis failed unexpectedly; see the worker log.")
         raise
     run.summary = summary
-    _finish(run, RunStatus.COMPLETED, f"Analysed {result.summary.pools:,} pools.")
+    _finish(run, RunStatus.COMPLETED, f"Analysed {summary['pools']:,} pools.")
     if on_progress is not None:
         on_progress(100, run.message)
     return run

@@ -169,7 +169,8 @@ def _lay_out(rng: random.Random, shape: _Shape, root: int, room: int, *, spare: 
             for kid in kids:
                 shape.bits[kid] = _leaf_bits(rng, family, shape.depth[kid], hub=True)
         need = sum(1 << shape.bits[kid] for kid in kids)
-        bits = max(1, math.ceil(math.log2(need)))
+        # Strictly larger than its largest child, even an only child (SPEC 2, rule 1).
+        bits = max(math.ceil(math.log2(need)), 1 + max(shape.bits[kid] for kid in kids))
         if spare:
             bits += rng.choice((0, 1, 1, 2)) if family == 4 else rng.choice((2, 4, 8))
         shape.bits[node] = bits

@@ -42,6 +42,7 @@ from apps.analysis.engine.recommendations import (
     RECOMMENDATION_TYPES,
     Recommendation,
     generate_recommendations,
+    root_consolidations,
 )
 from apps.analysis.engine.results import AnalysisSettings, AnalysisSummary, PoolAnalysis
 from apps.analysis.engine.runway import runway_of
@@ -53,7 +54,15 @@ from apps.analysis.engine.utilization import (
 )
 from apps.pools.utilization import utilization
 
-__all__ = ["ProgressCallback", "TreeAnalysis", "analyze_pool", "analyze_tree", "scope_of"]
+__all__ = [
+    "ProgressCallback",
+    "TreeAnalysis",
+    "analyze_part",
+    "analyze_pool",
+    "analyze_tree",
+    "roots_consolidation",
+    "scope_of",
+]
 
 # Called with (pools done, pools to do) while a tree is analysed.
 ProgressCallback = Callable[[int, int], None]
@@ -280,3 +289,63 @@ def analyze_tree(
         recommendations=ranked,
         summary=_summary(analyses, findings, ranked),
     )
+
+
+def analyze_part(
+    tree: PoolTree,
+    pool_ids: Sequence[int],
+    *,
+    subtree: Mapping[int, SubtreeUtilization],
+    now: datetime,
+    settings: AnalysisSettings | None = None,
+    snapshots: Mapping[int, Sequence[Snapshot]] | None = None,
+    in_use: Mapping[int, int] | None = None,
+    recommendations: bool = True,
+) -> TreeAnalysis:
+    """Return the analysis of exactly ``pool_ids``, whose subtree utilizations are given.
+
+    The building block of an analysis done in parts (a plan too large to hold at once):
+    ``tree`` holds the pools, their children, their siblings and their ancestors, but not
+    necessarily their deeper descendants, whose figures come summed in ``subtree`` (see
+    :func:`~apps.analysis.engine.utilization.combine_subtree`). The pools' analyses,
+    findings and recommendations are what :func:`analyze_tree` finds for them in the
+    whole tree.
+    """
+    settings = settings or AnalysisSettings()
+    in_use = in_use or {}
+    analyses = _analyze(
+        tree,
+        list(pool_ids),
+        now=now,
+        settings=settings,
+        snapshots=snapshots or {},
+        in_use=in_use,
+        subtree=subtree,
+        progress=None,
+    )
+    findings = sorted(
+        (finding for analysis in analyses.values() for finding in analysis.findings),
+        key=lambda finding: finding_order(finding, tree),
+    )
+    ranked = (
+        generate_recommendations(tree, analyses, settings=settings, findings=findings, now=now)
+        if recommendations
+        else ()
+    )
+    return TreeAnalysis(
+        pools=analyses,
+        findings=tuple(findings),
+        recommendations=ranked,
+        summary=_summary(analyses, findings, ranked),
+    )
+
+
+def roots_consolidation(
+    tree: PoolTree,
+    analyses: Mapping[int, PoolAnalysis],
+    *,
+    now: datetime,
+    settings: AnalysisSettings | None = None,
+) -> tuple[Recommendation, ...]:
+    """Return the consolidations among the roots, for an analysis done in parts."""
+    return root_consolidations(tree, analyses, settings=settings, now=now)
