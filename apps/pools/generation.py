@@ -131,24 +131,32 @@ def _copy_chunk(chunk: list[PlannedPool], ids: array, organization_id: int, now:
 
 
 def _create_chunk(chunk: list[PlannedPool], ids: array, organization: Organization) -> None:
-    """Insert ``chunk`` with ``bulk_create``, which returns the new ids on SQLite too."""
-    pools = []
+    """Insert ``chunk`` with ``bulk_create``, which returns the new ids on SQLite too.
+
+    A chunk holds parents and their children: it is inserted level by level, so that every
+    parent has its id before its children need it.
+    """
+    ids.extend([0] * len(chunk))
+    levels: dict[int, list[tuple[PlannedPool, Pool]]] = {}
     for pool in chunk:
-        row = Pool(
-            organization=organization,
-            path=pool.path,
-            depth=pool.depth,
-            numchild=pool.numchild,
-            name=pool.name,
-            parent_id=None if pool.parent is None else ids[pool.parent],
-            type=pool.type,
-            status=pool.status,
-            source=PoolSource.IMPORTED,
-        )
-        row.set_prefix(pool.prefix)
-        pools.append(row)
-    Pool.objects.bulk_create(pools, batch_size=1_000)
-    ids.extend(row.pk for row in pools)
+        levels.setdefault(pool.depth, []).append((pool, Pool()))
+    for depth in sorted(levels):
+        rows = []
+        for pool, row in levels[depth]:
+            row.organization = organization
+            row.path = pool.path
+            row.depth = pool.depth
+            row.numchild = pool.numchild
+            row.name = pool.name
+            row.parent_id = None if pool.parent is None else ids[pool.parent]
+            row.type = pool.type
+            row.status = pool.status
+            row.source = PoolSource.IMPORTED
+            row.set_prefix(pool.prefix)
+            rows.append(row)
+        Pool.objects.bulk_create(rows, batch_size=1_000)
+        for pool, row in levels[depth]:
+            ids[pool.index] = row.pk
 
 
 @transaction.atomic
