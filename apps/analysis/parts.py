@@ -30,6 +30,7 @@ import heapq
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 from django.db.models import Count, Q
@@ -38,13 +39,13 @@ from django.utils import timezone
 
 from apps.analysis import engine
 from apps.analysis.engine import PoolData, PoolTree, SubtreeTotals
+from apps.analysis.models import UtilizationSnapshot
 from apps.analysis.selectors import (
     _POOL_FIELDS,
     _pool_data,
     _pool_ref,
     analysis_settings,
     discovered_usage,
-    snapshot_history,
 )
 from apps.pools.models import PATH_MAX_LENGTH, Pool
 from apps.tenancy.models import Organization
@@ -160,6 +161,19 @@ class _Job:
     def rows(self, queryset: Any) -> list[PoolData]:
         return _pool_data(queryset.values_list(*_POOL_FIELDS))
 
+    def history(self, which: Q) -> dict[int, list[engine.Snapshot]]:
+        """Return the snapshots of the runway window of the pools ``which`` selects."""
+        since = self.now.date() - timedelta(days=self.settings.runway_window)
+        snapshots = UtilizationSnapshot.objects.for_organization(self.organization).filter(
+            which, day__gt=since
+        )
+        history: dict[int, list[engine.Snapshot]] = {}
+        for pool_id, day, used in snapshots.order_by("pool_id", "day").values_list(
+            "pool_id", "day", "used"
+        ):
+            history.setdefault(pool_id, []).append(engine.Snapshot(day, int(used)))
+        return history
+
     def advance(self, pools: int) -> None:
         self.done += pools
         if self.progress is not None:
@@ -248,26 +262,25 @@ class _Job:
         pools = members + [pool for pool in self.context(parent) if pool.id not in known]
         tree = engine.build_tree(pools)
         kids = [pk for pk, _ in run]
-        scope = engine.scope_of(tree, kids)
+        totals: dict[int, SubtreeTotals] = {}
         result = engine.analyze_tree(
             tree,
             now=self.now,
             settings=self.settings,
-            snapshots=snapshot_history(
-                organization=self.organization, pool_ids=scope, days=self.settings.runway_window
-            ),
+            snapshots=self.history(Q(pool__path__range=(first, _end(last)))),
             in_use=self.in_use,
             pool_ids=kids,
+            totals=totals,
         )
         if parent is None and len(kids) == len(tree.roots):
             # The engine made the roots' consolidations itself.
             self.all_roots_at_once = True
         for pk in kids:
-            self.totals[pk] = engine.subtree_totals(tree, pk, in_use=self.in_use)[1]
+            self.totals[pk] = totals[pk]
             if parent is None:
                 self.root_analyses[pk] = result.pools[pk]
         self.summary.add(tree, result)
-        self.advance(len(scope))
+        self.advance(len(result.pools))
 
     def analyse_big(self, pool: Pool) -> None:
         parent = None
@@ -289,11 +302,7 @@ class _Job:
             subtree={pool.pk: subtree},
             now=self.now,
             settings=self.settings,
-            snapshots=snapshot_history(
-                organization=self.organization,
-                pool_ids=[pool.pk],
-                days=self.settings.runway_window,
-            ),
+            snapshots=self.history(Q(pool_id=pool.pk)),
             in_use=self.in_use,
         )
         if parent is None:

@@ -47,10 +47,11 @@ from apps.analysis.engine.recommendations import (
 from apps.analysis.engine.results import AnalysisSettings, AnalysisSummary, PoolAnalysis
 from apps.analysis.engine.runway import runway_of
 from apps.analysis.engine.utilization import (
+    SubtreeTotals,
     SubtreeUtilization,
     Utilization,
+    subtree_pass,
     subtree_utilization,
-    subtree_utilizations,
 )
 from apps.pools.utilization import utilization
 
@@ -246,22 +247,30 @@ def analyze_tree(
     pool_ids: Iterable[int] | None = None,
     recommendations: bool = True,
     progress: ProgressCallback | None = None,
+    totals: dict[int, SubtreeTotals] | None = None,
 ) -> TreeAnalysis:
     """Return the analysis of the subtrees of ``pool_ids`` (the whole tree by default).
 
     ``snapshots`` maps pool ids to their utilization history, ``in_use`` pool ids to the
     addresses discovery saw in use. ``progress`` is called with ``(done, total)`` about a
-    hundred times. Raise KeyError for an id that is not a live pool.
+    hundred times. ``totals``, when given, receives the :class:`SubtreeTotals` of the top
+    pools of the subtrees (for an analysis in parts). Raise KeyError for an id that is not
+    a live pool.
     """
     settings = settings or AnalysisSettings()
     in_use = in_use or {}
     scope = scope_of(tree, pool_ids)
     subtree: dict[int, SubtreeUtilization] = {}
     if pool_ids is None:
-        subtree = subtree_utilizations(tree, None, in_use=in_use)
+        subtree, tops = subtree_pass(tree, None, in_use)
     else:
+        tops = {}
         for root in _subtree_roots(tree, scope):
-            subtree.update(subtree_utilizations(tree, root, in_use=in_use))
+            part, top = subtree_pass(tree, root, in_use)
+            subtree.update(part)
+            tops.update(top)
+    if totals is not None:
+        totals.update(tops)
     analyses = _analyze(
         tree,
         scope,

@@ -50,6 +50,7 @@ __all__ = [
     "combine_subtree",
     "percent",
     "pool_utilization",
+    "subtree_pass",
     "subtree_totals",
     "subtree_utilization",
     "subtree_utilizations",
@@ -174,10 +175,11 @@ class SubtreeTotals:
     pools: int
 
 
-def _subtree_pass(
+def subtree_pass(
     tree: PoolTree, pool_id: int | None, in_use: Mapping[int, int]
 ) -> tuple[dict[int, SubtreeUtilization], dict[int, SubtreeTotals]]:
-    """Return the subtree utilizations below ``pool_id`` and the totals of its top pools."""
+    """Return the subtree utilizations below ``pool_id`` (the whole tree for None) and the
+    :class:`SubtreeTotals` of its top pools (``pool_id``, or the roots), in one pass."""
     pools = tree.pools
     children = tree.children
     leaf_ranges: dict[int, list[tuple[int, int]]] = {}
@@ -231,14 +233,14 @@ def subtree_utilizations(
     ranges of its children, so a leaf is touched once per ancestor and contiguous leaves
     collapse into one range as they go up.
     """
-    return _subtree_pass(tree, pool_id, in_use or {})[0]
+    return subtree_pass(tree, pool_id, in_use or {})[0]
 
 
 def subtree_totals(
     tree: PoolTree, pool_id: int, *, in_use: Mapping[int, int] | None = None
 ) -> tuple[dict[int, SubtreeUtilization], SubtreeTotals]:
     """Return :func:`subtree_utilizations` of ``pool_id`` and the totals its parent needs."""
-    result, totals = _subtree_pass(tree, pool_id, in_use or {})
+    result, totals = subtree_pass(tree, pool_id, in_use or {})
     return result, totals[pool_id]
 
 
