@@ -44,7 +44,9 @@ def generated(organization: Organization) -> Organization:
 
 
 @pytest.mark.parametrize("part_size", [1, 7, 60, 400, 100_000])
-def test_the_parts_add_up_to_the_one_piece_analysis(generated: Organization, part_size: int) -> None:
+def test_the_parts_add_up_to_the_one_piece_analysis(
+    generated: Organization, part_size: int
+) -> None:
     expected = one_piece(generated)
     assert expected["pools"] == 1_500
     assert expected["findings"] > 0
@@ -77,3 +79,23 @@ def test_an_analysis_run_of_the_whole_plan_goes_in_parts(generated: Organization
     assert run.message == "Analysed 1,500 pools."
     assert steps == sorted(steps)
     assert steps[-1] == 100
+
+
+def test_snapshots_are_taken_in_chunks(generated: Organization, monkeypatch: Any) -> None:
+    from apps.analysis import services
+    from apps.analysis.models import UtilizationSnapshot
+    from apps.pools.selectors import pool_utilization_map
+
+    monkeypatch.setattr(services, "SNAPSHOT_CHUNK", 64)
+    assert services.snapshot_take(organization=generated) == 1_500
+    live = list(Pool.objects.for_organization(generated).live())
+    usage = pool_utilization_map(live)
+    today = timezone.now().date()
+    stored = {row.pool_id: row for row in UtilizationSnapshot.objects.filter(day=today)}
+    assert len(stored) == 1_500
+    for pool in live:
+        assert stored[pool.pk].used == str(usage[pool.pk].used)
+        assert stored[pool.pk].total == str(usage[pool.pk].total)
+    # Idempotent: the second run of the day overwrites.
+    assert services.snapshot_take(organization=generated) == 1_500
+    assert UtilizationSnapshot.objects.filter(day=today).count() == 1_500

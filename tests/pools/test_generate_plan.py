@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import itertools
 from collections import Counter
 
 import pytest
@@ -23,7 +24,9 @@ pytestmark = pytest.mark.django_db
 
 def generate(slug: str, pools: int, seed: int = 0) -> str:
     out = io.StringIO()
-    call_command("generate_plan", pools=pools, org=slug, seed=seed, stdout=out, stderr=io.StringIO())
+    call_command(
+        "generate_plan", pools=pools, org=slug, seed=seed, stdout=out, stderr=io.StringIO()
+    )
     return out.getvalue()
 
 
@@ -48,7 +51,7 @@ def check_tree(organization: Organization) -> None:
         siblings.setdefault(pool.parent_id, []).append(pool.prefix)
     for blocks in siblings.values():
         blocks.sort(key=lambda block: (block.family, block.first))
-        for left, right in zip(blocks, blocks[1:], strict=False):
+        for left, right in itertools.pairwise(blocks):
             assert left.family != right.family or left.last < right.first
 
 
@@ -77,7 +80,9 @@ def test_the_plan_is_audited_as_one_import_event(organization: Organization) -> 
     roots = list(
         Pool.objects.for_organization(organization).filter(depth=1).values_list("pk", flat=True)
     )
-    assert events[0].additional_data == {"generated_plan": {"pools": 300, "seed": 1, "roots": roots}}
+    assert events[0].additional_data == {
+        "generated_plan": {"pools": 300, "seed": 1, "roots": roots}
+    }
     assert events[0].actor_system == "manage.py generate_plan"
     assert audit_chain_verify(organization_id=organization.pk).intact
 
@@ -137,7 +142,7 @@ def test_generated_pools_work_through_the_api(
     leaf = Pool.objects.for_organization(organization).filter(depth=6).first()
     response = owner_client.get(f"/api/v1/ip/{leaf.cidr.split('/')[0]}/")  # type: ignore[attr-defined]
     assert response.status_code == 200
-    assert [item["id"] for item in response.json()["pools"]][0] == leaf.pk
+    assert response.json()["pools"][0]["id"] == leaf.pk
     parent = Pool.objects.get(pk=leaf.parent_id)
     response = owner_client.post(  # type: ignore[attr-defined]
         f"/api/v1/pools/{parent.pk}/allocate/",

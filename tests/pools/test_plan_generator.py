@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import itertools
 import statistics
 import subprocess
 import sys
@@ -51,8 +52,10 @@ def check_plan(plan: list[PlannedPool]) -> None:
         if parent is not None:
             assert by_index[parent].numchild == len(kids)
         # Rule 2: siblings (and roots) never overlap.
-        blocks: list[Prefix] = sorted((kid.prefix for kid in kids), key=lambda p: (p.family, p.first))
-        for left, right in zip(blocks, blocks[1:], strict=False):
+        blocks: list[Prefix] = sorted(
+            (kid.prefix for kid in kids), key=lambda p: (p.family, p.first)
+        )
+        for left, right in itertools.pairwise(blocks):
             assert left.family != right.family or left.last < right.first
     assert all(pool.numchild == 0 for pool in plan if pool.index not in children)
 

@@ -35,7 +35,11 @@ pytestmark = [pytest.mark.postgres, pytest.mark.django_db]
 @pytest.fixture
 def plans(organization: Organization, other_organization: Organization) -> Organization:
     third = Organization.objects.create(name="Initech", slug="initech")
-    for org, total, seed in ((organization, 4_000, 1), (other_organization, 3_000, 2), (third, 2_000, 3)):
+    for org, total, seed in (
+        (organization, 4_000, 1),
+        (other_organization, 3_000, 2),
+        (third, 2_000, 3),
+    ):
         pool_plan_generate(organization=org, total=total, seed=seed, actor=TEST_ACTOR)
     tagged = list(
         Pool.objects.for_organization(organization).filter(depth=4).values_list("pk", flat=True)
@@ -98,7 +102,9 @@ def test_the_pool_requests_use_indexes(
         with CaptureQueriesContext(connection) as captured:
             response = client.get(url)
         assert response.status_code == 200, url
-        problems += [f"{url}: {scan}" for scan in sequential_scans(captured.captured_queries, plans)]
+        problems += [
+            f"{url}: {scan}" for scan in sequential_scans(captured.captured_queries, plans)
+        ]
     assert problems == []
 
 
