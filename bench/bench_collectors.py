@@ -29,8 +29,10 @@ import tracemalloc
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import boto3
+from _report import broken, report
 
 from apps.cloud.providers import ProviderConfig
 from apps.cloud.providers.aws import client_factory
@@ -67,7 +69,6 @@ def main() -> int:
         AWS_SHARED_CREDENTIALS_FILE="/nonexistent",
         AWS_EC2_METADATA_DISABLED="true",
     )
-    failed = False
     peaks: dict[int, int] = {}
     for size, (vpcs, eips) in ESTATES.items():
         with subprocess.Popen(
@@ -100,17 +101,26 @@ def main() -> int:
             f"second of the collector), peak {peak / 2**20:5.2f} MiB"
         )
         if count != size or not complete:
-            print(f"  FAILED: {count} records, complete={complete}")
-            failed = True
-        if rate < RATE_TARGET:
-            print(f"  FAILED: under {RATE_TARGET:,.0f} records per CPU second")
-            failed = True
+            broken(f"{count} records of {size}, complete={complete}")
+        report(
+            f"aws {size:,} records per CPU second",
+            rate,
+            "/s",
+            f">= {RATE_TARGET:,.0f}",
+            rate >= RATE_TARGET,
+        )
     ratio = peaks[10_000] / peaks[2_500]
     print(f"aws peak memory 10,000 / 2,500 records: {ratio:.2f} (target < {MEMORY_RATIO})")
-    if ratio >= MEMORY_RATIO or max(peaks.values()) >= MEMORY_CAP:
-        print(f"  FAILED: memory grows with the estate or reaches {MEMORY_CAP / 2**20:.0f} MiB")
-        failed = True
-    return 1 if failed else 0
+    report("aws peak memory 10,000 / 2,500", ratio, "x", f"< {MEMORY_RATIO}", ratio < MEMORY_RATIO)
+    top = max(peaks.values())
+    report(
+        "aws peak memory",
+        top / 2**20,
+        "MiB",
+        f"< {MEMORY_CAP / 2**20:.0f}",
+        top < MEMORY_CAP,
+    )
+    return 0
 
 
 def measure(url: str) -> tuple[float, float, int, int, bool]:

@@ -24,6 +24,9 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _report import report
 
 from apps.cloud.providers import ProviderConfig
 from apps.discovery.collectors import AccountRef
@@ -148,7 +151,6 @@ def main() -> int:
 
     del azure, google
     context = multiprocessing.get_context("spawn")
-    missed = []
     print("provider resources  records  seconds  records/s  peak MiB")
     for provider, build in (("gcp", "gcp_estate"), ("azure", "azure_estate")):
         peaks = {}
@@ -168,17 +170,22 @@ def main() -> int:
                 f"{provider:8} {size:>9,} {count:>8,} {elapsed:>8.2f} {rate:>10,.0f} "
                 f"{peak / 2**20:>9.1f}"
             )
-            if size == SIZES[-1] and rate < RATE_TARGET:
-                missed.append(f"{provider}: {rate:,.0f} records/s < {RATE_TARGET:,.0f}")
+            if size == SIZES[-1]:
+                report(
+                    f"{provider} records/s at {size:,}",
+                    rate,
+                    "/s",
+                    f">= {RATE_TARGET:,.0f}",
+                    rate >= RATE_TARGET,
+                )
         ratio = peaks[SIZES[-1]] / peaks[SIZES[0]]
         print(f"{provider:8} peak memory {SIZES[-1]:,} / {SIZES[0]:,} resources: x{ratio:.2f}")
-        if ratio > FLAT_TARGET:
-            missed.append(f"{provider}: peak memory grows x{ratio:.2f} > x{FLAT_TARGET}")
-        if peaks[SIZES[-1]] > PEAK_TARGET:
-            missed.append(f"{provider}: peak {peaks[SIZES[-1]] / 2**20:.1f} MiB > 64 MiB")
-    for line in missed:
-        print(f"MISSED {line}")
-    return 1 if missed else 0
+        report(
+            f"{provider} peak memory growth", ratio, "x", f"<= {FLAT_TARGET}", ratio <= FLAT_TARGET
+        )
+        top = peaks[SIZES[-1]]
+        report(f"{provider} peak memory", top / 2**20, "MiB", "<= 64", top <= PEAK_TARGET)
+    return 0
 
 
 if __name__ == "__main__":

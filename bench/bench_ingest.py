@@ -23,6 +23,10 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _report import broken, report
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "cloudpam.settings.test")
 
 import django
@@ -116,13 +120,11 @@ def run() -> int:
     for body in bodies:
         elapsed, status = push(body)
         if status != 201:
-            print(f"unexpected status {status}")
-            return 1
+            broken(f"unexpected status {status}")
         timings.append(elapsed)
     resent, status = push(bodies[0])
     if status != 200:
-        print(f"unexpected status {status} for a resent batch")
-        return 1
+        broken(f"unexpected status {status} for a resent batch")
 
     with tenant_context(organization):
         stored = sum(len(bytes(b.payload)) for b in IngestBatch.objects.all())
@@ -134,9 +136,13 @@ def run() -> int:
     print(f"records/s           {rate:,.0f}")
     print(f"stored per record   {stored / (BATCHES * RECORDS):,.1f} bytes (gzip JSON)")
     print(f"resent batch        {resent * 1000:,.0f} ms (validated, found, 200)")
-    if rate < TARGET_RECORDS_PER_SECOND:
-        print(f"MISSED {rate:,.0f} records/s < {TARGET_RECORDS_PER_SECOND:,.0f}")
-        return 1
+    report(
+        "ingest records/s",
+        rate,
+        "/s",
+        f">= {TARGET_RECORDS_PER_SECOND:,.0f}",
+        rate >= TARGET_RECORDS_PER_SECOND,
+    )
     return 0
 
 

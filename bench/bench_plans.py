@@ -25,6 +25,9 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _report import broken, report
 
 POOLS = 5_000
 VALIDATE_TARGET_S = 5.0
@@ -131,10 +134,17 @@ def main() -> int:
     print(f"apply: {applied:.2f} s")
     print(f"validated (pure + dry run): {pure + dry_run:.2f} s, target {VALIDATE_TARGET_S:.1f} s")
     print(f"status: {plan.status}, risk {plan.risk_level}")
-    failed = plan.status != PlanStatus.APPLIED or pure + dry_run > VALIDATE_TARGET_S
-    if failed:
-        print("MISSED: the plan did not apply or validation took too long")
-    return 1 if failed else 0
+    if plan.status != PlanStatus.APPLIED:
+        broken(f"the plan did not apply ({plan.status})")
+    validated = pure + dry_run
+    report(
+        "5,000-pool plan validated",
+        validated,
+        "s",
+        f"<= {VALIDATE_TARGET_S:.1f}",
+        validated <= VALIDATE_TARGET_S,
+    )
+    return 0
 
 
 if __name__ == "__main__":

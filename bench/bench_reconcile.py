@@ -20,6 +20,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _report import report
 
 from apps.analysis.engine import resolve_compliance_settings
 from apps.discovery.reconcile import (
@@ -159,10 +162,15 @@ def main() -> int:
     tracemalloc.stop()
     print(f"memory: peak {peak / 2**20:.1f} MiB traced while reconciling")
 
-    failed = elapsed > TARGET or compliance > COMPLIANCE_TARGET
-    if failed:
-        print("FAILED: a target was missed")
-    return 1 if failed else 0
+    report("reconcile CPU", elapsed, "s", f"<= {TARGET:.0f}", elapsed <= TARGET)
+    report(
+        "resource compliance CPU",
+        compliance,
+        "s",
+        f"<= {COMPLIANCE_TARGET:.0f}",
+        compliance <= COMPLIANCE_TARGET,
+    )
+    return 0
 
 
 if __name__ == "__main__":

@@ -31,6 +31,9 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _report import broken, report
 
 SIZE = 10_000
 SMALL = 2_500
@@ -177,18 +180,18 @@ def main() -> int:
     }
     for name, seconds in results.items():
         print(f"{name} of {SIZE:,} resources: {seconds:.2f} s (target <= {targets[name]:.0f} s)")
-        if seconds > targets[name]:
-            failures.append(f"{name} took {seconds:.2f} s")
+        report(
+            f"{name} of {SIZE:,}", seconds, "s", f"<= {targets[name]:.0f}", seconds <= targets[name]
+        )
     ratio = peaks[SIZE] / peaks[SMALL]
     print(
         f"peak memory of a first sync: {peaks[SMALL] / 2**20:.1f} MiB at {SMALL:,}, "
         f"{peaks[SIZE] / 2**20:.1f} MiB at {SIZE:,} (ratio {ratio:.2f}, target <= {FLAT_TARGET})"
     )
-    if ratio > FLAT_TARGET:
-        failures.append(f"memory ratio {ratio:.2f}")
-    for failure in failures:
-        print(f"FAILED: {failure}")
-    return 1 if failures else 0
+    report("first sync memory growth", ratio, "x", f"<= {FLAT_TARGET}", ratio <= FLAT_TARGET)
+    if failures:
+        broken("; ".join(failures))
+    return 0
 
 
 if __name__ == "__main__":

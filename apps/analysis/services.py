@@ -21,6 +21,7 @@ from apps.analysis import engine, selectors
 from apps.analysis.cache import bump_organization_version
 from apps.analysis.choices import RecommendationStatus, RunStatus
 from apps.analysis.models import AnalysisRun, Recommendation, UtilizationSnapshot
+from apps.analysis.parts import organization_summary_in_parts
 from apps.pools import services as pool_services
 from apps.pools.changes import PoolCreate, PoolDelete, PoolUpdate
 from apps.pools.choices import PoolSource
@@ -42,40 +43,54 @@ PROGRESS_STEP = 5
 # Snapshots
 
 
+# Pools whose snapshots are computed and written at a time: the job's memory is one chunk's.
+SNAPSHOT_CHUNK = 5_000
+
+
 @transaction.atomic
 def snapshot_take(*, organization: Organization, day: date | None = None) -> int:
     """Record today's (or ``day``'s) utilization of every live pool; return how many.
 
-    Idempotent: a second call the same day overwrites that day's rows. Two queries per
-    2,000 pools (the grouped utilization) plus one upsert.
+    Idempotent: a second call the same day overwrites that day's rows. The pools are read
+    in keyset chunks of ``SNAPSHOT_CHUNK`` by primary key (an index range scan each), so
+    memory stays flat at any plan size: per chunk, the grouped utilization queries and one
+    upsert.
     """
     day = day or timezone.now().date()
-    pools = list(Pool.objects.for_organization(organization).live().order_by("pk"))
-    if not pools:
-        return 0
-    usage = pool_utilization_map(pools)
     now = timezone.now()
-    rows = [
-        UtilizationSnapshot(
-            organization=organization,
-            pool=pool,
-            day=day,
-            total=str(usage[pool.pk].total),
-            used=str(usage[pool.pk].used),
-            percent=usage[pool.pk].percent,
-            taken_at=now,
-        )
-        for pool in pools
-    ]
-    UtilizationSnapshot.objects.bulk_create(
-        rows,
-        batch_size=1_000,
-        update_conflicts=True,
-        unique_fields=["pool", "day"],
-        update_fields=["total", "used", "percent", "taken_at"],
+    live = (
+        Pool.objects.for_organization(organization)
+        .live()
+        .only("pk", "family", "prefix_length")
+        .order_by("pk")
     )
-    bump_organization_version(organization.pk)
-    return len(rows)
+    taken = 0
+    last = 0
+    while chunk := list(live.filter(pk__gt=last)[:SNAPSHOT_CHUNK]):
+        last = chunk[-1].pk
+        usage = pool_utilization_map(chunk)
+        UtilizationSnapshot.objects.bulk_create(
+            [
+                UtilizationSnapshot(
+                    organization=organization,
+                    pool_id=pool.pk,
+                    day=day,
+                    total=str(usage[pool.pk].total),
+                    used=str(usage[pool.pk].used),
+                    percent=usage[pool.pk].percent,
+                    taken_at=now,
+                )
+                for pool in chunk
+            ],
+            batch_size=1_000,
+            update_conflicts=True,
+            unique_fields=["pool", "day"],
+            update_fields=["total", "used", "percent", "taken_at"],
+        )
+        taken += len(chunk)
+    if taken:
+        bump_organization_version(organization.pk)
+    return taken
 
 
 # Analysis runs
@@ -182,15 +197,21 @@ def analysis_run_execute(
             report(percent, f"Analysed {done:,} of {total:,} pools.")
 
     try:
-        tree, result = selectors.organization_analysis(
-            organization=organization,
-            pool_ids=None if run.all_pools else run.pools,
-            recommendations=True,
-            progress=engine_progress,
-        )
-        summary = selectors.overview_data(tree, result)
-        summary["findings"] = len(result.findings)
-        summary["recommendations"] = len(result.recommendations)
+        if run.all_pools:
+            # The whole plan in parts: memory stays flat however many pools there are.
+            summary = organization_summary_in_parts(
+                organization=organization, progress=engine_progress
+            )
+        else:
+            tree, result = selectors.organization_analysis(
+                organization=organization,
+                pool_ids=run.pools,
+                recommendations=True,
+                progress=engine_progress,
+            )
+            summary = selectors.overview_data(tree, result)
+            summary["findings"] = len(result.findings)
+            summary["recommendations"] = len(result.recommendations)
     except ApplicationError as exc:
         _finish(run, RunStatus.FAILED, exc.message)
         return run
@@ -199,7 +220,7 @@ def analysis_run_execute(
         _finish(run, RunStatus.FAILED, "The analysis failed unexpectedly; see the worker log.")
         raise
     run.summary = summary
-    _finish(run, RunStatus.COMPLETED, f"Analysed {result.summary.pools:,} pools.")
+    _finish(run, RunStatus.COMPLETED, f"Analysed {summary['pools']:,} pools.")
     if on_progress is not None:
         on_progress(100, run.message)
     return run

@@ -23,6 +23,7 @@ from apps.audit.choices import AuditAction, LoginFailedReason
 from apps.audit.context import actor_from
 from apps.audit.registration import audited_models, m2m_fields
 from apps.planning import signals as planning_signals
+from apps.pools import signals as pools_signals
 from apps.tenancy import signals as tenancy_signals
 from cloudpam import context
 
@@ -197,6 +198,17 @@ def on_pools_exported(
     )
 
 
+def on_plan_generated(
+    sender: Any, organization: Any, actor: Any, details: dict[str, Any], **kwargs: Any
+) -> None:
+    services.audit_event_record(
+        action=AuditAction.IMPORT,
+        organization_id=organization.pk,
+        actor=actor,
+        details=details,
+    )
+
+
 # --- many-to-many fields ---------------------------------------------------------
 
 # through model -> (model declaring the field, field name), filled by connect().
@@ -347,6 +359,7 @@ def connect() -> None:
         on_sso_provisioned, dispatch_uid="audit.sso_provisioned"
     )
     planning_signals.pools_exported.connect(on_pools_exported, dispatch_uid="audit.pools_exported")
+    pools_signals.plan_generated.connect(on_plan_generated, dispatch_uid="audit.plan_generated")
     for model in audited_models():
         for field in m2m_fields(model):
             through = field.remote_field.through

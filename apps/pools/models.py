@@ -192,6 +192,23 @@ class Pool(MP_Node, TenantModel):
                 condition=models.Q(deleted_at__isnull=True),
                 name="pools_pool_parent_len_live",
             ),
+            # The list filters on type, status and source: their count and their first page
+            # in address order are index range scans at a million pools (migration 0005).
+            models.Index(
+                fields=["organization", "type", "family", "first_key", "prefix_length"],
+                condition=models.Q(deleted_at__isnull=True),
+                name="pools_pool_org_type_live",
+            ),
+            models.Index(
+                fields=["organization", "status", "family", "first_key", "prefix_length"],
+                condition=models.Q(deleted_at__isnull=True),
+                name="pools_pool_org_status_live",
+            ),
+            models.Index(
+                fields=["organization", "source", "family", "first_key", "prefix_length"],
+                condition=models.Q(deleted_at__isnull=True),
+                name="pools_pool_org_source_live",
+            ),
         ]
         constraints = [
             models.CheckConstraint(

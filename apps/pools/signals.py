@@ -10,3 +10,8 @@ pools_bulk_created = Signal()
 # with ``QuerySet.update`` or one ``DELETE`` that send no model signals), with
 # ``organization_id``: observers react as to a save.
 pools_bulk_changed = Signal()
+
+# Sent once when ``manage.py generate_plan`` filled an organization, with ``organization``,
+# ``actor`` and ``details`` (size, seed, roots): the audit trail records one ``import``
+# event for the plan (see apps.pools.generation). The pools app never imports audit.
+plan_generated = Signal()

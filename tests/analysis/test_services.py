@@ -518,6 +518,8 @@ def test_a_run_that_crashes_is_marked_failed_and_the_error_raised(organization, 
         raise RuntimeError("disk on fire")
 
     monkeypatch.setattr("apps.analysis.selectors.organization_analysis", crash)
+    # A run of the whole plan goes in parts (apps.analysis.parts).
+    monkeypatch.setattr("apps.analysis.services.organization_summary_in_parts", crash)
     run = services.analysis_run_create(organization=organization, all_pools=True)
     with pytest.raises(RuntimeError, match="disk on fire"):
         services.analysis_run_execute(run=run)

@@ -20,9 +20,11 @@ Modules, each documented with worked examples:
 from apps.analysis.engine.analysis import (
     ProgressCallback,
     TreeAnalysis,
+    analyze_part,
     analyze_pool,
     analyze_tree,
     pool_core,
+    roots_consolidation,
     scope_of,
 )
 from apps.analysis.engine.compliance import (
@@ -66,9 +68,12 @@ from apps.analysis.engine.results import (
 )
 from apps.analysis.engine.runway import Projection, Runway, runway_of
 from apps.analysis.engine.utilization import (
+    SubtreeTotals,
     SubtreeUtilization,
     Utilization,
+    combine_subtree,
     pool_utilization,
+    subtree_totals,
     subtree_utilizations,
 )
 
@@ -97,13 +102,16 @@ __all__ = [
     "Runway",
     "Severity",
     "Snapshot",
+    "SubtreeTotals",
     "SubtreeUtilization",
     "TreeAnalysis",
     "TreeError",
     "Utilization",
+    "analyze_part",
     "analyze_pool",
     "analyze_tree",
     "build_tree",
+    "combine_subtree",
     "evaluate_compliance",
     "fingerprint_of",
     "fragmentation_of",
@@ -115,8 +123,10 @@ __all__ = [
     "rank_free_blocks",
     "resolve_analysis_settings",
     "resolve_compliance_settings",
+    "roots_consolidation",
     "runway_of",
     "scope_of",
+    "subtree_totals",
     "subtree_utilizations",
     "suggest_allocations",
     "validate_analysis_settings",

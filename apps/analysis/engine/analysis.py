@@ -42,23 +42,27 @@ from apps.analysis.engine.recommendations import (
     RECOMMENDATION_TYPES,
     Recommendation,
     generate_recommendations,
+    root_consolidations,
 )
 from apps.analysis.engine.results import AnalysisSettings, AnalysisSummary, PoolAnalysis
 from apps.analysis.engine.runway import runway_of
 from apps.analysis.engine.utilization import (
+    SubtreeTotals,
     SubtreeUtilization,
     Utilization,
+    subtree_pass,
     subtree_utilization,
-    subtree_utilizations,
 )
 from apps.pools.utilization import utilization
 
 __all__ = [
     "ProgressCallback",
     "TreeAnalysis",
+    "analyze_part",
     "analyze_pool",
     "analyze_tree",
     "pool_core",
+    "roots_consolidation",
     "scope_of",
 ]
 
@@ -244,22 +248,30 @@ def analyze_tree(
     pool_ids: Iterable[int] | None = None,
     recommendations: bool = True,
     progress: ProgressCallback | None = None,
+    totals: dict[int, SubtreeTotals] | None = None,
 ) -> TreeAnalysis:
     """Return the analysis of the subtrees of ``pool_ids`` (the whole tree by default).
 
     ``snapshots`` maps pool ids to their utilization history, ``in_use`` pool ids to the
     addresses discovery saw in use. ``progress`` is called with ``(done, total)`` about a
-    hundred times. Raise KeyError for an id that is not a live pool.
+    hundred times. ``totals``, when given, receives the :class:`SubtreeTotals` of the top
+    pools of the subtrees (for an analysis in parts). Raise KeyError for an id that is not
+    a live pool.
     """
     settings = settings or AnalysisSettings()
     in_use = in_use or {}
     scope = scope_of(tree, pool_ids)
     subtree: dict[int, SubtreeUtilization] = {}
     if pool_ids is None:
-        subtree = subtree_utilizations(tree, None, in_use=in_use)
+        subtree, tops = subtree_pass(tree, None, in_use)
     else:
+        tops = {}
         for root in _subtree_roots(tree, scope):
-            subtree.update(subtree_utilizations(tree, root, in_use=in_use))
+            part, top = subtree_pass(tree, root, in_use)
+            subtree.update(part)
+            tops.update(top)
+    if totals is not None:
+        totals.update(tops)
     analyses = _analyze(
         tree,
         scope,
@@ -287,3 +299,63 @@ def analyze_tree(
         recommendations=ranked,
         summary=_summary(analyses, findings, ranked),
     )
+
+
+def analyze_part(
+    tree: PoolTree,
+    pool_ids: Sequence[int],
+    *,
+    subtree: Mapping[int, SubtreeUtilization],
+    now: datetime,
+    settings: AnalysisSettings | None = None,
+    snapshots: Mapping[int, Sequence[Snapshot]] | None = None,
+    in_use: Mapping[int, int] | None = None,
+    recommendations: bool = True,
+) -> TreeAnalysis:
+    """Return the analysis of exactly ``pool_ids``, whose subtree utilizations are given.
+
+    The building block of an analysis done in parts (a plan too large to hold at once):
+    ``tree`` holds the pools, their children, their siblings and their ancestors, but not
+    necessarily their deeper descendants, whose figures come summed in ``subtree`` (see
+    :func:`~apps.analysis.engine.utilization.combine_subtree`). The pools' analyses,
+    findings and recommendations are what :func:`analyze_tree` finds for them in the
+    whole tree.
+    """
+    settings = settings or AnalysisSettings()
+    in_use = in_use or {}
+    analyses = _analyze(
+        tree,
+        list(pool_ids),
+        now=now,
+        settings=settings,
+        snapshots=snapshots or {},
+        in_use=in_use,
+        subtree=subtree,
+        progress=None,
+    )
+    findings = sorted(
+        (finding for analysis in analyses.values() for finding in analysis.findings),
+        key=lambda finding: finding_order(finding, tree),
+    )
+    ranked = (
+        generate_recommendations(tree, analyses, settings=settings, findings=findings, now=now)
+        if recommendations
+        else ()
+    )
+    return TreeAnalysis(
+        pools=analyses,
+        findings=tuple(findings),
+        recommendations=ranked,
+        summary=_summary(analyses, findings, ranked),
+    )
+
+
+def roots_consolidation(
+    tree: PoolTree,
+    analyses: Mapping[int, PoolAnalysis],
+    *,
+    now: datetime,
+    settings: AnalysisSettings | None = None,
+) -> tuple[Recommendation, ...]:
+    """Return the consolidations among the roots, for an analysis done in parts."""
+    return root_consolidations(tree, analyses, settings=settings, now=now)

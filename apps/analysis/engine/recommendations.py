@@ -526,6 +526,23 @@ def generate_recommendations(
     return rank(result, tree)
 
 
+def root_consolidations(
+    tree: PoolTree,
+    analyses: Mapping[int, PoolAnalysis],
+    *,
+    settings: AnalysisSettings | None = None,
+    now: datetime | None = None,
+) -> tuple[Recommendation, ...]:
+    """Return the consolidations among the roots of ``tree``, ranked.
+
+    :func:`generate_recommendations` makes them when every root is analysed at once; a job
+    that analyses a large plan in parts asks for them separately, with a tree of the roots
+    and their children and the roots' analyses.
+    """
+    generator = _Generator(tree, analyses, settings or AnalysisSettings(), now)
+    return rank(generator.consolidation(None), tree)
+
+
 _TYPE_LEVELS = {"supernet": 0, "region": 1, "environment": 2, "vpc": 3, "subnet": 4}
 
 

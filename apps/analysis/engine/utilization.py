@@ -44,10 +44,14 @@ from apps.pools.cidr import Prefix
 from apps.pools.utilization import Utilization, covered_children, percent, utilization
 
 __all__ = [
+    "SubtreeTotals",
     "SubtreeUtilization",
     "Utilization",
+    "combine_subtree",
     "percent",
     "pool_utilization",
+    "subtree_pass",
+    "subtree_totals",
     "subtree_utilization",
     "subtree_utilizations",
 ]
@@ -157,16 +161,25 @@ def subtree_utilization(
     return SubtreeUtilization(cidr.size, used, total_use, descendants)
 
 
-def subtree_utilizations(
-    tree: PoolTree, pool_id: int | None = None, *, in_use: Mapping[int, int] | None = None
-) -> dict[int, SubtreeUtilization]:
-    """Return the subtree utilization of ``pool_id`` and of every pool below it.
+@dataclass(frozen=True, slots=True)
+class SubtreeTotals:
+    """Carry what a parent needs from a child's subtree to sum its own, without the subtree.
 
-    ``pool_id`` None covers the whole tree. One post-order pass: each pool merges the leaf
-    ranges of its children, so a leaf is touched once per ancestor and contiguous leaves
-    collapse into one range as they go up.
+    ``covered`` counts the addresses of the child's leaves (the child's size when it is a
+    leaf), ``usage`` the discovered usage summed over the subtree, uncapped (None: none),
+    ``pools`` the live pools of the subtree, the child included.
     """
-    in_use = in_use or {}
+
+    covered: int
+    usage: int | None
+    pools: int
+
+
+def subtree_pass(
+    tree: PoolTree, pool_id: int | None, in_use: Mapping[int, int]
+) -> tuple[dict[int, SubtreeUtilization], dict[int, SubtreeTotals]]:
+    """Return the subtree utilizations below ``pool_id`` (the whole tree for None) and the
+    :class:`SubtreeTotals` of its top pools (``pool_id``, or the roots), in one pass."""
     pools = tree.pools
     children = tree.children
     leaf_ranges: dict[int, list[tuple[int, int]]] = {}
@@ -202,4 +215,62 @@ def subtree_utilizations(
         usage[current] = total_use
         reported = None if total_use is None else min(total_use, size)
         result[current] = SubtreeUtilization(size, used, reported, descendants)
-    return result
+    totals = {
+        top: SubtreeTotals(
+            sum(last - first + 1 for first, last in ranges), usage[top], counts[top] + 1
+        )
+        for top, ranges in leaf_ranges.items()
+    }
+    return result, totals
+
+
+def subtree_utilizations(
+    tree: PoolTree, pool_id: int | None = None, *, in_use: Mapping[int, int] | None = None
+) -> dict[int, SubtreeUtilization]:
+    """Return the subtree utilization of ``pool_id`` and of every pool below it.
+
+    ``pool_id`` None covers the whole tree. One post-order pass: each pool merges the leaf
+    ranges of its children, so a leaf is touched once per ancestor and contiguous leaves
+    collapse into one range as they go up.
+    """
+    return subtree_pass(tree, pool_id, in_use or {})[0]
+
+
+def subtree_totals(
+    tree: PoolTree, pool_id: int, *, in_use: Mapping[int, int] | None = None
+) -> tuple[dict[int, SubtreeUtilization], SubtreeTotals]:
+    """Return :func:`subtree_utilizations` of ``pool_id`` and the totals its parent needs."""
+    result, totals = subtree_pass(tree, pool_id, in_use or {})
+    return result, totals[pool_id]
+
+
+def combine_subtree(
+    cidr: Prefix, own_use: int | None, children: Iterable[SubtreeTotals]
+) -> tuple[SubtreeUtilization, SubtreeTotals]:
+    """Return a pool's subtree utilization from its live children's totals alone.
+
+    Equal to what :func:`subtree_utilizations` finds walking the whole subtree, since live
+    children lie inside their parent and never overlap: the leaves of the children cover
+    disjoint addresses. This lets a job sum a pool with millions of descendants from the
+    totals of its children, each computed in a chunk of its own. ``own_use`` is the pool's
+    own discovered usage, as ``in_use`` maps it.
+    """
+    size = cidr.size
+    own = None if own_use is None else min(max(int(own_use), 0), size)
+    used = 0
+    descendants = 0
+    total_use = own
+    any_child = False
+    for child in children:
+        any_child = True
+        used += child.covered
+        descendants += child.pools
+        if child.usage is not None:
+            total_use = child.usage + (total_use or 0)
+    if not any_child:
+        return SubtreeUtilization(size, 0, own, 0), SubtreeTotals(size, own, 1)
+    reported = None if total_use is None else min(total_use, size)
+    return (
+        SubtreeUtilization(size, used, reported, descendants),
+        SubtreeTotals(used, total_use, descendants + 1),
+    )

@@ -1,0 +1,122 @@
+"""PostgreSQL's plans for the pool queries that must stay index scans at any size (issue 16).
+
+The data is realistic in shape and in statistics, not forced: three organizations of
+generated plans (9,000 pools), ``ANALYZE``d, with the planner's defaults (no
+``enable_seqscan = off``). Each request's queries on ``pools_pool`` are captured and
+``EXPLAIN``ed; none may read the table sequentially. The figures at a million pools are in
+``bench/bench_scale.py``.
+
+Left out: the reads that cover most of an organization by nature (the count of its whole
+list, ``GET /pools/`` with no filter or a filter every pool matches, and the census of the
+big pools of the analysis in parts), for which a sequential scan is the cheapest plan; and
+``q``, whose trigram indexes (migration 0006) the planner only prefers on a large table:
+``bench/bench_scale.py`` checks it at a million pools, with the other queries here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from apps.analysis.parts import organization_summary_in_parts
+from apps.pools.generation import pool_plan_generate
+from apps.pools.models import Pool
+from apps.tenancy.models import Organization
+from apps.tenancy.rls import tenant_context
+from tests.actors import TEST_ACTOR
+
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db]
+
+
+@pytest.fixture
+def plans(organization: Organization, other_organization: Organization) -> Organization:
+    third = Organization.objects.create(name="Initech", slug="initech")
+    for org, total, seed in (
+        (organization, 4_000, 1),
+        (other_organization, 3_000, 2),
+        (third, 2_000, 3),
+    ):
+        pool_plan_generate(organization=org, total=total, seed=seed, actor=TEST_ACTOR)
+    tagged = list(
+        Pool.objects.for_organization(organization).filter(depth=4).values_list("pk", flat=True)
+    )[:40]
+    Pool.objects.filter(pk__in=tagged).update(tags={"env": "prod"})
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE pools_pool")
+    return organization
+
+
+def sequential_scans(queries: list[dict[str, Any]], organization: Organization) -> list[str]:
+    """Return the captured queries on pools_pool whose plan reads it sequentially."""
+    found = []
+    for query in queries:
+        sql = query["sql"]
+        if "pools_pool" not in sql or sql.lstrip().upper().startswith(("SAVEPOINT", "RELEASE")):
+            continue
+        with tenant_context(organization), connection.cursor() as cursor:
+            cursor.execute("EXPLAIN " + sql)
+            plan = "\n".join(row[0] for row in cursor.fetchall())
+        if "Seq Scan on pools_pool" in plan:
+            found.append(f"{sql}\n{plan}")
+    return found
+
+
+def urls(organization: Organization) -> list[str]:
+    live = Pool.objects.for_organization(organization).live()
+    hub = live.order_by("-numchild", "pk").first()
+    leaf = live.filter(depth=6).order_by("pk").first()
+    vpc = live.filter(depth=4).exclude(pk=hub.pk).order_by("pk").first()
+    address = leaf.cidr.split("/")[0]
+    return [
+        f"/api/v1/pools/{leaf.pk}/",
+        f"/api/v1/pools/?parent={hub.pk}",
+        "/api/v1/pools/?parent=null",
+        "/api/v1/pools/?type=vpc",
+        "/api/v1/pools/?type=environment&status=active",
+        "/api/v1/pools/?status=deprecated",
+        "/api/v1/pools/?tag=env:prod",
+        f"/api/v1/pools/?cidr={leaf.cidr}",
+        f"/api/v1/pools/?contains={address}",
+        f"/api/v1/pools/?within={vpc.cidr}",
+        f"/api/v1/pools/?root={vpc.pk}",
+        f"/api/v1/ip/{address}/",
+        f"/api/v1/pools/{hub.pk}/available/",
+        f"/api/v1/pools/{hub.pk}/available/?prefix_length={hub.prefix_length + 12}",
+        f"/api/v1/pools/{hub.pk}/utilization/",
+        f"/api/v1/pools/{hub.pk}/children/",
+        f"/api/v1/pools/tree/?root={hub.pk}&depth=1",
+        f"/api/v1/analysis/pools/{vpc.pk}/",
+    ]
+
+
+def test_the_pool_requests_use_indexes(
+    plans: Organization, token_client: Callable[..., Any]
+) -> None:
+    client = token_client(plans)
+    problems = []
+    for url in urls(plans):
+        with CaptureQueriesContext(connection) as captured:
+            response = client.get(url)
+        assert response.status_code == 200, url
+        problems += [
+            f"{url}: {scan}" for scan in sequential_scans(captured.captured_queries, plans)
+        ]
+    assert problems == []
+
+
+def test_the_analysis_in_parts_reads_by_index(plans: Organization) -> None:
+    with tenant_context(plans), CaptureQueriesContext(connection) as captured:
+        organization_summary_in_parts(organization=plans, part_size=300)
+    queries = [
+        query
+        for query in captured.captured_queries
+        # The count of the plan and the census of the big pools read it all (see above).
+        if "COUNT(" not in query["sql"].upper()
+        or ("BETWEEN" in query["sql"] and "HAVING" not in query["sql"].upper())
+    ]
+    assert len(queries) > 10
+    assert sequential_scans(queries, plans) == []
