@@ -44,7 +44,6 @@ def test_every_project_model_is_audited():
         "planning.llmusagerecord",
         # The chat transcript, append-only; sessions and the plans they propose are audited.
         "planning.aimessage",
-
         # A user's own column and page-size choice of a console table.
         "tenancy.tablepreference",
     }
