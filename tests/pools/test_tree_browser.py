@@ -11,11 +11,10 @@ from django.db import connections
 from apps.pools import services
 from apps.pools.models import Pool
 from tests.actors import TEST_ACTOR
+from tests.browser import PASSWORD
 from tests.pools import test_browser
-from tests.pools.test_browser import PASSWORD
 
 pytestmark = test_browser.pytestmark
-browser_page = test_browser.browser_page
 
 FOCUSED = "document.activeElement.closest('[role=treeitem]')?.dataset.pool || ''"
 

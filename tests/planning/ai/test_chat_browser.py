@@ -10,14 +10,10 @@ from django.db import connections
 
 from apps.planning.models import Plan
 from apps.pools.models import Pool
+from tests.browser import CHROMIUM, PASSWORD
 from tests.fakes.llm import Script
 from tests.planning.ai.conftest import creates, provider_on
-from tests.planning.test_wizard_browser import (
-    CHROMIUM,
-    PASSWORD,
-    apply_on_plan_page,
-    browser_page,  # noqa: F401  (the fixture)
-)
+from tests.planning.test_wizard_browser import apply_on_plan_page
 
 pytestmark = [
     pytest.mark.browser,
@@ -33,7 +29,7 @@ WORDS = "Two /24s for staging, at the start of 10.20.0.0/16, leaving the rest fr
 
 def test_chat_streams_the_answer_then_the_plan_is_applied(
     live_server,
-    browser_page,  # noqa: F811
+    browser_page,
     user,
     organization,
     staging,
