@@ -95,8 +95,6 @@ CONSOLE_PERMISSIONS: dict[str, str] = {
 
 # The pages that still edit JSON in a text area, each to be emptied from this set:
 KNOWN_JSON_TEXTAREAS: set[str] = {
-    # The compliance settings form is being replaced (the settings forms of issue 15).
-    "tenancy:organization-settings",
     # The admin's JSON model fields (tags, template parameters, regions, settings and
     # quota changes) still use the JSON text area; structured admin widgets are to come.
     "admin-pools-pool-change",
