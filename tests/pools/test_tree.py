@@ -77,10 +77,10 @@ def test_rows_show_free_space_and_the_largest_free_block(console, root, make_poo
     make_pool("10.160.0.0/11", parent=quarter, name="full-b")
     html = html_of(console.get("/pools/"))
     row = re.search(rf'data-pool="{root.pk}".*?</div>', html, re.S).group(0)
-    assert "4,194,304 free" in row
+    assert "4,194,304 addresses free" in row
     assert ">10.192.0.0/10</span>" in row
     quarter_row = re.search(rf'data-pool="{quarter.pk}".*?</div>', html, re.S).group(0)
-    assert "0 free" in quarter_row
+    assert "0 addresses free" in quarter_row
     assert '<span class="tree-col muted tree-largest mono">none</span>' in quarter_row
     half_row = re.search(r">10\.0\.0\.0/9<.*?</div>", html, re.S).group(0)
     assert "whole pool" in half_row
