@@ -224,6 +224,7 @@ def _argument(walk: Walk, name: str, key: str) -> Any:
         "planning:plan-detail": lambda: rows["plan"].pk,
         "planning:template-delete": lambda: rows["template"].key,
         "planning:llm-provider": lambda: rows["llm_provider"].pk,
+        "planning:ai-session": lambda: rows["admin:planning.aisession"].pk,
         "tenancy:sso-provider": lambda: rows["identity_provider"].pk,
         "audit:event-detail": lambda: rows["audit_event"].pk,
     }
