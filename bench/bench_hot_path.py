@@ -317,14 +317,11 @@ def main() -> int:
         )
     ratio = results["pool detail"]["rps"] / results["bare Django view"]["rps"]
     rps = results["pool detail"]["rps"]
-    print(
-        f"  pool detail / ceiling: {ratio:.0%} (target >= {RATIO_TARGET:.0%}: "
-        f"{'met' if ratio >= RATIO_TARGET else 'MISSED'})"
-    )
-    print(
-        f"  pool detail: {rps:.0f} requests/s (target >= {RPS_TARGET:.0f}: "
-        f"{'met' if rps >= RPS_TARGET else 'MISSED'})"
-    )
+    sys.path.insert(0, str(ROOT / "bench"))
+    from _report import report
+
+    report("pool detail / bare Django ceiling", ratio * 100, "%", ">= 50 %", ratio >= RATIO_TARGET)
+    report("pool detail throughput", rps, "requests/s", ">= 500", rps >= RPS_TARGET)
     return 0
 
 
