@@ -81,6 +81,7 @@ NOT_WALKED: dict[str, str] = {
     "pools:pool-allocate-preview": "an htmx fragment, loaded by the allocate form",
     "discovery:network-children": "an htmx fragment, loaded by the network page",
     "discovery:account-runs": "an htmx fragment, loaded by the account page",
+    "planning:ai-message": "one message's fragment, loaded by the chat page the walk opens",
 }
 
 # Pages whose view checks more than its class's ``permission`` for GET.
