@@ -41,6 +41,14 @@ def test_keyboard_walks_opens_pages_and_expands_the_tree(
         connections.close_all()
 
 
+def wait_until(condition, page, timeout_ms: int = 15_000) -> None:  # type: ignore[no-untyped-def]
+    for _ in range(timeout_ms // 50):
+        if condition():
+            return
+        page.wait_for_timeout(50)
+    raise AssertionError("the tree never reached the expected state")
+
+
 def drive(live_server, page, user, root, east, south, subnets) -> None:  # type: ignore[no-untyped-def]
     errors: list[str] = []
     page.on(
@@ -91,8 +99,9 @@ def drive(live_server, page, user, root, east, south, subnets) -> None:  # type:
     assert more.inner_text().startswith("1 more")
     page.keyboard.press("Enter")
     item(south).wait_for()
-    # A selector, not wait_for_function: the CSP forbids the eval() that one needs.
-    page.wait_for_selector(f'li[role=treeitem][data-pool="{south.pk}"]:focus')
+    # Polled, not wait_for_function (the CSP forbids the eval() that one needs) and not a
+    # ":focus" selector, which matches only while the browser window itself has the focus.
+    wait_until(lambda: focused() == str(south.pk), page)
     assert page.locator("li.tree-more[role=treeitem]").count() == 0
 
     # Home, then "*" on a closed root expands its whole subtree.
