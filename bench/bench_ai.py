@@ -183,9 +183,80 @@ def build_organization() -> object:
     return organization
 
 
+WIDE_SIXTEENS = 99
+
+
+def build_wide_organization() -> object:
+    """Insert bench_ai_chat's 10,000-pool shape: a /8 holding 100 /16s, /24s filling them.
+
+    10.0.0.0/8, 99 /16s (``region-b``) and a ``staging`` 10.250.0.0/16, then 9,899 /24s
+    filling the /16s in order, 256 to each: few levels, wide ones, so a context's pools
+    have hundreds of children each (where the deep shape has 16 to 38).
+    """
+    from django.db import transaction
+
+    from apps.pools import cidr
+    from apps.pools.models import Pool
+    from apps.tenancy.models import Organization
+
+    organization = Organization.objects.create(name="Bench wide", slug="bench-ai-wide")
+
+    def make(prefix: str, name: str, parent: Pool | None, path: str) -> Pool:
+        pool = Pool(
+            organization=organization,
+            name=name,
+            parent=parent,
+            path=path,
+            depth=len(path) // Pool.steplen,
+            type="",
+        )
+        pool.set_prefix(cidr.parse_prefix(prefix))
+        return pool
+
+    started = time.perf_counter()
+    with transaction.atomic():
+        # Paths are unique across organizations: this root comes after the others.
+        position = Pool.objects.filter(depth=1).count() + 1
+        root = make("10.0.0.0/8", "root", None, Pool._get_path(None, 1, position))
+        root.numchild = WIDE_SIXTEENS + 1
+        root.save()
+        sixteens = [
+            make(f"10.{b}.0.0/16", f"region-{b}", root, Pool._get_path(root.path, 2, b + 1))
+            for b in range(WIDE_SIXTEENS)
+        ]
+        sixteens.append(
+            make("10.250.0.0/16", "staging", root, Pool._get_path(root.path, 2, WIDE_SIXTEENS + 1))
+        )
+        sixteens = Pool.objects.bulk_create(sixteens)
+        left = 10_000 - 1 - len(sixteens)
+        batch: list[Pool] = []
+        for b, sixteen in enumerate(sixteens[:WIDE_SIXTEENS]):
+            count = min(256, left - len(batch))
+            batch.extend(
+                make(
+                    f"10.{b}.{c}.0/24",
+                    f"subnet-{b}-{c}",
+                    sixteen,
+                    Pool._get_path(sixteen.path, 3, c + 1),
+                )
+                for c in range(count)
+            )
+            Pool.objects.filter(pk=sixteen.pk).update(numchild=count)
+        Pool.objects.bulk_create(batch, batch_size=5000)
+    count = Pool.objects.filter(organization=organization).count()
+    print(f"built {count:,} pools (wide shape) in {time.perf_counter() - started:.1f} s")
+    assert count == 10_000, count
+    return organization
+
+
 FOCUSES = (
     ("a VPC", "allocate four /24s for staging in staging-region-2-vpc-7"),
     ("the root", "reserve room for growth in 10.0.0.0/8"),
+    ("nothing", "what should I clean up?"),
+)
+WIDE_FOCUSES = (
+    ("an empty /16", "allocate four /24s for staging in 10.250.0.0/16"),
+    ("a full /16", "reserve a /20 in 10.3.0.0/16"),
     ("nothing", "what should I clean up?"),
 )
 

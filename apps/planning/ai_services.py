@@ -208,7 +208,9 @@ def _answer(turn: _Turn) -> Iterator[AIEvent]:
         history = _history(turn.session)
         _save_user_message(turn)
         specs = llm_specs_for(organization=organization)
-        facts = context_facts_for(organization, focus=turn.text)
+        facts = context_facts_for(
+            organization, focus=turn.text, budget_tokens=CONTEXT_BUDGET_TOKENS
+        )
         context = build_context(facts, focus=turn.text, budget_tokens=CONTEXT_BUDGET_TOKENS)
     messages = [
         ChatMessage("system", prompts.system_prompt(context)),

@@ -108,9 +108,14 @@ def test_a_fixed_number_of_queries(
 ) -> None:
     for index in range(30):
         make_pool(f"10.20.{index + 10}.0/24", tree["staging"], name=f"extra-{index}")
-    with django_assert_max_num_queries(8):
+    with django_assert_max_num_queries(9):
         facts = context_facts_for(organization, focus="in 10.20.0.0/16")
     assert facts.total_pools == 36
+    for index in range(30):
+        make_pool(f"10.40.{index}.0/24", tree["corp"], name=f"more-{index}")
+    with django_assert_max_num_queries(9):
+        facts = context_facts_for(organization, focus="in 10.20.0.0/16", budget_tokens=6_000)
+    assert facts.total_pools == 66
 
 
 def test_another_organizations_pools_never_appear(
@@ -216,12 +221,13 @@ def test_the_prompt_choices_are_the_pool_choices() -> None:
     assert set(POOL_STATUSES) == set(PoolStatus.values)
 
 
-def test_the_children_limit_stops_the_levels_but_never_the_focus_or_the_roots(
+def test_the_children_limit_leaves_out_pools_but_never_the_focus_or_the_roots(
     organization: Organization, make_pool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from apps.planning.ai import selectors
 
     monkeypatch.setattr(selectors, "CHILDREN_LIMIT", 5)
+    monkeypatch.setattr(selectors, "MAX_DEPTH", 2)
     root = make_pool("10.0.0.0/8", name="corp")
     vpcs = [make_pool(f"10.{i}.0.0/16", root, name=f"vpc-{i}") for i in range(4)]
     for vpc in vpcs:
@@ -230,16 +236,98 @@ def test_the_children_limit_stops_the_levels_but_never_the_focus_or_the_roots(
     other_root = make_pool("172.16.0.0/12", name="lab")
     facts = context_facts_for(organization)
     loaded = {pool.name for pool in facts.pools}
-    # Roots always, outside the limit; vpc-0's 3 children fit in 5, vpc-1's would not.
-    assert {"corp", "lab", "vpc-0"} <= loaded
-    assert not {"vpc-1", "vpc-2", "vpc-3"} & loaded
+    # Roots always; vpc-0's 3 children (its largest free block needs their places) fit
+    # in 5, vpc-1's would not, so vpc-1 to vpc-3 are left out.
+    assert loaded == {"corp", "lab", "vpc-0"}
     corp = next(pool for pool in facts.pools if pool.name == "corp")
     assert corp.children == 4  # its figures still count every child
     assert corp.utilization_percent == pytest.approx(4 * 100 / 256, abs=0.01)
+    vpc0 = next(pool for pool in facts.pools if pool.name == "vpc-0")
+    assert (vpc0.children, vpc0.largest_free) == (3, "10.0.128.0/17")
     # A named pool comes with its ancestors and children whatever the limit.
     focused = context_facts_for(organization, focus="split vpc-3 please")
     names = {pool.name for pool in focused.pools}
-    assert {"corp", "vpc-3", "lab"} <= names
+    assert {"corp", "vpc-3", "lab", "vpc-3-s0", "vpc-3-s2"} <= names
     vpc3 = next(pool for pool in focused.pools if pool.name == "vpc-3")
     assert vpc3.children == 3
     assert other_root.pk in {pool.id for pool in focused.pools}
+
+
+def test_the_budget_bounds_the_pools_loaded(organization: Organization, make_pool) -> None:
+    root = make_pool("10.0.0.0/8", name="corp")
+    for i in range(40):
+        make_pool(f"10.{i}.0.0/16", root, name=f"vpc-{i}")
+    everything = context_facts_for(organization)
+    small = context_facts_for(organization, budget_tokens=500)
+    assert len(everything.pools) == 41
+    # 2,000 characters hold about 20 lines of at least 90 characters: the rest would not
+    # be shown, so they are not loaded.
+    assert 10 < len(small.pools) < 41
+    assert small.total_pools == 41
+    shown = build_context(small, focus=None, budget_tokens=500).pool_ids
+    assert shown == build_context(everything, focus=None, budget_tokens=500).pool_ids
+
+
+@pytest.mark.parametrize(("budget_tokens", "max_depth"), [(None, 4), (700, 4), (None, 2)])
+def test_the_figures_and_findings_are_the_engines_over_the_whole_tree(
+    organization: Organization,
+    make_pool,
+    monkeypatch: pytest.MonkeyPatch,
+    budget_tokens: int | None,
+    max_depth: int,
+) -> None:
+    """Pools computed from grouped counts, from their children's places or from the tree
+    agree with the analysis engine run over every pool of the organization.
+    """
+    from apps.analysis import engine
+    from apps.analysis.selectors import analysis_settings, analysis_tree, finding_data
+    from apps.planning.ai import selectors
+
+    monkeypatch.setattr(selectors, "MAX_DEPTH", max_depth)
+
+    old = timezone.now() - timedelta(days=400)
+    root = make_pool("10.0.0.0/8", name="corp", type="supernet")
+    full = make_pool("10.1.0.0/16", root, name="full", type="vpc")
+    for k in range(4):
+        make_pool(f"10.1.{k * 64}.0/18", full, name=f"full-{k}", type="subnet")
+    part = make_pool("10.2.0.0/16", root, name="part", type="vpc")
+    make_pool("10.2.0.0/24", part, name="part-a", type="subnet")
+    make_pool("10.2.64.0/18", part, name="part-b", type="subnet")
+    old_one = make_pool("10.3.0.0/16", root, name="old", type="vpc", status=PoolStatus.DEPRECATED)
+    make_pool("10.3.0.0/24", old_one, name="old-a", type="subnet")
+    empty = make_pool("10.4.0.0/16", root, name="empty", type="vpc")
+    Pool.objects.filter(pk=empty.pk).update(created_at=old)
+    for k in range(30):
+        make_pool(f"10.2.{128 + k}.0/24", part, name=f"part-n{k}", type="subnet")
+    facts = context_facts_for(organization, budget_tokens=budget_tokens)
+    whole = analysis_tree(organization=organization)
+    loaded = {pool.id: pool for pool in facts.pools}
+    assert {root.pk, full.pk, part.pk, old_one.pk, empty.pk} <= set(loaded)
+    for pool_id, pool in loaded.items():
+        usage, gaps, _fragmentation = engine.pool_core(whole, pool_id, {})
+        largest = gaps.largest_free_block
+        assert (
+            pool.utilization_percent,
+            pool.free_addresses,
+            pool.largest_free,
+            pool.children,
+        ) == (
+            usage.percent,
+            gaps.total_free,
+            str(largest) if largest else None,
+            len(whole.children_of(pool_id)),
+        ), pool.name
+    settings = analysis_settings(organization=organization)
+    expected = engine.evaluate_compliance(
+        whole, now=timezone.now(), settings=settings.compliance, pool_ids=list(loaded)
+    )
+    assert facts.findings == [
+        {key: value for key, value in finding_data(finding).items() if key != "related"}
+        for finding in expected
+    ]
+    rules = {(finding["rule"], finding["pool"]) for finding in facts.findings}
+    assert ("DEPRECATED_IN_USE", old_one.pk) in rules
+    assert ("EMPTY_POOL", empty.pk) in rules
+    assert not {("EMPTY_POOL", full.pk), ("EMPTY_POOL", part.pk)} & rules
+    if max_depth == 2:  # The full and the partly used pool without their children.
+        assert {pool.parent_id for pool in facts.pools} == {None, root.pk}
