@@ -11,7 +11,9 @@
    organization, and lists over the plan limit are refused and fed back, never stored;
 5. the operations dry-run; the validator's errors fed back for up to two repair rounds;
 6. the last proposal stored as a plan of source ``ai`` (a new version of the session's
-   previous one), valid or marked invalid with its errors. Nothing is ever applied here:
+   previous one), valid or marked invalid with its errors: the verdict of step 5, stored
+   in the same transaction as the plan rather than dry-run again (``plan_validate``'s
+   ``dry_run``). Nothing is ever applied here:
    only a person with ``plans.apply`` applies a plan, through the plan API.
 
 With no provider configured, or none answering, the deterministic planner answers the
@@ -61,7 +63,7 @@ from apps.planning.llm_models import LLMUsageRecord
 from apps.planning.llm_selectors import llm_quota_check, llm_specs_for
 from apps.planning.llm_services import llm_usage_record
 from apps.planning.models import Plan
-from apps.planning.services import plan_create, plan_dry_run, plan_validate
+from apps.planning.services import DryRun, plan_create, plan_dry_run, plan_validate
 from apps.pools.models import Pool
 from apps.tenancy.models import Organization
 from apps.tenancy.permissions import actor_permission_denial
@@ -459,16 +461,19 @@ def _verdict(
         if round_number == 0:
             turn.valid_first = False
         return refused.feedback
-    errors = _dry_run(turn, operations)
+    # The dry run and, when this proposal is the one kept (valid, or out of repair rounds),
+    # the plan stored with that very verdict: one transaction, so the verdict stored is
+    # the organization's as the plan is created, and the plan is not dry-run twice.
+    with tenant_context(turn.organization), transaction.atomic():
+        run = _dry_run(turn, operations)
+        keep = run.valid or round_number == MAX_REPAIR_ROUNDS
+        if keep:
+            turn.plan = _store_plan(turn, operations, parent, run)
     if round_number == 0:
-        turn.valid_first = not errors
-    if errors and round_number < MAX_REPAIR_ROUNDS:
-        turn.error = {}
-        return prompts.repair_prompt(errors)
-    # Valid, or out of repair rounds: store this proposal, marked with its verdict.
+        turn.valid_first = run.valid
     turn.error = {}
-    with tenant_context(turn.organization):
-        turn.plan = _store_plan(turn, operations, parent)
+    if not keep:
+        return prompts.repair_prompt([error.as_dict() for error in run.errors])
     if turn.plan.status != PlanStatus.VALID:
         turn.error = {
             "code": "invalid_plan",
@@ -479,20 +484,21 @@ def _verdict(
     return None
 
 
-def _dry_run(turn: _Turn, operations: list[Any]) -> list[dict[str, Any]]:
-    """Dry-run the operations as an unsaved plan; return the errors (none when valid)."""
+def _dry_run(turn: _Turn, operations: list[Any]) -> DryRun:
+    """Dry-run the operations as an unsaved plan, with the preview a stored plan keeps."""
     draft = Plan(organization=turn.organization, source=PlanSource.AI, operations=operations)
-    with tenant_context(turn.organization):
-        try:
-            run = plan_dry_run(plan=draft, actor=turn.actor, preview=False)
-        except ApplicationError as exc:
-            return [
-                {"ref": "", "index": None, "code": exc.code, "field": "", "message": exc.message}
-            ]
-    return [error.as_dict() for error in run.errors]
+    try:
+        return plan_dry_run(plan=draft, actor=turn.actor)
+    except ApplicationError as exc:
+        return DryRun(errors=[engine.OperationError(None, "", exc.code, exc.message)])
 
 
-def _store_plan(turn: _Turn, operations: list[Any], parent: Plan | None) -> Plan:
+def _store_plan(
+    turn: _Turn, operations: list[Any], parent: Plan | None, run: DryRun | None = None
+) -> Plan:
+    """Store the proposal as a plan of source ``ai`` with its verdict: ``run``, the dry run
+    just made of these operations in this transaction, or a dry run made now.
+    """
     title = _clip(f"AI: {turn.session.title or sanitize_text(turn.text)}", 250)
     plan = plan_create(
         organization=turn.organization,
@@ -509,7 +515,7 @@ def _store_plan(turn: _Turn, operations: list[Any], parent: Plan | None) -> Plan
         parent_plan=parent,
     )
     if plan.status == PlanStatus.DRAFT:
-        plan = plan_validate(plan=plan, actor=turn.actor)
+        plan = plan_validate(plan=plan, actor=turn.actor, dry_run=run)
     return plan
 
 

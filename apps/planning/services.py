@@ -226,15 +226,29 @@ class _RollBack(Exception):
 
 @dataclass
 class DryRun:
-    """The verdict of a dry run: every failing operation, and the preview when none failed."""
+    """The verdict of a dry run: every failing operation, and the preview when none failed.
+
+    ``subject`` is what was run (organization, source, operations) and whether the preview
+    was asked for, so that ``plan_validate`` can tell whether a verdict is its plan's.
+    """
 
     errors: list[engine.OperationError] = field(default_factory=list)
     preview: dict[str, Any] | None = None
+    subject: tuple[int, str, list[Any], bool] | None = None
 
     @property
     def valid(self) -> bool:
         """Return whether applying the plan would succeed."""
         return not self.errors
+
+    def is_of(self, plan: Plan) -> bool:
+        """Return whether this is the verdict, preview included, of ``plan``'s operations."""
+        return self.subject is not None and self.subject == (
+            plan.organization_id,
+            plan.source,
+            plan.operations,
+            True,
+        )
 
 
 def plan_dry_run(*, plan: Plan, actor: Actor, preview: bool = True) -> DryRun:
@@ -249,7 +263,10 @@ def plan_dry_run(*, plan: Plan, actor: Actor, preview: bool = True) -> DryRun:
     organization = Organization.objects.get(pk=plan.organization_id)
     checked = pure_validation(plan)
     indexed, dependants = engine.runnable(checked)
-    result = DryRun(errors=[*checked.errors, *dependants])
+    result = DryRun(
+        errors=[*checked.errors, *dependants],
+        subject=(plan.organization_id, plan.source, plan.operations, preview),
+    )
     if not checked.changes and checked.errors:
         return result  # Not a list, or too long: nothing to run.
     try:
@@ -281,13 +298,23 @@ def plan_dry_run(*, plan: Plan, actor: Actor, preview: bool = True) -> DryRun:
 
 
 @transaction.atomic
-def plan_validate(*, plan: Plan, actor: Actor) -> Plan:
-    """Dry-run an open plan and store the verdict (``valid``/``invalid``) and the preview."""
+def plan_validate(*, plan: Plan, actor: Actor, dry_run: DryRun | None = None) -> Plan:
+    """Dry-run an open plan and store the verdict (``valid``/``invalid``) and the preview.
+
+    ``dry_run`` is a verdict the caller has just made, in the transaction this runs in, of
+    the same operations (``plan_dry_run`` of an unsaved plan, with the preview): the AI
+    verifier's, for the plan it then stores. It is stored as it is rather than run twice,
+    when it is this plan's (same organization, source and operations); otherwise the plan
+    is dry-run here.
+    """
     organization = Organization.objects.get(pk=plan.organization_id)
     _require(actor, organization, "plans.change")
     locked = _lock_plan(plan)
     _require_open(locked, "validated")
-    run = plan_dry_run(plan=locked, actor=actor)
+    if dry_run is not None and dry_run.is_of(locked):
+        run = dry_run
+    else:
+        run = plan_dry_run(plan=locked, actor=actor)
     locked.status = PlanStatus.VALID if run.valid else PlanStatus.INVALID
     locked.validation = _validation_document(run.errors, dry_run=True)
     locked.preview = run.preview or {}

@@ -11,12 +11,15 @@ import json
 from decimal import Decimal
 
 import pytest
+from django.core.serializers.json import DjangoJSONEncoder
 
 from apps.planning.ai_models import AIMessage, AISession
 from apps.planning.choices import AIMessageStatus, PlanStatus
 from apps.planning.llm_models import LLMUsageRecord
 from apps.planning.models import Plan
+from apps.planning.services import plan_dry_run, plan_validate
 from cloudpam.exceptions import QuotaExceeded
+from tests.actors import TEST_ACTOR
 from tests.fakes.llm import Script
 from tests.planning.ai.conftest import creates, provider_on
 
@@ -151,6 +154,96 @@ def test_a_model_that_never_repairs_ends_with_an_invalid_plan_never_applied(
     assert "The proposed plan has 1 error(s):" in message.content
     assert "overlap" in message.content
     assert not staging.get_children().exists()
+
+
+def _counted_dry_runs(monkeypatch) -> tuple[list[int | None], object]:
+    """Count the dry runs (by the pk of the plan run: None for the loop's unsaved one)."""
+    from apps.planning import ai_services, services
+
+    real = services.plan_dry_run
+    calls: list[int | None] = []
+
+    def counted(**kwargs):
+        calls.append(kwargs["plan"].pk)
+        return real(**kwargs)
+
+    monkeypatch.setattr(services, "plan_dry_run", counted)
+    monkeypatch.setattr(ai_services, "plan_dry_run", counted)
+    return calls, real
+
+
+def _as_stored(value):
+    return json.loads(json.dumps(value, cls=DjangoJSONEncoder))
+
+
+def _timeless(preview: dict) -> dict:
+    assert preview["computed_at"]
+    return {key: value for key, value in preview.items() if key != "computed_at"}
+
+
+def test_the_stored_verdict_is_the_loops_dry_run_and_a_fresh_one_agrees(
+    fake, organization, staging, chat, monkeypatch
+):
+    calls, real = _counted_dry_runs(monkeypatch)
+    provider_on(fake, organization)
+    fake.script(Script(json=proposal(staging.pk, "10.20.0.0/24", "10.20.1.0/24")))
+    plan = chat("allocate two /24s for staging").plan
+    # One dry run: the verifier's, of the unsaved plan; the stored plan keeps its verdict.
+    assert calls == [None]
+    assert plan.status == PlanStatus.VALID
+    assert plan.validation["dry_run"] is True
+    assert plan.validated_at is not None
+    fresh = real(plan=Plan.objects.get(pk=plan.pk), actor=TEST_ACTOR)
+    assert fresh.valid
+    assert plan.validation["errors"] == []
+    # The same preview, but for when each was computed.
+    assert _timeless(plan.preview) == _timeless(_as_stored(fresh.preview))
+    assert plan.risk_level == fresh.preview["risk"]["level"]
+
+
+def test_an_invalid_last_proposal_keeps_the_verdict_of_its_own_dry_run(
+    fake, organization, staging, chat, make_pool, monkeypatch
+):
+    make_pool("10.20.0.0/24", staging, name="taken")
+    calls, real = _counted_dry_runs(monkeypatch)
+    provider_on(fake, organization)
+    # Passes the pure checks, fails the dry run (the /24 is taken), every round.
+    fake.default = Script(json=proposal(staging.pk, "10.20.0.0/24", "10.20.1.0/24"))
+    plan = chat("allocate two /24s for staging").plan
+    assert calls == [None, None, None]  # one per round, none more for the stored plan
+    assert plan.status == PlanStatus.INVALID
+    fresh = real(plan=Plan.objects.get(pk=plan.pk), actor=TEST_ACTOR)
+    assert plan.validation["errors"] == [error.as_dict() for error in fresh.errors]
+    assert [error["code"] for error in plan.errors] == ["overlap"]
+
+
+def test_plan_validate_dry_runs_a_plan_whose_given_verdict_is_of_other_operations(
+    organization, staging, make_plan
+):
+    plan = make_plan(creates(staging.pk, "10.20.0.0/24"))
+    other = Plan(
+        organization=organization,
+        source="ai",
+        operations=creates(staging.pk, "10.20.0.0/24", "10.20.0.0/24"),
+    )
+    stale = plan_dry_run(plan=other, actor=TEST_ACTOR)
+    assert not stale.valid
+    without_preview = plan_dry_run(plan=Plan(**_fields(plan)), actor=TEST_ACTOR, preview=False)
+    assert plan_validate(plan=plan, actor=TEST_ACTOR, dry_run=stale).status == PlanStatus.VALID
+    plan.refresh_from_db()
+    assert plan.preview  # a verdict without the preview is not stored either
+    plan.status = PlanStatus.DRAFT
+    plan.save()
+    stored = plan_validate(plan=plan, actor=TEST_ACTOR, dry_run=without_preview)
+    assert stored.preview
+
+
+def _fields(plan: Plan) -> dict:
+    return {
+        "organization": plan.organization,
+        "source": plan.source,
+        "operations": plan.operations,
+    }
 
 
 def test_a_refinement_is_a_new_version_of_the_previous_plan(fake, organization, staging, chat):
