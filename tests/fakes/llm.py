@@ -13,7 +13,9 @@ request asked for it: the bare document for an OpenAI ``response_format``, a ``t
 block when Anthropic tools were sent, a fenced ```json block otherwise. ``status`` answers
 an error (with ``retry_after`` as the Retry-After header), ``delay`` waits before the
 headers (for timeouts), ``chunk_delay`` between streamed chunks. Every request is recorded
-in :attr:`FakeLLM.requests`, headers and body, so tests can look for leaked secrets.
+in :attr:`FakeLLM.requests`, headers and body, so tests can look for leaked secrets, with
+the ``time.perf_counter()`` it arrived at; :attr:`FakeLLM.streams` holds, for each streamed
+answer, when each chunk was written and flushed (benchmarks time CloudPAM against them).
 """
 
 from __future__ import annotations
@@ -57,6 +59,7 @@ class Request:
     query: dict[str, str]
     headers: dict[str, str]
     body: str
+    received_at: float = 0.0
 
     @property
     def payload(self) -> dict[str, Any]:
@@ -70,6 +73,8 @@ class FakeLLM:
     default: Script = field(default_factory=Script)
     requests: list[Request] = field(default_factory=list)
     queue: deque[Script] = field(default_factory=deque)
+    # Per streamed answer: (time.perf_counter() once written and flushed, chunk) pairs.
+    streams: list[list[tuple[float, str]]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
@@ -100,6 +105,7 @@ class FakeLLM:
                 """Stay quiet: tests read :attr:`FakeLLM.requests` instead."""
 
             def do_POST(self) -> None:
+                received_at = time.perf_counter()
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length).decode() if length else ""
                 parts = urlsplit(self.path)
@@ -109,6 +115,7 @@ class FakeLLM:
                     dict(parse_qsl(parts.query)),
                     {k.lower(): v for k, v in self.headers.items()},
                     body,
+                    received_at,
                 )
                 with fake._lock:
                     fake.requests.append(request)
@@ -135,6 +142,12 @@ class FakeLLM:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
+    def _stream_log(self) -> list[tuple[float, str]]:
+        log: list[tuple[float, str]] = []
+        with self._lock:
+            self.streams.append(log)
+        return log
+
     # Serving.
     def _serve(self, handler: BaseHTTPRequestHandler, request: Request) -> None:
         if request.path == "/v1/messages":
@@ -160,14 +173,15 @@ class FakeLLM:
         if flavour == "openai":
             text = _openai_text(script, payload)
             if payload.get("stream"):
-                _send_events(handler, _openai_events(text, script, model), script.chunk_delay)
+                events = _openai_events(text, script, model)
+                _send_events(handler, events, script.chunk_delay, self._stream_log())
             else:
                 _send_json(handler, 200, _openai_json(text, script, model))
         else:
             tool = _anthropic_tool(payload)
             if payload.get("stream"):
                 events = _anthropic_events(script, model, tool)
-                _send_events(handler, events, script.chunk_delay)
+                _send_events(handler, events, script.chunk_delay, self._stream_log())
             else:
                 _send_json(handler, 200, _anthropic_json(script, model, tool))
 
@@ -188,7 +202,12 @@ def _send_json(
     handler.wfile.write(data)
 
 
-def _send_events(handler: BaseHTTPRequestHandler, events: list[str], delay: float) -> None:
+def _send_events(
+    handler: BaseHTTPRequestHandler,
+    events: list[str],
+    delay: float,
+    log: list[tuple[float, str]] | None = None,
+) -> None:
     handler.send_response(200)
     handler.send_header("Content-Type", "text/event-stream")
     handler.send_header("Cache-Control", "no-cache")
@@ -200,6 +219,8 @@ def _send_events(handler: BaseHTTPRequestHandler, events: list[str], delay: floa
             time.sleep(delay)
         handler.wfile.write(event.encode())
         handler.wfile.flush()
+        if log is not None:
+            log.append((time.perf_counter(), event))
     handler.close_connection = True
 
 
