@@ -26,7 +26,9 @@ CloudPAM share the process, so one clock):
 (ii) before the provider is called: from the client sending the request to the fake
     server receiving CloudPAM's call: authentication, the quota, the history, the user's
     message saved, the organization's facts and context built, the prompt, the SDK
-    request. Reported against the context target, 200 ms (issue 13).
+    request. Reported against the context target, 200 ms (issue 13), in wall time and in
+    the process's CPU time over the same interval (the client and the fake idle then, so
+    it is CloudPAM's work; a loaded machine stretches the wall time, not this).
 
 The fake's own time between them (request received to first word sent) is the model's
 latency, which CloudPAM does not add. Medians of ``RUNS`` answers after two warm-ups.
@@ -155,7 +157,7 @@ def ask_streaming(port: int, session_id: int, token: str) -> dict[str, Any]:
         "Accept": "text/event-stream",
         "Host": "localhost",
     }
-    sent_at = time.perf_counter()
+    sent_at, sent_cpu = time.perf_counter(), time.process_time()
     connection.request("POST", f"/api/v1/ai/sessions/{session_id}/messages/", body, headers)
     response = connection.getresponse()
     if response.status != 200:
@@ -177,7 +179,12 @@ def ask_streaming(port: int, session_id: int, token: str) -> dict[str, Any]:
     connection.close()
     if first_delta_at is None or "done" not in names:
         broken(f"the stream held no delta or no done event: {names}")
-    return {"sent_at": sent_at, "first_delta_at": first_delta_at, "events": names}
+    return {
+        "sent_at": sent_at,
+        "sent_cpu": sent_cpu,
+        "first_delta_at": first_delta_at,
+        "events": names,
+    }
 
 
 def main() -> int:
@@ -242,7 +249,7 @@ def main() -> int:
                     timeout_seconds=30,
                 )
             fake.default = Script(json={"reply": REPLY, "impossible": "Only a benchmark."})
-            streaming, from_first_chunk, before, model, total = [], [], [], [], []
+            streaming, from_first_chunk, before, before_cpu, model, total = [], [], [], [], [], []
             for run in range(RUNS + 2):
                 session = post_json(port, "/api/v1/ai/sessions/", token, {})
                 asked = ask_streaming(port, session["id"], token)
@@ -254,6 +261,7 @@ def main() -> int:
                 streaming.append((asked["first_delta_at"] - first_word_at) * 1000)
                 from_first_chunk.append((asked["first_delta_at"] - chunks[0][0]) * 1000)
                 before.append((call.received_at - asked["sent_at"]) * 1000)
+                before_cpu.append((call.received_cpu - asked["sent_cpu"]) * 1000)
                 model.append((first_word_at - call.received_at) * 1000)
                 total.append((asked["first_delta_at"] - asked["sent_at"]) * 1000)
             stream_ms = statistics.median(streaming)
@@ -280,6 +288,17 @@ def main() -> int:
                 "ms wall",
                 f"<= {CONTEXT_TARGET_MS:.0f} ms",
                 before_ms <= CONTEXT_TARGET_MS,
+            )
+            # The same interval in CPU time (every thread of the process: the client
+            # waits, the fake model idles, so it is CloudPAM's work); a shared machine
+            # stretches the wall time, not this.
+            cpu_ms = statistics.median(before_cpu)
+            report(
+                f"before the provider is called, CPU ({args.pools} pools)",
+                cpu_ms,
+                "ms CPU",
+                f"<= {CONTEXT_TARGET_MS:.0f} ms",
+                cpu_ms <= CONTEXT_TARGET_MS,
             )
 
             operations = [

@@ -14,8 +14,9 @@ block when Anthropic tools were sent, a fenced ```json block otherwise. ``status
 an error (with ``retry_after`` as the Retry-After header), ``delay`` waits before the
 headers (for timeouts), ``chunk_delay`` between streamed chunks. Every request is recorded
 in :attr:`FakeLLM.requests`, headers and body, so tests can look for leaked secrets, with
-the ``time.perf_counter()`` it arrived at; :attr:`FakeLLM.streams` holds, for each streamed
-answer, when each chunk was written and flushed (benchmarks time CloudPAM against them).
+the ``time.perf_counter()`` and ``time.process_time()`` it arrived at;
+:attr:`FakeLLM.streams` holds, for each streamed answer, when each chunk was written and
+flushed (benchmarks time CloudPAM against them).
 """
 
 from __future__ import annotations
@@ -60,6 +61,8 @@ class Request:
     headers: dict[str, str]
     body: str
     received_at: float = 0.0
+    # time.process_time() then: the CPU the whole process had used.
+    received_cpu: float = 0.0
 
     @property
     def payload(self) -> dict[str, Any]:
@@ -105,7 +108,7 @@ class FakeLLM:
                 """Stay quiet: tests read :attr:`FakeLLM.requests` instead."""
 
             def do_POST(self) -> None:
-                received_at = time.perf_counter()
+                received_at, received_cpu = time.perf_counter(), time.process_time()
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length).decode() if length else ""
                 parts = urlsplit(self.path)
@@ -116,6 +119,7 @@ class FakeLLM:
                     {k.lower(): v for k, v in self.headers.items()},
                     body,
                     received_at,
+                    received_cpu,
                 )
                 with fake._lock:
                     fake.requests.append(request)
