@@ -17,7 +17,8 @@ from apps.planning.ai_models import AIMessage, AISession
 from apps.planning.choices import AIMessageStatus, PlanStatus
 from apps.planning.llm_models import LLMUsageRecord
 from apps.planning.models import Plan
-from apps.planning.services import plan_dry_run, plan_validate
+from apps.planning.services import PlanConflict, plan_apply, plan_dry_run, plan_validate
+from apps.pools.models import Pool
 from cloudpam.exceptions import QuotaExceeded
 from tests.actors import TEST_ACTOR
 from tests.fakes.llm import Script
@@ -215,6 +216,12 @@ def test_an_invalid_last_proposal_keeps_the_verdict_of_its_own_dry_run(
     fresh = real(plan=Plan.objects.get(pk=plan.pk), actor=TEST_ACTOR)
     assert plan.validation["errors"] == [error.as_dict() for error in fresh.errors]
     assert [error["code"] for error in plan.errors] == ["overlap"]
+    # Even a person with plans.apply cannot apply it: the apply runs it again.
+    with pytest.raises(PlanConflict):
+        plan_apply(plan=plan, actor=TEST_ACTOR)
+    plan.refresh_from_db()
+    assert plan.applied_at is None
+    assert not Pool.objects.filter(cidr="10.20.1.0/24").exists()
 
 
 def test_plan_validate_dry_runs_a_plan_whose_given_verdict_is_of_other_operations(
