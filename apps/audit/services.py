@@ -105,6 +105,26 @@ def _lock_chain(organization_id: int | None) -> AuditChain:
 def _try_lock_chain(organization_id: int | None) -> AuditChain | None:
     """Return the head of the chain of ``organization_id`` locked, or None if another holds it."""
     key = organization_id if organization_id is not None else AuditChain.GLOBAL
+    if connection.vendor == "postgresql":
+        # One statement, not two ORM queries: every after-commit chainer comes here, and
+        # under concurrent writers most find the head held. The head locked, or (when it
+        # is held) whether it exists at all.
+        table = AuditChain._meta.db_table
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"WITH head AS (SELECT id, last_sequence, last_hash FROM {table}"  # noqa: S608
+                " WHERE id = %s FOR UPDATE SKIP LOCKED)"
+                " SELECT head.id, head.last_sequence, head.last_hash,"
+                f" EXISTS (SELECT 1 FROM {table} WHERE id = %s)"
+                " FROM (SELECT 1) AS one LEFT JOIN head ON true",
+                [key, key],
+            )
+            pk, last_sequence, last_hash, exists = cursor.fetchone()
+        if pk is not None:
+            # Only what the chainer reads of the head.
+            return AuditChain(id=pk, last_sequence=last_sequence, last_hash=last_hash)
+        if exists:
+            return None
     heads = AuditChain.objects.select_for_update(skip_locked=True).filter(pk=key)
     chain = heads.first()
     if chain is None:
@@ -411,10 +431,7 @@ def _chain_batch(
         head = _lock_chain(organization_id) if wait else _try_lock_chain(organization_id)
         if head is None:
             return ChainBatch(held=False, events=[])
-        pending = AuditEvent.objects.filter(
-            organization_id=organization_id, sequence__isnull=True
-        ).order_by("id")
-        events = list(pending[:limit] if limit is not None else pending)
+        events = _pending_events(organization_id, limit)
         if not events:
             return ChainBatch(held=True, events=[])
         sequence, prev_hash = head.last_sequence, head.last_hash
@@ -426,6 +443,25 @@ def _chain_batch(
         _write_places(head.pk, events)
         transaction.on_commit(partial(_ship_chained, organization_id, events))
     return ChainBatch(held=True, events=events)
+
+
+def _pending_events(organization_id: int | None, limit: int | None) -> list[AuditEvent]:
+    """Return the oldest unchained events of one chain, at most ``limit`` (all for None).
+
+    Raw SQL rather than the ORM's query, whose compilation cost more than its run in the
+    chainer that follows every audited commit; the rows load through the model's fields
+    (JSON included) exactly as the ORM loads them, which is what verification hashes.
+    """
+    where = "organization_id IS NULL" if organization_id is None else "organization_id = %s"
+    params: list[Any] = [] if organization_id is None else [organization_id]
+    sql = (
+        f"SELECT * FROM {AuditEvent._meta.db_table}"  # noqa: S608 - names only
+        f" WHERE {where} AND sequence IS NULL ORDER BY id"
+    )
+    if limit is not None:
+        sql += " LIMIT %s"
+        params.append(limit)
+    return list(AuditEvent.objects.raw(sql, params))
 
 
 def _write_places(head_pk: int, events: list[AuditEvent]) -> None:
@@ -474,9 +510,15 @@ def _ship_chained(organization_id: int | None, events: list[AuditEvent]) -> None
 
 
 def _has_pending(organization_id: int | None) -> bool:
-    return AuditEvent.objects.filter(
-        organization_id=organization_id, sequence__isnull=True
-    ).exists()
+    # Plain SQL: every after-commit chainer asks this once it let go of the head.
+    where = "organization_id IS NULL" if organization_id is None else "organization_id = %s"
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT 1 FROM {AuditEvent._meta.db_table}"  # noqa: S608 - names only
+            f" WHERE {where} AND sequence IS NULL LIMIT 1",
+            [] if organization_id is None else [organization_id],
+        )
+        return cursor.fetchone() is not None
 
 
 def audit_chain_settle(
