@@ -49,6 +49,7 @@ from apps.audit.registration import model_key, redact
 from apps.audit.scoping import across_organizations
 from apps.tenancy.models import DEFAULT_ORGANIZATION_SETTINGS, Membership, Organization, User
 from cloudpam.context import get_operation
+from cloudpam.db import rows as sql_rows
 from cloudpam.net import client_ip
 
 audit_logger = logging.getLogger("cloudpam.audit")
@@ -448,20 +449,23 @@ def _chain_batch(
 def _pending_events(organization_id: int | None, limit: int | None) -> list[AuditEvent]:
     """Return the oldest unchained events of one chain, at most ``limit`` (all for None).
 
-    Raw SQL rather than the ORM's query, whose compilation cost more than its run in the
-    chainer that follows every audited commit; the rows load through the model's fields
-    (JSON included) exactly as the ORM loads them, which is what verification hashes.
+    Plain SQL rather than the ORM's query, whose compilation cost more than its run in
+    the chainer that follows every audited commit; the rows load through the model's
+    fields (JSON included) exactly as the ORM loads them, which is what verification
+    hashes.
     """
     where = "organization_id IS NULL" if organization_id is None else "organization_id = %s"
     params: list[Any] = [] if organization_id is None else [organization_id]
     sql = (
-        f"SELECT * FROM {AuditEvent._meta.db_table}"  # noqa: S608 - names only
+        f"SELECT {sql_rows.columns(AuditEvent)} FROM {AuditEvent._meta.db_table}"  # noqa: S608
         f" WHERE {where} AND sequence IS NULL ORDER BY id"
     )
     if limit is not None:
         sql += " LIMIT %s"
         params.append(limit)
-    return list(AuditEvent.objects.raw(sql, params))
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return sql_rows.load(connection, AuditEvent, cursor.fetchall())
 
 
 def _write_places(head_pk: int, events: list[AuditEvent]) -> None:

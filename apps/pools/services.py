@@ -60,6 +60,7 @@ from apps.tenancy.permissions import actor_permission_denial
 from apps.tenancy.quotas import quota_check, quota_limit
 from apps.tenancy.rls import rls_bypass
 from cloudpam.context import Actor, operation
+from cloudpam.db import rows as sql_rows
 from cloudpam.exceptions import (
     ApplicationError,
     Conflict,
@@ -250,14 +251,14 @@ def _lock_parent_counting_child(organization: Organization, pk: int) -> Pool | N
     instead of two.
     """
     table = Pool._meta.db_table
-    rows = list(
-        Pool.objects.raw(
-            f"UPDATE {table} SET numchild = numchild + 1"  # noqa: S608 - table name only
-            " WHERE id = %s AND organization_id = %s RETURNING *",
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} SET numchild = numchild + 1"  # noqa: S608 - names only
+            f" WHERE id = %s AND organization_id = %s RETURNING {sql_rows.columns(Pool)}",
             [pk, organization.pk],
         )
-    )
-    return rows[0] if rows else None
+        locked = sql_rows.load(connection, Pool, cursor.fetchall())
+    return locked[0] if locked else None
 
 
 def _parent_id(organization: Organization, parent: Pool | int | None) -> int | None:
