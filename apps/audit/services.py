@@ -116,14 +116,17 @@ def _try_lock_chain(organization_id: int | None) -> AuditChain | None:
                 f"WITH head AS (SELECT id, last_sequence, last_hash FROM {table}"  # noqa: S608
                 " WHERE id = %s FOR UPDATE SKIP LOCKED)"
                 " SELECT head.id, head.last_sequence, head.last_hash,"
-                f" EXISTS (SELECT 1 FROM {table} WHERE id = %s)"
+                f" EXISTS (SELECT 1 FROM {table} WHERE id = %s),"
+                f" (SELECT slug FROM {Organization._meta.db_table} WHERE id = %s)"
                 " FROM (SELECT 1) AS one LEFT JOIN head ON true",
-                [key, key],
+                [key, key, organization_id],
             )
-            pk, last_sequence, last_hash, exists = cursor.fetchone()
+            pk, last_sequence, last_hash, exists, slug = cursor.fetchone()
         if pk is not None:
-            # Only what the chainer reads of the head.
-            return AuditChain(id=pk, last_sequence=last_sequence, last_hash=last_hash)
+            # Only what the chainer reads of the head, and the slug its log lines carry.
+            chain = AuditChain(id=pk, last_sequence=last_sequence, last_hash=last_hash)
+            chain.organization_slug = slug
+            return chain
         if exists:
             return None
     heads = AuditChain.objects.select_for_update(skip_locked=True).filter(pk=key)
@@ -442,7 +445,8 @@ def _chain_batch(
             # Hashed as read back from the database, exactly as verification reads it.
             event.hash = prev_hash = event.compute_hash()
         _write_places(head.pk, events)
-        transaction.on_commit(partial(_ship_chained, organization_id, events))
+        slug = getattr(head, "organization_slug", _UNREAD)
+        transaction.on_commit(partial(_ship_chained, organization_id, events, slug))
     return ChainBatch(held=True, events=events)
 
 
@@ -505,10 +509,17 @@ def _write_places(head_pk: int, events: list[AuditEvent]) -> None:
         cursor.execute(sql, params)
 
 
-def _ship_chained(organization_id: int | None, events: list[AuditEvent]) -> None:
+# The slug of a chain's organization, not read with its head (``_try_lock_chain`` reads it).
+_UNREAD: Any = object()
+
+
+def _ship_chained(
+    organization_id: int | None, events: list[AuditEvent], slug: str | None = _UNREAD
+) -> None:
     if not audit_logger.isEnabledFor(logging.INFO):
         return
-    slug = _organization_slug(organization_id)
+    if slug is _UNREAD:
+        slug = _organization_slug(organization_id)
     for event in events:
         _ship(event_document(instance_values(event), slug))
 

@@ -282,3 +282,30 @@ def test_a_thread_that_commits_while_another_of_its_process_chains_leaves_it_the
     late.refresh_from_db()
     assert late.sequence == 3
     assert audit_chain_verify(organization_id=organization.pk).intact
+
+
+def test_the_chainer_reads_pending_events_as_the_orm_loads_them(organization, after_commit):
+    pool_like = Organization.objects.get(pk=organization.pk)
+    with mock.patch("apps.audit.services._chain_on_commit"):
+        audit_event_record(
+            action=AuditAction.UPDATE,
+            organization_id=organization.pk,
+            instance=pool_like,
+            changes={"name": ["a", "b"], "tags": [{}, {"k": "v\u00e9"}]},
+            details={"plan": 7, "nested": {"list": [1, None]}},
+        )
+    loaded = audit_services._pending_events(organization.pk, None)
+    expected = list(
+        AuditEvent.objects.filter(organization_id=organization.pk, sequence__isnull=True).order_by(
+            "id"
+        )
+    )
+    assert loaded
+    assert [event.pk for event in loaded] == [event.pk for event in expected]
+    fields = [field.attname for field in AuditEvent._meta.concrete_fields]
+    for mine, theirs in zip(loaded, expected, strict=True):
+        assert {name: getattr(mine, name) for name in fields} == {
+            name: getattr(theirs, name) for name in fields
+        }
+        assert mine.compute_hash() == theirs.compute_hash()
+        assert not mine._state.adding

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from django.db import DataError, IntegrityError, connection, transaction
+from django.test.utils import CaptureQueriesContext
 
 from apps.pools import cidr as engine
 from apps.pools import services
@@ -374,3 +375,44 @@ def test_a_child_added_while_a_move_waits_moves_with_the_subtree(organization):
     assert late.path.startswith(Pool.objects.get(pk=vpc.pk).path)
     assert late.path.startswith(b.path)
     assert Pool.objects.find_problems() == ([], [], [], [], [])
+
+
+# The statements of one allocation with the audit on, pinned (issue 16): its transaction
+# (lock the parent counting the child, read the children in one row, insert the pool,
+# insert its event), then the after-commit chainer's (lock the head, read the pending
+# events, place them, and the recheck once the head is let go). Before issue 16: nine
+# with the audit log lines on (the organization's slug was read after the chainer's
+# commit, it now comes with the head), a chainer that found the head held spent one
+# more (an existence check), and reading the children returned a row per child.
+ALLOCATION_STATEMENTS = [
+    "UPDATE pools_pool",
+    "SELECT string_agg",
+    'INSERT INTO "pools_pool"',
+    'INSERT INTO "audit_auditevent"',
+    "WITH head AS",
+    "SELECT",
+    "WITH placed AS",
+    "SELECT 1 FROM audit_auditevent",
+]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_allocation_takes_a_fixed_number_of_statements_whatever_its_children(organization):
+    root = services.pool_create(
+        actor=TEST_ACTOR, organization=organization, name="corp", cidr="10.0.0.0/8"
+    )
+    parent = services.pool_create(
+        actor=TEST_ACTOR, organization=organization, name="vpc", cidr="10.0.0.0/16", parent=root
+    )
+    for few_or_many in (1, 40):
+        while parent.numchild < few_or_many:
+            services.pool_allocate(actor=TEST_ACTOR, parent=parent, prefix_length=28, name="x")
+            parent.numchild += 1
+        with CaptureQueriesContext(connection) as queries:
+            services.pool_allocate(actor=TEST_ACTOR, parent=parent, prefix_length=28, name="y")
+        statements = [q["sql"] for q in queries if q["sql"] not in ("BEGIN", "COMMIT")]
+        assert len(statements) == len(ALLOCATION_STATEMENTS), statements
+        for sql, start in zip(statements, ALLOCATION_STATEMENTS, strict=True):
+            assert sql.startswith(start), (sql, start)
+        # Two transactions: the allocation's, then the chainer's.
+        assert [q["sql"] for q in queries].count("COMMIT") == 2
