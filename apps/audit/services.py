@@ -103,40 +103,56 @@ def _lock_chain(organization_id: int | None) -> AuditChain:
     return chain
 
 
-def _try_lock_chain(organization_id: int | None) -> AuditChain | None:
-    """Return the head of the chain of ``organization_id`` locked, or None if another holds it."""
+def _try_lock_chain(
+    organization_id: int | None, limit: int | None
+) -> tuple[AuditChain | None, list[AuditEvent] | None]:
+    """Return the head of one chain locked, or None if another chainer holds it.
+
+    On PostgreSQL, with the head, its oldest pending events (at most ``limit``) and the
+    organization's slug for their log lines, in one statement: every after-commit chainer
+    comes here, and under concurrent writers most find the head held. The events are
+    read in the statement's snapshot, which may predate the lock: another chainer can
+    have placed some of them in between; ``_write_places`` then finds them placed and
+    writes nothing (``_ChainMoved``). Elsewhere the events are None: read them next.
+    """
     key = organization_id if organization_id is not None else AuditChain.GLOBAL
     if connection.vendor == "postgresql":
-        # One statement, not two ORM queries: every after-commit chainer comes here, and
-        # under concurrent writers most find the head held. The head locked, or (when it
-        # is held) whether it exists at all.
         table = AuditChain._meta.db_table
+        where = "organization_id IS NULL" if organization_id is None else "organization_id = %s"
+        params: list[Any] = [key, key, organization_id]
+        params += [] if organization_id is None else [organization_id]
+        params += [limit]
         with connection.cursor() as cursor:
             cursor.execute(
                 f"WITH head AS (SELECT id, last_sequence, last_hash FROM {table}"  # noqa: S608
                 " WHERE id = %s FOR UPDATE SKIP LOCKED)"
                 " SELECT head.id, head.last_sequence, head.last_hash,"
                 f" EXISTS (SELECT 1 FROM {table} WHERE id = %s),"
-                f" (SELECT slug FROM {Organization._meta.db_table} WHERE id = %s)"
-                " FROM (SELECT 1) AS one LEFT JOIN head ON true",
-                [key, key, organization_id],
+                f" (SELECT slug FROM {Organization._meta.db_table} WHERE id = %s), pending.*"
+                " FROM (SELECT 1) AS one LEFT JOIN head ON true LEFT JOIN LATERAL"
+                f" (SELECT {sql_rows.columns(AuditEvent)} FROM {AuditEvent._meta.db_table}"
+                f" WHERE head.id IS NOT NULL AND {where} AND sequence IS NULL"
+                " ORDER BY id LIMIT %s) AS pending ON true",
+                params,
             )
-            pk, last_sequence, last_hash, exists, slug = cursor.fetchone()
+            found = cursor.fetchall()
+        pk, last_sequence, last_hash, exists, slug = found[0][:5]
         if pk is not None:
             # Only what the chainer reads of the head, and the slug its log lines carry.
             chain = AuditChain(id=pk, last_sequence=last_sequence, last_hash=last_hash)
             chain.organization_slug = slug
-            return chain
+            pending = [row[5:] for row in found if row[5] is not None]
+            return chain, sql_rows.load(connection, AuditEvent, pending)
         if exists:
-            return None
+            return None, None
     heads = AuditChain.objects.select_for_update(skip_locked=True).filter(pk=key)
     chain = heads.first()
     if chain is None:
         if AuditChain.objects.filter(pk=key).exists():
-            return None
+            return None, None
         AuditChain.objects.bulk_create([AuditChain(pk=key)], ignore_conflicts=True)
         chain = heads.first()
-    return chain
+    return chain, None
 
 
 def _organization_slug(organization_id: int | None) -> str | None:
@@ -431,23 +447,35 @@ def _chain_batch(
     holds the head: that one rechecks after releasing it and takes ours. At most
     ``limit`` events (every pending one for None).
     """
-    with transaction.atomic():
-        head = _lock_chain(organization_id) if wait else _try_lock_chain(organization_id)
-        if head is None:
-            return ChainBatch(held=False, events=[])
-        events = _pending_events(organization_id, limit)
-        if not events:
-            return ChainBatch(held=True, events=[])
-        sequence, prev_hash = head.last_sequence, head.last_hash
-        for event in events:
-            sequence += 1
-            event.sequence, event.prev_hash = sequence, prev_hash
-            # Hashed as read back from the database, exactly as verification reads it.
-            event.hash = prev_hash = event.compute_hash()
-        _write_places(head.pk, events)
-        slug = getattr(head, "organization_slug", _UNREAD)
-        transaction.on_commit(partial(_ship_chained, organization_id, events, slug))
+    try:
+        with transaction.atomic():
+            if wait:
+                head, events = _lock_chain(organization_id), None
+            else:
+                head, events = _try_lock_chain(organization_id, limit)
+            if head is None:
+                return ChainBatch(held=False, events=[])
+            if events is None:
+                events = _pending_events(organization_id, limit)
+            if not events:
+                return ChainBatch(held=True, events=[])
+            sequence, prev_hash = head.last_sequence, head.last_hash
+            for event in events:
+                sequence += 1
+                event.sequence, event.prev_hash = sequence, prev_hash
+                # Hashed as read back from the database, exactly as verification reads it.
+                event.hash = prev_hash = event.compute_hash()
+            _write_places(head.pk, events)
+            slug = getattr(head, "organization_slug", _UNREAD)
+            transaction.on_commit(partial(_ship_chained, organization_id, events, slug))
+    except _ChainMoved:
+        # Rolled back, nothing written: the caller's recheck reads the events afresh.
+        return ChainBatch(held=True, events=[])
     return ChainBatch(held=True, events=events)
+
+
+class _ChainMoved(Exception):
+    """Some events a chainer read were placed by another chainer before it took the head."""
 
 
 def _pending_events(organization_id: int | None, limit: int | None) -> list[AuditEvent]:
@@ -494,19 +522,24 @@ def _write_places(head_pk: int, events: list[AuditEvent]) -> None:
             last_sequence=last.sequence, last_hash=last.hash, updated_at=now
         )
         return
+    # Only events still unplaced; the head moves only when every one of them was (see
+    # _try_lock_chain): otherwise _ChainMoved rolls the placed ones back.
     rows = ", ".join(["(%s::bigint, %s::bigint, %s, %s)"] * len(events))
     sql = (
         f"WITH placed AS (UPDATE {AuditEvent._meta.db_table} AS event"  # noqa: S608
         " SET sequence = place.sequence, prev_hash = place.prev_hash, hash = place.hash"
         f" FROM (VALUES {rows}) AS place (id, sequence, prev_hash, hash)"
-        " WHERE event.id = place.id)"
+        " WHERE event.id = place.id AND event.sequence IS NULL RETURNING 1)"
         f" UPDATE {AuditChain._meta.db_table}"
-        " SET last_sequence = %s, last_hash = %s, updated_at = %s WHERE id = %s"
+        " SET last_sequence = %s, last_hash = %s, updated_at = %s"
+        " WHERE id = %s AND (SELECT count(*) FROM placed) = %s"
     )
     params: list[Any] = [v for e in events for v in (e.pk, e.sequence, e.prev_hash, e.hash)]
-    params += [last.sequence, last.hash, now, head_pk]
+    params += [last.sequence, last.hash, now, head_pk, len(events)]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
+        if cursor.rowcount != 1:
+            raise _ChainMoved
 
 
 # The slug of a chain's organization, not read with its head (``_try_lock_chain`` reads it).

@@ -309,3 +309,30 @@ def test_the_chainer_reads_pending_events_as_the_orm_loads_them(organization, af
         }
         assert mine.compute_hash() == theirs.compute_hash()
         assert not mine._state.adding
+
+
+@pytest.mark.postgres
+def test_a_chainer_whose_events_were_placed_meanwhile_writes_nothing(organization):
+    audit_chain_settle(organization_id=organization.pk, wait=True)
+    _crashed(organization.pk, count=2)
+    real_try_lock = audit_services._try_lock_chain
+
+    def placed_meanwhile(organization_id, limit):
+        # The head and events as read in a snapshot taken before another chainer, which
+        # committed just before this one took the head, placed the first event.
+        head, events = real_try_lock(organization_id, limit)
+        first = AuditEvent.objects.get(pk=events[0].pk)
+        first.sequence, first.prev_hash = head.last_sequence + 1, head.last_hash
+        first.hash = first.compute_hash()
+        real_write_places(head.pk, [first])
+        return head, events
+
+    real_write_places = audit_services._write_places
+    with mock.patch.object(audit_services, "_try_lock_chain", placed_meanwhile):
+        batch = audit_services._chain_batch(organization.pk, wait=False)
+    assert batch.held
+    assert batch.events == []
+    # Rolled back whole: both still pending, then chained once each.
+    assert AuditEvent.objects.filter(organization=organization, sequence__isnull=True).count() == 2
+    assert audit_chain_settle(organization_id=organization.pk, wait=True) == 2
+    assert audit_chain_verify(organization_id=organization.pk).intact
