@@ -34,7 +34,7 @@ from functools import cached_property
 from typing import Any, ClassVar
 
 from django.contrib import messages
-from django.core.paginator import Page, Paginator
+from django.core.paginator import Page
 from django.db.models import Model, QuerySet
 from django.forms.utils import flatatt
 from django.http import HttpRequest, QueryDict, StreamingHttpResponse
@@ -48,6 +48,7 @@ from django.utils.safestring import SafeString, mark_safe
 
 from apps.planning.io.writers import CONTENT_TYPES, csv_stream
 from apps.tenancy.preferences import table_preference_get
+from cloudpam.pagination import CappedPaginator
 
 PAGE_SIZES = (25, 50, 100, 250)
 DEFAULT_PAGE_SIZE = 50
@@ -288,7 +289,8 @@ class Table:
 
     @cached_property
     def page(self) -> Page:
-        paginator = Paginator(self.ordered(), self.page_size)
+        # Counted up to a cap: an exact count of a million rows would be most of the page.
+        paginator = CappedPaginator(self.ordered(), self.page_size)
         page = paginator.get_page(self.params.get(PAGE_PARAM))
         page.object_list = self.prepare(list(page.object_list))
         return page
