@@ -57,13 +57,14 @@ def planner_estimate(queryset: QuerySet) -> int | None:
     return int(plan[0]["Plan"]["Plan Rows"])
 
 
-def capped_count(queryset: Any, *, known: int = 0, cap: int = COUNT_CAP) -> Count:
+def capped_count(queryset: Any, *, known: int = 0, cap: int | None = None) -> Count:
     """Count ``queryset`` up to ``cap`` rows exactly; past it, estimate.
 
     ``known`` is how many rows the caller already knows exist (a page's offset plus its
     rows and the one read ahead): past the cap there is no need to count at all. A list
     (some pages are built in Python) is simply measured.
     """
+    cap = COUNT_CAP if cap is None else cap
     if not isinstance(queryset, QuerySet):
         total = len(queryset)
         return Count(total, True, total)
