@@ -195,11 +195,14 @@ def pool_utilization_map(pools: Iterable[Pool]) -> dict[int, Utilization]:
     pools = list(pools)
     lengths: dict[int, list[tuple[int, int]]] = defaultdict(list)
     for chunk in _chunks([pool.pk for pool in pools]):
+        # COUNT(*), not COUNT(id): the id is not in the (parent, prefix_length) index, and
+        # counting it makes PostgreSQL read every child's row instead of the index alone
+        # (50,000 heap rows for the biggest parent of a million-pool plan).
         rows = (
             Pool.objects.filter(parent_id__in=chunk, deleted_at__isnull=True)
             .order_by()
             .values_list("parent_id", "prefix_length")
-            .annotate(count=Count("pk"))
+            .annotate(count=Count("*"))
         )
         for parent_id, length, count in rows:
             lengths[parent_id].append((length, count))
