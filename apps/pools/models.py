@@ -252,3 +252,29 @@ class Pool(MP_Node, TenantModel):
         self.prefix_length = prefix.length
         self.first_key = engine.address_key(prefix.first)
         self.last_key = engine.address_key(prefix.last)
+
+
+class PoolChildLengths(models.Model):
+    """How many live children of each prefix length a pool has: its utilization in a row.
+
+    Filled and kept by PostgreSQL triggers on ``pools_pool`` (migration 0007), one per
+    statement whatever wrote the pools (services, bulk updates, ``COPY``), so a pool with
+    50,000 children reads its used space from a few rows instead of counting them. Never
+    written by the application. On SQLite, where the plans are small, it stays empty and
+    utilization counts the children. Not a tenant table: it is only read for pools already
+    fetched through the organization's scope.
+    """
+
+    parent_id = models.BigIntegerField()
+    prefix_length = models.PositiveSmallIntegerField()
+    live = models.IntegerField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["parent_id", "prefix_length"], name="pools_childlengths_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"pool {self.parent_id}: {self.live} live /{self.prefix_length}"

@@ -20,7 +20,7 @@ from django.db.models.functions import RowNumber
 from apps.pools import allocation
 from apps.pools import cidr as engine
 from apps.pools.choices import AllocationStrategy, PoolStatus, PoolType
-from apps.pools.models import Pool
+from apps.pools.models import Pool, PoolChildLengths
 from apps.pools.utilization import Utilization, count_children, utilization
 from apps.tenancy.models import Organization
 from cloudpam.exceptions import Conflict, NotFound, ValidationError
@@ -190,20 +190,27 @@ def pool_utilization_map(pools: Iterable[Pool]) -> dict[int, Utilization]:
     """Return the utilization of each pool of ``pools`` by pk, in one grouped query per chunk.
 
     Live siblings never overlap, so used space is the sum of the live children's sizes:
-    children counted per parent and prefix length give it exactly, IPv6 included.
+    children counted per parent and prefix length give it exactly, IPv6 included. On
+    PostgreSQL the counts are read from ``PoolChildLengths``; elsewhere they are counted.
     """
     pools = list(pools)
     lengths: dict[int, list[tuple[int, int]]] = defaultdict(list)
+    counted = connection.vendor == "postgresql"
     for chunk in _chunks([pool.pk for pool in pools]):
-        # COUNT(*), not COUNT(id): the id is not in the (parent, prefix_length) index, and
-        # counting it makes PostgreSQL read every child's row instead of the index alone
-        # (50,000 heap rows for the biggest parent of a million-pool plan).
-        rows = (
-            Pool.objects.filter(parent_id__in=chunk, deleted_at__isnull=True)
-            .order_by()
-            .values_list("parent_id", "prefix_length")
-            .annotate(count=Count("*"))
-        )
+        if counted:
+            # Kept by triggers (migration 0007): a few rows per pool, however many
+            # children. Only ids of pools fetched through the organization reach here.
+            rows = PoolChildLengths.objects.filter(parent_id__in=chunk, live__gt=0).values_list(
+                "parent_id", "prefix_length", "live"
+            )
+        else:
+            # COUNT(*), not COUNT(id): the id is not in the (parent, prefix_length) index.
+            rows = (
+                Pool.objects.filter(parent_id__in=chunk, deleted_at__isnull=True)
+                .order_by()
+                .values_list("parent_id", "prefix_length")
+                .annotate(count=Count("*"))
+            )
         for parent_id, length, count in rows:
             lengths[parent_id].append((length, count))
     result: dict[int, Utilization] = {}
