@@ -62,7 +62,8 @@ def _pool_data(rows: Iterable[tuple[Any, ...]]) -> list[PoolData]:
         PoolData(
             pk,
             parent_id,
-            Prefix(family, int(first_key, 16), length),
+            # Stored rows are valid blocks: no need to check them again, a million times.
+            Prefix.trusted(family, int(first_key, 16), length),
             name=name,
             type=kind,
             status=status,

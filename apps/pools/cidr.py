@@ -114,6 +114,16 @@ class Prefix:
         """
         return cls(family, first, length)
 
+    @classmethod
+    def trusted(cls, family: int, first: int, length: int) -> Prefix:
+        """Return the block without validating it, for numbers valid by construction.
+
+        For hot loops only (the analysis of a million pools builds two per pool): rows the
+        database holds, written through ``Pool.set_prefix``, and arithmetic on aligned
+        blocks. Anything read from a user goes through the constructor.
+        """
+        return _unchecked(family, first, length)
+
     @property
     def bits(self) -> int:
         """Return the address width of the family: 32 or 128."""

@@ -137,7 +137,8 @@ def gap_analysis(pool: Prefix, children: Iterable[Prefix]) -> GapAnalysis:
                 largest_first, largest_size = first, size
             first += size
     largest = (
-        Prefix(family, largest_first, bits + 1 - largest_size.bit_length())
+        # Aligned by the decomposition above: built without checking it again.
+        Prefix.trusted(family, largest_first, bits + 1 - largest_size.bit_length())
         if largest_size
         else None
     )
