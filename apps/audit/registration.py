@@ -51,6 +51,10 @@ UNAUDITED_MODELS: dict[str, str] = {
     ),
     "auth.permission": "framework metadata written by migrations; grants are audited on users",
     "django_celery_beat.periodictasks": "the scheduler's change marker, touched on every save",
+    "pools.poolchildlengths": (
+        "derived counts of live children per pool, written only by PostgreSQL triggers on "
+        "pools_pool; every change to the pools themselves is audited"
+    ),
     "discovery.discoveredresource": (
         "written in bulk by the sync runs, thousands per run; each run records a sync event "
         "with its counts, and the pool changes reconciliation causes are audited"
