@@ -15,6 +15,7 @@ big pools of the analysis in parts), for which a sequential scan is the cheapest
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -47,6 +48,7 @@ def plans(organization: Organization, other_organization: Organization) -> Organ
     Pool.objects.filter(pk__in=tagged).update(tags={"env": "prod"})
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE pools_pool")
+        cursor.execute("ANALYZE pools_poolchildlengths")
     return organization
 
 
@@ -55,12 +57,15 @@ def sequential_scans(queries: list[dict[str, Any]], organization: Organization) 
     found = []
     for query in queries:
         sql = query["sql"]
-        if "pools_pool" not in sql or sql.lstrip().upper().startswith(("SAVEPOINT", "RELEASE")):
+        if "pools_pool" not in sql or sql.lstrip().upper().startswith(
+            ("SAVEPOINT", "RELEASE", "EXPLAIN")
+        ):
             continue
         with tenant_context(organization), connection.cursor() as cursor:
             cursor.execute("EXPLAIN " + sql)
             plan = "\n".join(row[0] for row in cursor.fetchall())
-        if "Seq Scan on pools_pool" in plan:
+        # pools_pool itself, or the child counts utilization reads (pools_poolchildlengths).
+        if re.search(r"Seq Scan on pools_pool(\s|childlengths)", plan):
             found.append(f"{sql}\n{plan}")
     return found
 
