@@ -47,13 +47,17 @@ class LimitOffsetPagination(pagination.LimitOffsetPagination):
         rows = list(queryset[self.offset : self.offset + self.limit + 1])
         self.has_next = len(rows) > self.limit
         rows = rows[: self.limit]
-        if rows and not self.has_next:
-            # The last page: its end is the count, no counting needed.
+        if (rows or not self.offset) and not self.has_next:
+            # The last page (or an empty list): its end is the count, no counting needed.
             self.count, self.count_exact = self.offset + len(rows), True
-        else:
+        elif rows:
             known = self.offset + len(rows) + (1 if self.has_next else 0)
             counted = capped_count(queryset, known=known)
             self.count, self.count_exact = counted.value, counted.exact
+        else:
+            # Past the end: there are at most ``offset`` rows.
+            counted = capped_count(queryset)
+            self.count, self.count_exact = min(counted.value, self.offset), counted.exact
         if self.count > self.limit and self.template is not None:
             self.display_page_controls = True
         return rows

@@ -61,6 +61,23 @@ def test_a_page_past_the_end_is_empty_with_the_count(owner_client, root, eight) 
     assert (body["count"], body["count_exact"]) == (9, True)
 
 
+def test_past_the_end_and_the_cap_the_count_is_at_most_the_offset(
+    owner_client, root, eight, low_cap
+) -> None:
+    body = owner_client.get(f"{LIST}?offset=12&limit=5").json()
+    assert body["results"] == []
+    assert body["next"] is None
+    assert body["count"] <= 12
+
+
+def test_an_empty_list_counts_nothing(owner_client, django_assert_max_num_queries) -> None:
+    owner_client.get(LIST)
+    with django_assert_max_num_queries(4) as captured:
+        body = owner_client.get(LIST).json()
+    assert (body["count"], body["count_exact"], body["results"]) == (0, True, [])
+    assert not any("COUNT(" in query["sql"] for query in captured.captured_queries)
+
+
 def test_the_console_list_says_about_past_the_cap(
     organization, make_member, root, eight, low_cap
 ) -> None:
