@@ -64,8 +64,10 @@ def sequential_scans(queries: list[dict[str, Any]], organization: Organization) 
         with tenant_context(organization), connection.cursor() as cursor:
             cursor.execute("EXPLAIN " + sql)
             plan = "\n".join(row[0] for row in cursor.fetchall())
-        # pools_pool itself, or the child counts utilization reads (pools_poolchildlengths).
-        if re.search(r"Seq Scan on pools_pool(\s|childlengths)", plan):
+        # pools_pool itself. The child counts utilization reads (pools_poolchildlengths) are
+        # a few rows per pool; on a table this small a sequential read of them is the
+        # planner's right choice, so only bench_scale checks them, at a million pools.
+        if re.search(r"Seq Scan on pools_pool\s", plan):
             found.append(f"{sql}\n{plan}")
     return found
 
