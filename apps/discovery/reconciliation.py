@@ -319,8 +319,8 @@ def _write_resources(
 
 
 def _update_resources(rows: list[DiscoveredResource]) -> None:
-    """Write the reconciliation fields of ``rows`` in batches (see ``_update_rows``)."""
-    _update_rows(
+    """Write the reconciliation fields of ``rows`` in batches (see ``update_rows``)."""
+    update_rows(
         DiscoveredResource,
         [
             ("pool_id", "bigint"),
@@ -345,7 +345,7 @@ def _update_resources(rows: list[DiscoveredResource]) -> None:
     )
 
 
-def _update_rows(
+def update_rows(
     model: type[Any], columns: list[tuple[str, str]], rows: list[tuple[Any, ...]]
 ) -> None:
     """Set ``columns`` (attribute name, PostgreSQL type) of the rows ``(pk, *values)``.
@@ -437,7 +437,7 @@ def _write_links(computed: Computed, actor: Actor, now: Any) -> tuple[int, int]:
             updates.append((pool.pk, resource_id, account_id, after["orphaned_at"], now))
             entries.append((pool, before, after))
             organization_id = pool.organization_id
-        _update_rows(
+        update_rows(
             Pool,
             [
                 ("cloud_resource_id", "bigint"),
