@@ -291,7 +291,8 @@ def _write_resources(
     findings = engine.resource_compliance(
         facts, blocks, settings=analysis_settings(organization=organization).compliance, now=now
     )
-    changed: list[DiscoveredResource] = []
+    # Plain rows (pk, *columns), not model instances: a first reconciliation writes them all.
+    changed: list[tuple[Any, ...]] = []
     by_state: dict[str, int] = {}
     for row in computed.resources:
         outcome = outcomes.get(row.item.id)
@@ -313,12 +314,22 @@ def _write_resources(
             "compliance": row.compliance,
         }
         if values != stored or not row.reconciled:
-            changed.append(DiscoveredResource(pk=row.item.id, reconciled_at=now, **values))
+            changed.append(
+                (
+                    row.item.id,
+                    values["pool_id"],
+                    values["management_state"],
+                    values["overlap_status"],
+                    json.dumps(values["overlaps_with"]),
+                    json.dumps(values["compliance"]),
+                    now,
+                )
+            )
     _update_resources(changed)
     return len(changed), by_state
 
 
-def _update_resources(rows: list[DiscoveredResource]) -> None:
+def _update_resources(rows: list[tuple[Any, ...]]) -> None:
     """Write the reconciliation fields of ``rows`` in batches (see ``update_rows``)."""
     update_rows(
         DiscoveredResource,
@@ -330,18 +341,7 @@ def _update_resources(rows: list[DiscoveredResource]) -> None:
             ("compliance", "jsonb"),
             ("reconciled_at", "timestamptz"),
         ],
-        [
-            (
-                row.pk,
-                row.pool_id,
-                row.management_state,
-                row.overlap_status,
-                json.dumps(row.overlaps_with),
-                json.dumps(row.compliance),
-                row.reconciled_at,
-            )
-            for row in rows
-        ],
+        rows,
     )
 
 
