@@ -25,6 +25,7 @@ holds or the plan refuses the change; ``drift_ignore`` mutes a finding with a re
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -212,6 +213,38 @@ def drift_compute(computed: Computed) -> list[dict[str, Any]]:
     return found
 
 
+_COMPARED_TYPES = (
+    ("kind", "text"),
+    ("severity", "text"),
+    ("account_id", "bigint"),
+    ("resource_id", "bigint"),
+    ("pool_id", "bigint"),
+    ("message", "text"),
+    ("suggestion", "jsonb"),
+)
+
+
+def _update_findings(rows: list[DriftFinding], extra: list[tuple[str, str]]) -> None:
+    """Write the compared fields, ``updated_at`` and ``extra`` of ``rows``, set-based."""
+    from apps.discovery.reconciliation import update_rows
+
+    columns = [*_COMPARED_TYPES, *extra, ("updated_at", "timestamptz")]
+    update_rows(
+        DriftFinding,
+        columns,
+        [
+            (
+                row.pk,
+                *(
+                    json.dumps(getattr(row, name)) if kind == "jsonb" else getattr(row, name)
+                    for name, kind in columns
+                ),
+            )
+            for row in rows
+        ],
+    )
+
+
 def drift_recompute(
     *, organization: Organization, computed: Computed, now: Any | None = None
 ) -> dict[str, int]:
@@ -251,10 +284,8 @@ def drift_recompute(
         elif previous != fields:
             updates.append(DriftFinding(pk=pk, updated_at=now, **fields))
     DriftFinding.objects.bulk_create(creates, batch_size=1_000)
-    DriftFinding.objects.bulk_update(updates, [*_COMPARED, "updated_at"], batch_size=1_000)
-    DriftFinding.objects.bulk_update(
-        reopened, [*_COMPARED, "status", "detected_at", "updated_at"], batch_size=1_000
-    )
+    _update_findings(updates, [])
+    _update_findings(reopened, [("status", "text"), ("detected_at", "timestamptz")])
     gone = [
         pk
         for key, (pk, status, _) in stored.items()
