@@ -165,6 +165,7 @@ class OrganizationAdmin(TenantAdminMixin, admin.ModelAdmin):
     }
     list_display = ["name", "slug", "member_count", "created_at"]
     search_fields = ["name", "slug"]
+    ordering = ["name"]
     list_filter = ["created_at"]
     readonly_fields = ["created_at", "updated_at", "effective_settings", "effective_quotas"]
     prepopulated_fields = {"slug": ("name",)}
