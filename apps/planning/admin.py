@@ -11,7 +11,7 @@ from typing import Any
 from django import forms
 from django.contrib import admin
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 
 from apps.planning import ai_services, llm_services, template_services
 from apps.planning.models import (
@@ -22,7 +22,9 @@ from apps.planning.models import (
     OrganizationTemplate,
     Plan,
 )
+from apps.planning import services as plan_services
 from apps.tenancy.admin_mixins import TenantAdminMixin
+from cloudpam.admin_actions import confirmed_action
 from cloudpam.context import actor_of
 from cloudpam.exceptions import ApplicationError
 
@@ -49,6 +51,29 @@ class PlanAdmin(TenantAdminMixin, admin.ModelAdmin):
     list_select_related = ["organization", "created_by"]
     date_hierarchy = "created_at"
     readonly_fields = ["error_count"]
+    actions = ["apply_plans"]
+
+    def has_apply_permission(self, request: HttpRequest) -> bool:
+        return self.role_allows(request, "plans.apply")
+
+    @admin.action(description="Apply the selected plans", permissions=["apply"])
+    def apply_plans(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
+        def apply(plan: Plan, data: dict[str, Any]) -> str:
+            applied = plan_services.plan_apply(plan=plan, actor=actor_of(request))
+            return f"Plan {applied.pk} ({applied.title}) applied."
+
+        return confirmed_action(
+            self,
+            request,
+            queryset.order_by("pk"),
+            name="apply_plans",
+            title="Apply plans",
+            permission="plans.apply",
+            button="Yes, apply them",
+            note="Each plan is checked again and applied in one transaction through the "
+            "pool services, or not at all; an applied plan can be rolled back in the console.",
+            run=apply,
+        )
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
         return [field.name for field in self.model._meta.fields] + list(self.readonly_fields)
@@ -133,6 +158,7 @@ class OrganizationTemplateAdmin(TenantAdminMixin, admin.ModelAdmin):
     list_display = ["name", "organization", "template", "version", "created_by", "updated_at"]
     list_filter = ["organization", "template"]
     search_fields = ["name", "description"]
+    autocomplete_fields = ["organization"]
     list_select_related = ["organization", "created_by"]
     readonly_fields = ["version", "created_by", "created_at", "updated_at"]
     # Deleting is one row at a time, through the service, from the delete page.
@@ -252,6 +278,7 @@ class LLMProviderConfigAdmin(TenantAdminMixin, admin.ModelAdmin):
     ]
     list_filter = ["organization", "provider", "enabled"]
     search_fields = ["name", "model"]
+    autocomplete_fields = ["organization"]
     list_select_related = ["organization"]
     readonly_fields = [
         "api_key_set_display",

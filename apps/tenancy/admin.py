@@ -33,6 +33,7 @@ class UserAdmin(SuperuserOnlyAdminMixin, BaseUserAdmin):
     list_display = ["email", "full_name", "is_active", "is_staff", "date_joined", "last_login"]
     list_filter = ["is_active", "is_staff", "is_superuser"]
     search_fields = ["email", "full_name"]
+    autocomplete_fields = ["groups"]
     readonly_fields = ["date_joined", "last_login"]
     fieldsets = (
         (None, {"fields": ("email", "password")}),
@@ -291,6 +292,7 @@ class MembershipAdmin(TenantAdminMixin, admin.ModelAdmin):
     list_display = ["user", "organization", "role", "created_at"]
     list_filter = ["role", "organization"]
     search_fields = ["user__email", "organization__name", "organization__slug"]
+    autocomplete_fields = ["organization"]
     readonly_fields = ["created_at", "updated_at"]
     list_select_related = ["user", "organization"]
 
