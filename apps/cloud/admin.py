@@ -15,7 +15,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 
 from apps.cloud import services
-from apps.cloud.forms import SecretTextarea
+from apps.cloud.forms import RegionsField, SecretTextarea
 from apps.cloud.models import CloudAccount
 from apps.cloud.services import ALL_PROVIDER_FIELDS, SECRET_FIELDS
 from apps.tenancy.admin_mixins import TenantAdminMixin
@@ -44,6 +44,12 @@ SECRET_INPUTS = ["secret_access_key", "service_account_key", "client_secret"]
 
 class CloudAccountAdminForm(forms.ModelForm):
     """Account fields plus empty secret inputs; saving runs the account services."""
+
+    # Typed as in the console, never a JSON list in a text area.
+    regions = RegionsField(
+        required=False,
+        help_text="Regions or locations, separated by commas or spaces; empty for every one.",
+    )
 
     secret_access_key = forms.CharField(
         required=False,

@@ -6,12 +6,14 @@ the admin shows them with their operations, verdict and preview.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from django import forms
 from django.contrib import admin
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
+from django.utils.html import format_html
 
 from apps.planning import ai_services, llm_services, template_services
 from apps.planning.models import (
@@ -144,6 +146,10 @@ class OrganizationTemplateAdminForm(forms.ModelForm):
         return
 
 
+def _formatted_json(value: Any) -> str:
+    return format_html("<pre>{}</pre>", json.dumps(value, indent=2, sort_keys=True))
+
+
 @admin.register(OrganizationTemplate)
 class OrganizationTemplateAdmin(TenantAdminMixin, admin.ModelAdmin):
     """Saved wizard templates; every write goes through the template services."""
@@ -171,8 +177,26 @@ class OrganizationTemplateAdmin(TenantAdminMixin, admin.ModelAdmin):
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
         fields = list(self.readonly_fields)
         if obj is not None:
-            fields.append("template")
+            # A saved template's parameters are shown formatted; the console's wizard
+            # edits them with a field per value, not JSON typed by hand.
+            fields += ["organization", "template", "params_formatted", "naming_formatted"]
         return fields
+
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        if obj is None:
+            return ["organization", "name", "template", "description", "params", "naming"]
+        return ["name", "template", "description", "params_formatted", "naming_formatted"] + [
+            "organization",
+            *self.readonly_fields,
+        ]
+
+    @admin.display(description="parameters")
+    def params_formatted(self, obj: OrganizationTemplate) -> str:
+        return _formatted_json(obj.params)
+
+    @admin.display(description="naming")
+    def naming_formatted(self, obj: OrganizationTemplate) -> str:
+        return _formatted_json(obj.naming)
 
     def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
         # OrganizationTemplateAdminForm.clean() has saved through the services already.

@@ -95,16 +95,7 @@ CONSOLE_PERMISSIONS: dict[str, str] = {
 }
 
 # The pages that still edit JSON in a text area, each to be emptied from this set:
-KNOWN_JSON_TEXTAREAS: set[str] = {
-    # The admin's JSON model fields (tags, template parameters, regions, settings and
-    # quota changes) still use the JSON text area; structured admin widgets are to come.
-    "admin-pools-pool-change",
-    "admin-planning-organizationtemplate-change",
-    "admin-cloud-cloudaccount-change",
-    "admin-tenancy-organization-change",
-    # django-celery-beat's task arguments are JSON by design (superusers only).
-    "admin-django_celery_beat-periodictask-change",
-}
+KNOWN_JSON_TEXTAREAS: set[str] = set()
 
 # Problems of third-party pages the project does not render, by page: django-celery-beat's
 # forms split dates in two inputs under one label, and its task page runs an inline script.
