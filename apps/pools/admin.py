@@ -428,9 +428,7 @@ class PoolAdmin(TenantAdminMixin, TreeAdmin):
             title="Allocate a child",
             permission="pools.change",
             button="Allocate",
-            form_class=(
-                (lambda data: AllocateChildForm(data, pool=pools[0])) if pools else None
-            ),
+            form_class=((lambda data: AllocateChildForm(data, pool=pools[0])) if pools else None),
             note="The next free block of the length is carved out of each pool.",
             run=allocate,
         )

@@ -43,6 +43,11 @@ class UserAdmin(SuperuserOnlyAdminMixin, BaseUserAdmin):
     list_filter = ["is_active", "is_staff", "is_superuser"]
     search_fields = ["email", "full_name"]
     autocomplete_fields = ["groups"]
+
+    class Media:
+        # Labels the search box of the groups picker (select2 leaves it unlabelled).
+        js = ["js/admin_picker_labels.js"]
+
     readonly_fields = ["date_joined", "last_login"]
     fieldsets = (
         (None, {"fields": ("email", "password")}),
