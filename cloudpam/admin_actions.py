@@ -66,10 +66,9 @@ def confirmed_action(
             except ApplicationError as exc:
                 model_admin.message_user(request, exc.message, messages.ERROR)
             return None
-        assert run is not None
         for row in allowed:
             try:
-                message = run(row, data)
+                message = run(row, data) if run is not None else None
             except ApplicationError as exc:
                 model_admin.message_user(request, f"{row}: {exc.message}", messages.ERROR)
                 continue

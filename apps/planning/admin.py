@@ -16,6 +16,7 @@ from django.http import HttpRequest, HttpResponse
 from django.utils.html import format_html
 
 from apps.planning import ai_services, llm_services, template_services
+from apps.planning import services as plan_services
 from apps.planning.models import (
     AIMessage,
     AISession,
@@ -24,7 +25,6 @@ from apps.planning.models import (
     OrganizationTemplate,
     Plan,
 )
-from apps.planning import services as plan_services
 from apps.tenancy.admin_mixins import TenantAdminMixin
 from cloudpam.admin_actions import confirmed_action
 from cloudpam.context import actor_of
@@ -185,10 +185,8 @@ class OrganizationTemplateAdmin(TenantAdminMixin, admin.ModelAdmin):
     def get_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
         if obj is None:
             return ["organization", "name", "template", "description", "params", "naming"]
-        return ["name", "template", "description", "params_formatted", "naming_formatted"] + [
-            "organization",
-            *self.readonly_fields,
-        ]
+        shown = ["name", "template", "description", "params_formatted", "naming_formatted"]
+        return [*shown, "organization", *self.readonly_fields]
 
     @admin.display(description="parameters")
     def params_formatted(self, obj: OrganizationTemplate) -> str:

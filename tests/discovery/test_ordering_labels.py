@@ -12,6 +12,9 @@ from apps.discovery.filters import ResourceFilterSet, RunFilterSet
 def test_ordering_choices_have_labels_not_field_names(filterset) -> None:  # type: ignore[no-untyped-def]
     choices = filterset(data={}).form.fields["ordering"].choices
     empty, *orderings = choices
-    assert empty[0] == "" and "(default)" in empty[1]
+    assert empty[0] == ""
+    assert "(default)" in empty[1]
     for value, label in orderings:
-        assert label != value and "_" not in label and label[0].isupper(), (value, label)
+        assert label != value, value
+        assert "_" not in label, label
+        assert label[0].isupper(), label

@@ -267,7 +267,8 @@ def test_the_parent_and_organization_pickers_list_the_members_organization_only(
     assert "10.1.0.0/16 foreign" in _autocomplete(admin_client, "pools.pool", "parent", "10.1")
     assert _autocomplete(staff_client, "pools.pool", "organization") == {str(organization)}
     html = staff_client.get(f"{CHANGELIST}{plan['vpc'].pk}/change/").content.decode()
-    assert 'data-model-name="pool"' in html and "admin-autocomplete" in html
+    assert 'data-model-name="pool"' in html
+    assert "admin-autocomplete" in html
 
 
 def test_the_change_page_shows_the_first_children_and_the_free_space(
@@ -312,7 +313,8 @@ def test_allocating_a_child_asks_first_then_runs_the_service(staff_client, plan)
     form |= {"strategy": "first_fit"}
     # A form error shows the page again; the service's refusal is a message.
     bad = staff_client.post(CHANGELIST, {**action, **form, "name": "", "post": "yes"})
-    assert bad.status_code == 200 and "This field is required." in bad.content.decode()
+    assert bad.status_code == 200
+    assert "This field is required." in bad.content.decode()
     refused = {**action, **form, "prefix_length": "8", "post": "yes"}
     refused_page = staff_client.post(CHANGELIST, refused, follow=True)
     notes = [str(m) for m in refused_page.context["messages"]]

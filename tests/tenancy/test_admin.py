@@ -124,7 +124,8 @@ def _organization_form(organization, **changes):  # type: ignore[no-untyped-def]
 def test_organization_settings_are_typed_fields_validated_in_the_admin(admin_client, organization):
     url = f"/admin/tenancy/organization/{organization.pk}/change/"
     page = admin_client.get(url).content.decode()
-    assert 'name="audit_retention_days"' in page and 'name="max_pools"' in page
+    assert 'name="audit_retention_days"' in page
+    assert 'name="max_pools"' in page
     response = admin_client.post(
         url, _organization_form(organization, audit_retention_days="forever")
     )

@@ -754,7 +754,7 @@ def test_every_editable_relation_of_the_project_admins_is_a_picker(rf: Any) -> N
 
 
 @pytest.mark.parametrize(
-    "label, name",
+    ("label", "name"),
     [
         (label, name)
         for label, actions in ACTIONS.items()
