@@ -391,7 +391,8 @@ class Walker:
         visit = self.visit
         assert visit is not None
         page = visit.page
-        self.page.wait_for_function(SETTLED)
+        # Polled on a timer: animation frames may be throttled in a page not in front.
+        self.page.wait_for_function(SETTLED, polling=50)
         wanted = 200 if visit.allowed else 403
         problems = []
         if self.status != wanted:
