@@ -12,13 +12,14 @@ from typing import Any
 from django import forms
 from django.contrib import admin, messages
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 
 from apps.cloud import services
-from apps.cloud.forms import SecretTextarea
+from apps.cloud.forms import RegionsField, SecretTextarea
 from apps.cloud.models import CloudAccount
 from apps.cloud.services import ALL_PROVIDER_FIELDS, SECRET_FIELDS
 from apps.tenancy.admin_mixins import TenantAdminMixin
+from cloudpam.admin_actions import confirmed_action
 from cloudpam.context import actor_of
 from cloudpam.exceptions import ApplicationError
 
@@ -43,6 +44,12 @@ SECRET_INPUTS = ["secret_access_key", "service_account_key", "client_secret"]
 
 class CloudAccountAdminForm(forms.ModelForm):
     """Account fields plus empty secret inputs; saving runs the account services."""
+
+    # Typed as in the console, never a JSON list in a text area.
+    regions = RegionsField(
+        required=False,
+        help_text="Regions or locations, separated by commas or spaces; empty for every one.",
+    )
 
     secret_access_key = forms.CharField(
         required=False,
@@ -147,6 +154,7 @@ class CloudAccountAdmin(TenantAdminMixin, admin.ModelAdmin):
     ]
     list_filter = ["provider", "status", "auth_method", "organization"]
     search_fields = ["name", "external_id"]
+    autocomplete_fields = ["organization"]
     readonly_fields = [
         "parent",
         "credentials_set_display",
@@ -161,7 +169,7 @@ class CloudAccountAdmin(TenantAdminMixin, admin.ModelAdmin):
         "updated_at",
         "deleted_at",
     ]
-    actions = ["soft_delete", "check_connectivity"]
+    actions = ["sync_now", "soft_delete", "check_connectivity"]
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         # Rows are never deleted directly: the action soft-deletes through the service.
@@ -172,6 +180,10 @@ class CloudAccountAdmin(TenantAdminMixin, admin.ModelAdmin):
 
     def has_check_connectivity_permission(self, request: HttpRequest) -> bool:
         return self.role_allows(request, "accounts.change")
+
+    def has_sync_permission(self, request: HttpRequest) -> bool:
+        # As the console's "Sync now": discovery.change.
+        return self.role_allows(request, "discovery.change")
 
     def get_form(self, request: HttpRequest, obj: CloudAccount | None = None, **kwargs: Any) -> Any:
         form = super().get_form(request, obj, **kwargs)
@@ -245,3 +257,24 @@ class CloudAccountAdmin(TenantAdminMixin, admin.ModelAdmin):
                     f"{account.name}: {error.get('code')}: {error.get('message')}",
                     messages.ERROR,
                 )
+
+    @admin.action(description="Sync the selected accounts now", permissions=["sync"])
+    def sync_now(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
+        from apps.discovery.sync import sync_run_start
+
+        def sync(account: CloudAccount, data: dict[str, Any]) -> str:
+            run = sync_run_start(account=account, actor=actor_of(request))
+            return f"Sync run {run.pk} of {account.name} queued."
+
+        return confirmed_action(
+            self,
+            request,
+            queryset.filter(deleted_at__isnull=True).order_by("pk"),
+            name="sync_now",
+            title="Sync accounts now",
+            permission="discovery.change",
+            button="Yes, sync them",
+            note="Each sync run reads the account's networks in the background "
+            "and counts against the daily quota of sync runs.",
+            run=sync,
+        )

@@ -26,6 +26,20 @@ ORDERINGS: dict[str, tuple[str, ...]] = {
     "-created_at": ("-created_at", "-id"),
 }
 
+# What the console's "Order by" choice shows for each ordering value.
+ORDERING_LABELS: dict[str, str] = {
+    "name": "Name",
+    "-name": "Name, descending",
+    "provider": "Provider",
+    "-provider": "Provider, descending",
+    "status": "Status",
+    "-status": "Status, descending",
+    "last_checked_at": "Last checked",
+    "-last_checked_at": "Last checked, newest first",
+    "created_at": "Created",
+    "-created_at": "Created, newest first",
+}
+
 
 class AccountFilterSet(django_filters.FilterSet):
     """``provider``, ``status``, ``parent`` (an account id, or null), ``q`` and ``ordering``."""
@@ -47,7 +61,8 @@ class AccountFilterSet(django_filters.FilterSet):
         help_text="Part of the name or external id.",
     )
     ordering = django_filters.ChoiceFilter(
-        choices=[(key, key) for key in ORDERINGS],
+        choices=[(key, ORDERING_LABELS[key]) for key in ORDERINGS],
+        empty_label="Name (default)",
         method="filter_ordering",
         label="Order by",
         help_text="Order by one field; name by default.",

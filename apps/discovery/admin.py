@@ -12,7 +12,7 @@ from typing import Any
 
 from django.contrib import admin, messages
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 
 from apps.discovery import services
 from apps.discovery.models import (
@@ -24,6 +24,7 @@ from apps.discovery.models import (
     SyncRun,
 )
 from apps.tenancy.admin_mixins import TenantAdminMixin
+from cloudpam.admin_actions import confirmed_action
 from cloudpam.context import actor_of
 from cloudpam.exceptions import ApplicationError
 
@@ -102,12 +103,21 @@ class AgentAdmin(ReadOnlyTenantAdmin):
         return obj.is_stale()
 
     @admin.action(description="Approve the selected pending agents", permissions=["manage"])
-    def approve_agents(self, request: HttpRequest, queryset: QuerySet) -> None:
-        self.act(
+    def approve_agents(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
+        def approve(agent: Agent, data: dict[str, Any]) -> str:
+            services.agent_approve(agent=agent, actor=actor_of(request))
+            return f"Agent {agent.name} approved."
+
+        return confirmed_action(
+            self,
             request,
-            queryset,
-            lambda agent, actor: services.agent_approve(agent=agent, actor=actor),
-            "Agents approved:",
+            queryset.order_by("pk"),
+            name="approve_agents",
+            title="Approve agents",
+            permission="agents.manage",
+            button="Yes, approve them",
+            note="An approved agent may push the networks it discovers into this organization.",
+            run=approve,
         )
 
     @admin.action(description="Reject the selected pending agents", permissions=["manage"])

@@ -48,6 +48,26 @@ RUN_ORDERINGS: dict[str, tuple[str, ...]] = {
     "-finished_at": ("-finished_at", "-id"),
 }
 
+# What the console's "Order by" choices show for each ordering value.
+RESOURCE_ORDERING_LABELS: dict[str, str] = {
+    "cidr": "Address",
+    "-cidr": "Address, descending",
+    "name": "Name",
+    "-name": "Name, descending",
+    "resource_type": "Resource type",
+    "-resource_type": "Resource type, descending",
+    "last_seen_at": "Last seen",
+    "-last_seen_at": "Last seen, newest first",
+    "first_seen_at": "First seen",
+    "-first_seen_at": "First seen, newest first",
+}
+RUN_ORDERING_LABELS: dict[str, str] = {
+    "created_at": "Started",
+    "-created_at": "Started, newest first",
+    "finished_at": "Finished",
+    "-finished_at": "Finished, newest first",
+}
+
 
 class IdField(forms.CharField):
     """A positive database id."""
@@ -124,7 +144,8 @@ class ResourceFilterSet(_StrictFilterSet):
         help_text="Part of the name, resource id or network id, or the start of the CIDR.",
     )
     ordering = django_filters.ChoiceFilter(
-        choices=[(key, key) for key in RESOURCE_ORDERINGS],
+        choices=[(key, RESOURCE_ORDERING_LABELS[key]) for key in RESOURCE_ORDERINGS],
+        empty_label="Address (default)",
         method="filter_ordering",
         label="Order by",
         help_text="Order by one field; address order by default.",
@@ -194,7 +215,8 @@ class RunFilterSet(_StrictFilterSet):
     status = django_filters.ChoiceFilter(choices=SyncStatus.choices)
     trigger = django_filters.ChoiceFilter(choices=SyncTrigger.choices)
     ordering = django_filters.ChoiceFilter(
-        choices=[(key, key) for key in RUN_ORDERINGS],
+        choices=[(key, RUN_ORDERING_LABELS[key]) for key in RUN_ORDERINGS],
+        empty_label="Newest first (default)",
         method="filter_ordering",
         label="Order by",
         help_text="Order by one field; newest first by default.",

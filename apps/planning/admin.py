@@ -6,14 +6,17 @@ the admin shows them with their operations, verdict and preview.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from django import forms
 from django.contrib import admin
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
+from django.utils.html import format_html
 
 from apps.planning import ai_services, llm_services, template_services
+from apps.planning import services as plan_services
 from apps.planning.models import (
     AIMessage,
     AISession,
@@ -23,6 +26,7 @@ from apps.planning.models import (
     Plan,
 )
 from apps.tenancy.admin_mixins import TenantAdminMixin
+from cloudpam.admin_actions import confirmed_action
 from cloudpam.context import actor_of
 from cloudpam.exceptions import ApplicationError
 
@@ -49,6 +53,29 @@ class PlanAdmin(TenantAdminMixin, admin.ModelAdmin):
     list_select_related = ["organization", "created_by"]
     date_hierarchy = "created_at"
     readonly_fields = ["error_count"]
+    actions = ["apply_plans"]
+
+    def has_apply_permission(self, request: HttpRequest) -> bool:
+        return self.role_allows(request, "plans.apply")
+
+    @admin.action(description="Apply the selected plans", permissions=["apply"])
+    def apply_plans(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
+        def apply(plan: Plan, data: dict[str, Any]) -> str:
+            applied = plan_services.plan_apply(plan=plan, actor=actor_of(request))
+            return f"Plan {applied.pk} ({applied.title}) applied."
+
+        return confirmed_action(
+            self,
+            request,
+            queryset.order_by("pk"),
+            name="apply_plans",
+            title="Apply plans",
+            permission="plans.apply",
+            button="Yes, apply them",
+            note="Each plan is checked again and applied in one transaction through the "
+            "pool services, or not at all; an applied plan can be rolled back in the console.",
+            run=apply,
+        )
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
         return [field.name for field in self.model._meta.fields] + list(self.readonly_fields)
@@ -119,6 +146,10 @@ class OrganizationTemplateAdminForm(forms.ModelForm):
         return
 
 
+def _formatted_json(value: Any) -> str:
+    return format_html("<pre>{}</pre>", json.dumps(value, indent=2, sort_keys=True))
+
+
 @admin.register(OrganizationTemplate)
 class OrganizationTemplateAdmin(TenantAdminMixin, admin.ModelAdmin):
     """Saved wizard templates; every write goes through the template services."""
@@ -133,6 +164,7 @@ class OrganizationTemplateAdmin(TenantAdminMixin, admin.ModelAdmin):
     list_display = ["name", "organization", "template", "version", "created_by", "updated_at"]
     list_filter = ["organization", "template"]
     search_fields = ["name", "description"]
+    autocomplete_fields = ["organization"]
     list_select_related = ["organization", "created_by"]
     readonly_fields = ["version", "created_by", "created_at", "updated_at"]
     # Deleting is one row at a time, through the service, from the delete page.
@@ -145,8 +177,24 @@ class OrganizationTemplateAdmin(TenantAdminMixin, admin.ModelAdmin):
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
         fields = list(self.readonly_fields)
         if obj is not None:
-            fields.append("template")
+            # A saved template's parameters are shown formatted; the console's wizard
+            # edits them with a field per value, not JSON typed by hand.
+            fields += ["organization", "template", "params_formatted", "naming_formatted"]
         return fields
+
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        if obj is None:
+            return ["organization", "name", "template", "description", "params", "naming"]
+        shown = ["name", "template", "description", "params_formatted", "naming_formatted"]
+        return [*shown, "organization", *self.readonly_fields]
+
+    @admin.display(description="parameters")
+    def params_formatted(self, obj: OrganizationTemplate) -> str:
+        return _formatted_json(obj.params)
+
+    @admin.display(description="naming")
+    def naming_formatted(self, obj: OrganizationTemplate) -> str:
+        return _formatted_json(obj.naming)
 
     def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
         # OrganizationTemplateAdminForm.clean() has saved through the services already.
@@ -252,6 +300,7 @@ class LLMProviderConfigAdmin(TenantAdminMixin, admin.ModelAdmin):
     ]
     list_filter = ["organization", "provider", "enabled"]
     search_fields = ["name", "model"]
+    autocomplete_fields = ["organization"]
     list_select_related = ["organization"]
     readonly_fields = [
         "api_key_set_display",

@@ -12,6 +12,8 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.utils import flatten_fieldsets
+from django.contrib.admin.widgets import AutocompleteSelect
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
@@ -19,44 +21,59 @@ from django.urls import reverse
 from django.utils.html import format_html
 from treebeard.admin import TreeAdmin
 
+from apps.analysis import services as analysis_services
 from apps.pools import selectors, services
+from apps.pools.forms import PoolAllocateForm, TagsField, tags_to_text
 from apps.pools.models import Pool
 from apps.tenancy.admin_mixins import TenantAdminMixin
 from apps.tenancy.permissions import check_permission
+from cloudpam.admin_actions import confirmed_action
 from cloudpam.context import actor_of
 from cloudpam.exceptions import ApplicationError
 
+# The pool change page lists this many children (a pool may have tens of thousands);
+# the rest are one link away, in the changelist filtered on the parent.
+CHILDREN_SHOWN = 50
+FREE_BLOCKS_SHOWN = 20
+
 
 class PoolAdminForm(forms.ModelForm):
-    """Pool fields plus its parent by id; saving runs the pool services."""
+    """Pool fields plus its parent, picked by name, CIDR or address; saving runs the services."""
 
-    parent_id = forms.IntegerField(
+    parent = forms.ModelChoiceField(
+        queryset=Pool.objects.all(),
         required=False,
-        min_value=1,
-        label="Parent pool id",
+        label="Parent pool",
         help_text="Empty for a root pool. Changing it moves the pool with its subtree.",
+        # The admin's searchable picker: its answers come from PoolAdmin's own queryset
+        # and search (the active organization's pools, by name, CIDR or address).
+        widget=AutocompleteSelect(Pool._meta.get_field("parent"), admin.site),
     )
+    tags = TagsField(required=False, help_text="One key=value per line.")
 
     request: HttpRequest
     model_admin: PoolAdmin
 
     class Meta:
         model = Pool
-        fields = ["organization", "name", "cidr", "type", "status", "description", "tags"]
+        fields = ["organization", "name", "cidr", "type", "status", "description"]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        # A member chooses among their organization's pools only, as the picker offers.
+        self.fields["parent"].queryset = self.model_admin.get_queryset(self.request)
         if self.instance.pk:
-            self.fields["parent_id"].initial = self.instance.parent_id
+            self.initial["parent"] = self.instance.parent_id
+            self.initial["tags"] = tags_to_text(self.instance.tags or {})
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()
         if self.errors:
             return data
-        parent = data.get("parent_id")
-        moving = self.instance.pk is None or parent != self.instance.parent_id
+        parent = data.get("parent")
+        moving = self.instance.pk is None or getattr(parent, "pk", None) != self.instance.parent_id
         if moving and not self.model_admin.may_write_under(self.request, parent):
-            self.add_error("parent_id", "You may not add pools under this parent.")
+            self.add_error("parent", "You may not add pools under this parent.")
             return data
         try:
             if self.instance.pk is None:
@@ -85,8 +102,7 @@ class PoolAdminForm(forms.ModelForm):
                 )
         except ApplicationError as exc:
             placed = False
-            for field, errors in exc.fields.items():
-                name = "parent_id" if field == "parent" else field
+            for name, errors in exc.fields.items():
                 if name in self.fields:
                     self.add_error(name, errors)
                     placed = True
@@ -115,6 +131,36 @@ class DeletedFilter(admin.SimpleListFilter):
         return queryset
 
 
+class ParentFilter(admin.SimpleListFilter):
+    """The children of one pool (``?parent=<id>``): the change page's "all children" link.
+
+    The sidebar offers it only while it is in use (a choice of every parent would
+    be the whole tree); the change page links to it.
+    """
+
+    title = "parent"
+    parameter_name = "parent"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        value = self.value()
+        if not value or not value.isdigit():
+            return []
+        parent = model_admin.get_queryset(request).filter(pk=int(value)).first()
+        return [(value, f"Children of {parent}")] if parent is not None else []
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        value = self.value()
+        if not value:
+            return queryset
+        if not value.isdigit():
+            return queryset.none()
+        return queryset.filter(parent_id=int(value))
+
+
+class AllocateChildForm(PoolAllocateForm):
+    """The console's allocate form, on the admin's confirmation page (free-text tags)."""
+
+
 @admin.register(Pool)
 class PoolAdmin(TenantAdminMixin, TreeAdmin):
     """The pool tree of the active organization (every organization for superusers)."""
@@ -133,7 +179,9 @@ class PoolAdmin(TenantAdminMixin, TreeAdmin):
         "is_live",
         "updated_at",
     ]
-    list_filter = [DeletedFilter, "organization", "family", "type", "status", "source"]
+    list_filter = [DeletedFilter, ParentFilter, "organization", "family", "type", "status"]
+    list_filter += ["source"]
+    autocomplete_fields = ["organization"]
     # An address or a prefix also finds the pools containing it (see get_search_results).
     search_fields = ["name", "cidr", "description"]
     search_help_text = "A name, a CIDR, or an address: the pools containing it."
@@ -151,10 +199,14 @@ class PoolAdmin(TenantAdminMixin, TreeAdmin):
         "updated_at",
         "deleted_at",
     ]
-    actions = ["soft_delete_recursive", "restore", "purge"]
+    actions = ["allocate_child", "run_analysis", "soft_delete_recursive", "restore", "purge"]
     role_permissions = {"view": "pools.view", "add": "pools.change", "change": "pools.change"}
 
     def get_form(self, request: HttpRequest, obj: Pool | None = None, **kwargs: Any) -> Any:
+        # The parent is the form's own field: the model's is not editable (a move is
+        # the service's job), so the model form must not be asked for it.
+        fields = kwargs.get("fields") or flatten_fieldsets(self.get_fieldsets(request, obj))
+        kwargs["fields"] = [name for name in fields if name != "parent"]
         form = super().get_form(request, obj, **kwargs)
         return type(form.__name__, (form,), {"request": request, "model_admin": self})
 
@@ -184,8 +236,46 @@ class PoolAdmin(TenantAdminMixin, TreeAdmin):
     def has_purge_permission(self, request: HttpRequest) -> bool:
         return self.role_allows(request, "pools.purge")
 
+    def has_analyse_permission(self, request: HttpRequest) -> bool:
+        return self.role_allows(request, "analysis.change")
+
+    def change_view(
+        self,
+        request: HttpRequest,
+        object_id: str,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        extra_context = {**(extra_context or {}), **self._tree_context(request, object_id)}
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def _tree_context(self, request: HttpRequest, object_id: str) -> dict[str, Any]:
+        """The pool's first children (one tree level, with utilization and largest free
+        block) and its first free blocks, as the console's tree and pool page show them.
+
+        Bounded whatever the pool's size: ``CHILDREN_SHOWN`` children from the tree
+        selector's paged level, ``FREE_BLOCKS_SHOWN`` free blocks.
+        """
+        pool = self.get_object(request, object_id)
+        if pool is None or pool.deleted_at is not None:
+            return {}
+        tree = selectors.pool_tree(
+            organization=pool.organization, root=pool, depth=1, limit=CHILDREN_SHOWN
+        )
+        node = tree.nodes[0]
+        selectors.tree_free_space(node.children)
+        free = selectors.pool_free_blocks(pool)
+        changelist = reverse("admin:pools_pool_changelist")
+        return {
+            "pool_children": node.children,
+            "pool_children_total": node.utilization.children,
+            "pool_children_url": f"{changelist}?parent={pool.pk}&deleted=no",
+            "pool_free_blocks": free[:FREE_BLOCKS_SHOWN],
+            "pool_free_count": len(free),
+        }
+
     def get_fields(self, request: HttpRequest, obj: Pool | None = None) -> list[str]:
-        editable = ["organization", "name", "cidr", "parent_id", "type", "status"]
+        editable = ["organization", "name", "cidr", "parent", "type", "status"]
         editable += ["description", "tags"]
         if obj is not None:
             editable.remove("organization")
@@ -297,12 +387,81 @@ class PoolAdmin(TenantAdminMixin, TreeAdmin):
         )
 
     @admin.action(description="Restore selected deleted pools", permissions=["change"])
-    def restore(self, request: HttpRequest, queryset: QuerySet) -> None:
-        self._run(
+    def restore(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
+        return confirmed_action(
+            self,
             request,
-            queryset.order_by("depth"),
-            lambda pool: services.pool_restore(pool=pool, actor=actor_of(request)),
-            "Restored",
+            queryset.filter(deleted_at__isnull=False).order_by("depth"),
+            name="restore",
+            title="Restore deleted pools",
+            permission="pools.change",
+            button="Yes, restore them",
+            note="Each pool comes back where it was, if its space is still free.",
+            run=lambda pool, data: (
+                f"Restored {services.pool_restore(pool=pool, actor=actor_of(request))}."
+            ),
+        )
+
+    @admin.action(description="Allocate a child in the selected pools", permissions=["change"])
+    def allocate_child(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
+        pools = list(queryset.filter(deleted_at__isnull=True).order_by("first_key", "depth"))
+
+        def allocate(pool: Pool, data: dict[str, Any]) -> str:
+            child = services.pool_allocate(
+                parent=pool,
+                prefix_length=data["prefix_length"],
+                name=data["name"],
+                type=data["type"],
+                status=data["status"],
+                strategy=data["strategy"],
+                description=data.get("description") or "",
+                tags=data.get("tags") or {},
+                actor=actor_of(request),
+            )
+            return f"Allocated {child.cidr} in {pool}."
+
+        return confirmed_action(
+            self,
+            request,
+            pools,
+            name="allocate_child",
+            title="Allocate a child",
+            permission="pools.change",
+            button="Allocate",
+            form_class=((lambda data: AllocateChildForm(data, pool=pools[0])) if pools else None),
+            note="The next free block of the length is carved out of each pool.",
+            run=allocate,
+        )
+
+    @admin.action(description="Run an analysis of the selected pools", permissions=["analyse"])
+    def run_analysis(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
+        pools = list(queryset.filter(deleted_at__isnull=True).order_by("organization_id", "pk"))
+
+        def analyse(allowed: list[Pool], data: dict[str, Any]) -> list[str]:
+            # One run per organization: a superuser may select pools of several.
+            by_organization: dict[int, list[Pool]] = {}
+            for pool in allowed:
+                by_organization.setdefault(pool.organization_id, []).append(pool)
+            done = []
+            for chosen in by_organization.values():
+                run = analysis_services.analysis_run_create(
+                    organization=chosen[0].organization,
+                    pools=[pool.pk for pool in chosen],
+                    user=request.user,
+                )
+                done.append(f"Analysis run {run.pk} of {len(chosen)} pool(s) queued.")
+            return done
+
+        return confirmed_action(
+            self,
+            request,
+            pools,
+            name="run_analysis",
+            title="Run an analysis",
+            permission="analysis.change",
+            button="Yes, run it",
+            note="The analysis of these subtrees runs in the background.",
+            run_rows=analyse,
         )
 
     @admin.action(description="Purge selected deleted pools for good", permissions=["purge"])

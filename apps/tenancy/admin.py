@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+from collections.abc import Iterable
 from typing import Any
 
 from django import forms
@@ -10,16 +12,23 @@ from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.db import transaction
 from django.db.models import Q, QuerySet
 from django.http import HttpRequest
+from django.urls import reverse
 from django.utils import timezone
+from django.utils.html import format_html, format_html_join
 
 from apps.tenancy import services
 from apps.tenancy.admin_mixins import SuperuserOnlyAdminMixin, TenantAdminMixin
 from apps.tenancy.choices import Role
-from apps.tenancy.forms import AdminLoginForm
+from apps.tenancy.forms import AdminLoginForm, OrganizationSettingsForm, QuotaForm
 from apps.tenancy.models import ApiToken, Membership, Organization, TablePreference, User
 from apps.tenancy.permissions import check_permission
 from cloudpam.exceptions import ApplicationError, ValidationError
-from cloudpam.forms import JSONField
+
+# The console's typed settings and quota fields, on the organization's change page.
+SETTING_FIELDS = OrganizationSettingsForm().fields
+QUOTA_FIELDS = QuotaForm().fields
+# Members listed on the organization's page; the rest are in the membership list.
+MEMBERS_SHOWN = 50
 
 # Sign-in attempts to the admin are limited like the console's.
 admin.site.login_form = AdminLoginForm
@@ -33,6 +42,12 @@ class UserAdmin(SuperuserOnlyAdminMixin, BaseUserAdmin):
     list_display = ["email", "full_name", "is_active", "is_staff", "date_joined", "last_login"]
     list_filter = ["is_active", "is_staff", "is_superuser"]
     search_fields = ["email", "full_name"]
+    autocomplete_fields = ["groups"]
+
+    class Media:
+        # Labels the search box of the groups picker (select2 leaves it unlabelled).
+        js = ["js/admin_picker_labels.js"]
+
     readonly_fields = ["date_joined", "last_login"]
     fieldsets = (
         (None, {"fields": ("email", "password")}),
@@ -47,27 +62,16 @@ class OrganizationAdminForm(forms.ModelForm):
     """An organization written through the tenancy services, as the API writes it.
 
     Adding one makes an existing user its owner; the slug is fixed once
-    created (URLs and scripts use it); settings and quotas are changes merged
-    into the stored values, each validated, never a wholesale replacement.
+    created (URLs and scripts use it). The change form has the console's typed
+    settings and quota fields (``OrganizationSettingsForm``, ``QuotaForm``),
+    showing the effective values; only the ones changed are written, each
+    validated by the service, never a wholesale replacement.
     """
 
     owner_email = forms.EmailField(
         required=False,
         label="Owner's e-mail",
         help_text="An existing user, who becomes the organization's first owner.",
-    )
-    settings = JSONField(
-        required=False,
-        initial=dict,
-        label="Settings to change",
-        help_text='Only the keys to change, e.g. {"audit_retention_days": 730}; '
-        "the others keep their values (see the effective settings).",
-    )
-    quotas = JSONField(
-        required=False,
-        initial=dict,
-        label="Quotas to change",
-        help_text='Only the quotas to change, e.g. {"max_pools": 5000}.',
     )
 
     request: HttpRequest
@@ -79,34 +83,33 @@ class OrganizationAdminForm(forms.ModelForm):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        # Declared fields are in every form the admin builds: keep the ones of this step.
-        for name in ("settings", "quotas") if self.instance.pk is None else ("owner_email",):
-            self.fields.pop(name, None)
+        if self.instance.pk is not None:
+            self.fields.pop("owner_email", None)
+            effective = {**self.instance.effective_settings, **self.instance.effective_quotas}
+            for name, field in (*SETTING_FIELDS.items(), *QUOTA_FIELDS.items()):
+                self.fields[name] = copy.deepcopy(field)
+                self.initial.setdefault(name, effective.get(name))
         if "slug" in self.fields:
             self.fields["slug"].required = False
             self.fields["slug"].help_text = "Empty for one made from the name; fixed once created."
         if "owner_email" in self.fields:
             self.fields["owner_email"].required = True
 
-    def _json_object(self, name: str) -> dict[str, Any]:
-        value = self.cleaned_data.get(name) or {}
-        if not isinstance(value, dict):
-            raise forms.ValidationError("Enter a JSON object.")
-        return value
-
-    def clean_settings(self) -> dict[str, Any]:
-        return self._json_object("settings")
-
-    def clean_quotas(self) -> dict[str, Any]:
-        value = self._json_object("quotas")
-        if value and not self.model_admin.role_allows(self.request, "quotas.change", self.instance):
-            raise forms.ValidationError("Your role may not change quotas.")
-        return value
+    def _changes(self, names: Iterable[str]) -> dict[str, Any]:
+        return {name: self.cleaned_data[name] for name in names if name in self.changed_data}
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()
         if self.errors:
             return data
+        settings, quotas = {}, {}
+        if self.instance.pk is not None:
+            settings, quotas = self._changes(SETTING_FIELDS), self._changes(QUOTA_FIELDS)
+            if quotas and not self.model_admin.role_allows(
+                self.request, "quotas.change", self.instance
+            ):
+                self.add_error(None, "Your role may not change quotas.")
+                return data
         step = "name"
         try:
             # A savepoint: a later step's error must undo the earlier steps' writes.
@@ -119,18 +122,20 @@ class OrganizationAdminForm(forms.ModelForm):
                         organization = services.organization_update(
                             organization=organization, name=data["name"]
                         )
-                    for step in ("settings", "quotas"):
-                        if data.get(step):
+                    for step, changes in (("settings", settings), ("quotas", quotas)):
+                        if changes:
                             organization = services.organization_settings_update(
-                                organization=organization, **{step: data[step]}
+                                organization=organization, **{step: changes}
                             )
                     self.instance = organization
         except ApplicationError as exc:
-            fields = [name for name in exc.fields if name in self.fields]
-            for name in fields:
-                self.add_error(name, exc.fields[name])
-            if not fields:
-                self.add_error(step if step in self.fields else None, exc.message)
+            # A setting's error names it (``settings.audit_retention_days``) or the key alone.
+            fields = {name: name.rsplit(".", 1)[-1] for name in exc.fields}
+            placed = [name for name, field in fields.items() if field in self.fields]
+            for name in placed:
+                self.add_error(fields[name], exc.fields[name])
+            if not placed:
+                self.add_error("name" if step == "name" else None, exc.message)
         return data
 
     def _create(self, data: dict[str, Any]) -> Organization:
@@ -165,8 +170,9 @@ class OrganizationAdmin(TenantAdminMixin, admin.ModelAdmin):
     }
     list_display = ["name", "slug", "member_count", "created_at"]
     search_fields = ["name", "slug"]
+    ordering = ["name"]
     list_filter = ["created_at"]
-    readonly_fields = ["created_at", "updated_at", "effective_settings", "effective_quotas"]
+    readonly_fields = ["created_at", "updated_at", "members"]
     prepopulated_fields = {"slug": ("name",)}
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
@@ -174,10 +180,47 @@ class OrganizationAdmin(TenantAdminMixin, admin.ModelAdmin):
 
         return super().get_queryset(request).annotate(_member_count=Count("memberships"))
 
-    def get_fields(self, request: HttpRequest, obj: Organization | None = None) -> list[str]:
+    def get_fieldsets(self, request: HttpRequest, obj: Organization | None = None) -> Any:
         if obj is None:
-            return ["name", "slug", "owner_email"]
-        return ["name", "slug", "settings", "quotas", *self.readonly_fields]
+            return [(None, {"fields": ["name", "slug", "owner_email"]})]
+        return [
+            (None, {"fields": ["name", "slug", "created_at", "updated_at"]}),
+            ("Settings", {"fields": list(SETTING_FIELDS)}),
+            ("Quotas", {"fields": list(QUOTA_FIELDS)}),
+            ("Members", {"fields": ["members"]}),
+        ]
+
+    @admin.display(description="Members")
+    def members(self, obj: Organization) -> str:
+        """The first members, each a link to their membership; the rest one link away.
+
+        Read-only: inviting, changing a role and removing go through the membership
+        pages, whose forms call the tenancy services.
+        """
+        memberships = obj.memberships.select_related("user").order_by("user__email")
+        shown = list(memberships[:MEMBERS_SHOWN])
+        total = obj.memberships.count() if len(shown) == MEMBERS_SHOWN else len(shown)
+        changelist = reverse("admin:tenancy_membership_changelist")
+        rows = format_html_join(
+            "",
+            '<li><a href="{}">{}</a> ({})</li>',
+            (
+                (
+                    reverse("admin:tenancy_membership_change", args=[m.pk]),
+                    m.user.email,
+                    m.get_role_display(),
+                )
+                for m in shown
+            ),
+        )
+        more = f"All {total} members" if total > len(shown) else "The members' list"
+        return format_html(
+            '<ul class="members">{}</ul><a href="{}?organization__id__exact={}">{}</a>',
+            rows,
+            changelist,
+            obj.pk,
+            more,
+        )
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
         if obj is None:
@@ -188,6 +231,10 @@ class OrganizationAdmin(TenantAdminMixin, admin.ModelAdmin):
         return dict(self.prepopulated_fields) if obj is None else {}
 
     def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any):  # type: ignore[no-untyped-def]
+        # The settings and quota fields are the form's own, not the model's.
+        if "fields" in kwargs:
+            typed = {*SETTING_FIELDS, *QUOTA_FIELDS}
+            kwargs["fields"] = [name for name in kwargs["fields"] if name not in typed]
         form = super().get_form(request, obj, change=change, **kwargs)
         return type(form.__name__, (form,), {"request": request, "model_admin": self})
 
@@ -290,6 +337,7 @@ class MembershipAdmin(TenantAdminMixin, admin.ModelAdmin):
     list_display = ["user", "organization", "role", "created_at"]
     list_filter = ["role", "organization"]
     search_fields = ["user__email", "organization__name", "organization__slug"]
+    autocomplete_fields = ["organization"]
     readonly_fields = ["created_at", "updated_at"]
     list_select_related = ["user", "organization"]
 
@@ -459,3 +507,8 @@ class TablePreferenceAdmin(SuperuserOnlyAdminMixin, admin.ModelAdmin):
 from apps.tenancy.sso.admin import register as _register_sso  # noqa: E402
 
 _register_sso(admin.site)
+
+# django-celery-beat's task admin shows a saved task's JSON arguments formatted, read-only.
+from cloudpam.admin_celery import register as _register_celery  # noqa: E402
+
+_register_celery(admin.site)

@@ -6,6 +6,7 @@ from django.contrib.auth.models import Permission
 from apps.audit.models import AuditChain, AuditEvent
 from apps.tenancy.choices import Role
 from apps.tenancy.models import Membership
+from tests.tenancy.test_admin import _organization_form
 
 pytestmark = pytest.mark.django_db
 
@@ -81,14 +82,7 @@ def test_an_admin_change_is_one_event_with_the_admins_request(
     before = AuditEvent.objects.filter(object_type="organization").count()
     response = admin_client.post(
         f"/admin/tenancy/organization/{organization.pk}/change/",
-        {
-            "name": "Acme Admin",
-            "slug": "acme",
-            "settings": "{}",
-            "quotas": "{}",
-            "memberships-TOTAL_FORMS": "0",
-            "memberships-INITIAL_FORMS": "0",
-        },
+        _organization_form(organization, name="Acme Admin", slug="acme"),
     )
     assert response.status_code == 302
     events = AuditEvent.objects.filter(object_type="organization").order_by("-id")

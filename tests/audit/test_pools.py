@@ -158,11 +158,11 @@ def test_through_the_admin(organization, make_member, plan):
         "organization": organization.pk,
         "name": "vpc",
         "cidr": "10.1.0.0/16",
-        "parent_id": plan["corp"].pk,
+        "parent": plan["corp"].pk,
         "type": "vpc",
         "status": "active",
         "description": "",
-        "tags": "{}",
+        "tags": "",
     }
     response = client.post(f"{changelist}add/", form)
     assert response.status_code == 302, response.content.decode()[:2000]
@@ -183,7 +183,9 @@ def test_through_the_admin(organization, make_member, plan):
     )
     assert response.status_code == 302
     events.append(the_event(response, "delete", pk))
-    response = client.post(changelist, {"action": "restore", "_selected_action": [pk]})
+    response = client.post(
+        changelist, {"action": "restore", "_selected_action": [pk], "post": "yes"}
+    )
     assert response.status_code == 302
     events.append(the_event(response, "restore", pk))
     assert_lifecycle(events, plan)

@@ -34,7 +34,7 @@ def change_data(account, **overrides):
         "name": account.name,
         "external_id": account.external_id,
         "auth_method": account.auth_method,
-        "regions": "[]",
+        "regions": "",
         "role_arn": "",
         "role_external_id": "",
         "member_role_name": account.member_role_name,
@@ -139,3 +139,13 @@ def test_the_delete_action_soft_deletes(staff, aws_account):
     aws_account.refresh_from_db()
     assert aws_account.deleted_at is not None
     assert CloudAccount.objects.filter(pk=aws_account.pk).exists()
+
+
+def test_regions_are_typed_as_names_not_a_json_list(staff, aws_account):
+    admin = staff(Role.ADMIN)
+    url = f"{CHANGELIST}{aws_account.pk}/change/"
+    response = admin.post(url, change_data(aws_account, regions="us-east-1, eu-west-1"))
+    assert response.status_code == 302, response.content.decode()[:2000]
+    aws_account.refresh_from_db()
+    assert aws_account.regions == ["us-east-1", "eu-west-1"]
+    assert 'value="us-east-1, eu-west-1"' in admin.get(url).content.decode()

@@ -114,7 +114,7 @@ def test_staff_admin_shows_no_credential_and_decides_through_the_service(
 
     client.post(
         "/admin/discovery/agent/",
-        {"action": "approve_agents", "_selected_action": [agent.pk]},
+        {"action": "approve_agents", "_selected_action": [agent.pk], "post": "yes"},
     )
     assert Agent.objects.get(pk=agent.pk).status == AgentStatus.APPROVED
 

@@ -72,13 +72,14 @@ def test_changing_and_deleting_go_through_the_services(staff, organization):
         organization=organization, actor=TEST_ACTOR, name="Old", template="flat", params=PARAMS
     )
     client = staff(Role.ADMIN)
-    response = client.post(
-        f"{LIST}{saved.pk}/change/",
-        form(organization, name="New", params=json.dumps({**PARAMS, "headroom": 50})),
-    )
+    # A saved template's parameters are shown formatted, not edited as JSON.
+    page = client.get(f"{LIST}{saved.pk}/change/").content.decode()
+    assert "&quot;supernet&quot;: &quot;10.20.0.0/16&quot;" in page
+    assert 'name="params"' not in page
+    response = client.post(f"{LIST}{saved.pk}/change/", {"name": "New", "description": "d"})
     assert response.status_code == 302
     saved.refresh_from_db()
-    assert (saved.name, saved.params["headroom"]) == ("New", 50)
+    assert (saved.name, saved.description, saved.params["supernet"]) == ("New", "d", "10.20.0.0/16")
     response = client.post(f"{LIST}{saved.pk}/delete/", {"post": "yes"})
     assert response.status_code == 302
     assert not OrganizationTemplate.objects.exists()

@@ -16,6 +16,12 @@ A page fails the walk on:
 
 With ``CLOUDPAM_SCREENSHOTS=1`` (``make screenshots``) it also saves the main
 pages, as an owner and as a superuser, under ``var/screenshots/``.
+
+It is the slowest part of the suite, so it loads each page once per person: the
+phone width is the same document resized (its media queries apply again), every
+check runs in one ``evaluate``, and the people walk in step, one browser page each,
+so that the browser renders one person's page while the live server answers
+another's.
 """
 
 from __future__ import annotations
@@ -95,16 +101,7 @@ CONSOLE_PERMISSIONS: dict[str, str] = {
 }
 
 # The pages that still edit JSON in a text area, each to be emptied from this set:
-KNOWN_JSON_TEXTAREAS: set[str] = {
-    # The admin's JSON model fields (tags, template parameters, regions, settings and
-    # quota changes) still use the JSON text area; structured admin widgets are to come.
-    "admin-pools-pool-change",
-    "admin-planning-organizationtemplate-change",
-    "admin-cloud-cloudaccount-change",
-    "admin-tenancy-organization-change",
-    # django-celery-beat's task arguments are JSON by design (superusers only).
-    "admin-django_celery_beat-periodictask-change",
-}
+KNOWN_JSON_TEXTAREAS: set[str] = set()
 
 # Problems of third-party pages the project does not render, by page: django-celery-beat's
 # forms split dates in two inputs under one label, and its task page runs an inline script.
@@ -117,9 +114,11 @@ KNOWN_THIRD_PARTY: dict[str, tuple[str, ...]] = {
     "admin-django_celery_beat-clockedschedule-change": ("unlabelled input clocked_time_",),
 }
 
-# Runs in the page: what the walk fails on, besides statuses and console errors.
+# Runs in the page, in one call: what the walk fails on besides statuses and console
+# errors, and at phone width how far the page overflows the screen and the outermost
+# element that sticks out.
 PAGE_CHECKS = """
-() => {
+(phone) => {
   const problems = [];
   const text = document.body ? document.body.innerText : "";
   if (text.includes("[invalid name]")) problems.push("shows [invalid name]");
@@ -139,14 +138,9 @@ PAGE_CHECKS = """
     if (!named) problems.push("unlabelled " + control.tagName.toLowerCase() + " "
       + (control.name || control.id || control.outerHTML.slice(0, 80)));
   }
-  return problems;
-}
-"""
-# How far the page overflows the screen, and the outermost element that sticks out.
-TOO_WIDE = """
-() => {
+  if (!phone) return problems;
   const over = document.documentElement.scrollWidth - window.innerWidth;
-  if (over <= 1) return null;
+  if (over <= 1) return problems;
   const scrolls = (element) => {
     for (let up = element.parentElement; up; up = up.parentElement) {
       if (["auto", "scroll", "hidden"].includes(getComputedStyle(up).overflowX)) return true;
@@ -158,15 +152,27 @@ TOO_WIDE = """
       const classes = typeof element.className === "string" ? element.className.trim() : "";
       const dotted = classes ? "." + classes.split(/\\s+/).join(".") : "";
       const name = element.tagName.toLowerCase() + dotted;
-      return over + "px wider than the screen, from " + name;
+      problems.push(over + "px wider than the screen, from " + name);
+      return problems;
     }
   }
-  return over + "px wider than the screen";
+  problems.push(over + "px wider than the screen");
+  return problems;
 }
 """
-# Done once the document has loaded and no htmx request is running (the tree's
-# rows and other fragments load after the page).
-SETTLED = "() => document.readyState === 'complete' && !document.querySelector('.htmx-request')"
+# Done once the new document (without the mark the walker leaves on the one it
+# leaves) has loaded and no htmx request is running (the tree's rows and other
+# fragments load after the page).
+SETTLED = (
+    "() => !window.__walkLeft && document.readyState === 'complete'"
+    " && !document.querySelector('.htmx-request')"
+)
+# Leaves the current page for ``url`` without waiting: the walkers of several people
+# load their pages at once, the browser rendering one while the server answers another.
+# (The navigation waits for the call to return: no script context is torn down under it.)
+LEAVE = """
+(url) => { window.__walkLeft = true; setTimeout(() => { window.location.href = url; }, 0); }
+"""
 
 
 @dataclass(frozen=True)
@@ -328,17 +334,35 @@ def build_walk(organization: Organization) -> Walk:
     return walk
 
 
-class Walker:
-    """One signed-in browser context: visits pages and notes what is wrong with them."""
+@dataclass(frozen=True)
+class Visit:
+    """A page to visit, whether the person may see it, and where to save screenshots."""
 
-    def __init__(self, browser: Any, base: str, state: Any, viewport: dict[str, int]) -> None:
+    page: Page
+    allowed: bool
+    # Also check the page at phone width (the same page, resized: no second load).
+    phone: bool = False
+    shots: tuple[str | None, str | None] = (None, None)
+
+
+class Walker:
+    """One person's signed-in browser page: visits pages and notes what is wrong with them.
+
+    ``start`` sends the browser to a page and returns at once; ``finish`` waits for
+    it and checks it. The walkers of several people run in step (``walk_together``),
+    so that one person's page renders while the live server answers another's.
+    """
+
+    def __init__(self, browser: Any, base: str, state: Any, who: str) -> None:
         self.base = base
-        self.width = viewport["width"]
-        self.context = browser.new_context(storage_state=state, viewport=viewport)
+        self.who = who
+        self.context = browser.new_context(storage_state=state, viewport=DESKTOP)
         self.page = self.context.new_page()
         self.page.set_default_timeout(15_000)
         self.errors: list[str] = []
         self.failed: list[str] = []
+        self.status: int | None = None
+        self.visit: Visit | None = None
         self.page.on("console", self._console)
         self.page.on("pageerror", lambda error: self.errors.append(f"script error: {error}"))
         self.page.on("response", self._response)
@@ -350,44 +374,84 @@ class Walker:
     def _response(self, response: Any) -> None:
         if response.status >= 400:
             self.failed.append(f"{response.status} {response.url.removeprefix(self.base)}")
+        request = response.request
+        if request.is_navigation_request() and response.frame == self.page.main_frame:
+            # The last one is the document's (after any redirect).
+            self.status = response.status
 
-    def visit(self, page: Page, allowed: bool, shot: str | None = None) -> list[str]:
+    def start(self, visit: Visit) -> None:
         self.errors.clear()
         self.failed.clear()
-        response = self.page.goto(self.base + page.path)
-        self.page.wait_for_function(SETTLED)
-        wanted = 200 if allowed else 403
+        self.status = None
+        self.visit = visit
+        self.page.evaluate(LEAVE, self.base + visit.page.path)
+
+    def finish(self) -> list[str]:
+        """Wait for the page ``start`` opened; return its problems, each naming the page."""
+        visit = self.visit
+        assert visit is not None
+        page = visit.page
+        # Polled on a timer: animation frames may be throttled in a page not in front.
+        self.page.wait_for_function(SETTLED, polling=50)
+        wanted = 200 if visit.allowed else 403
         problems = []
-        status = response.status if response else None
-        if status != wanted:
-            problems.append(f"status {status}, expected {wanted}")
-        document = f"{status} {page.path}"
-        failed = [line for line in self.failed if allowed or line != document]
+        if self.status != wanted:
+            problems.append(f"status {self.status}, expected {wanted}")
+        document = f"{self.status} {page.path}"
+        failed = [line for line in self.failed if visit.allowed or line != document]
         problems += [f"request failed: {line}" for line in failed]
         errors = self.errors
-        if not allowed:
+        if not visit.allowed:
             # The browser reports the refused document itself as a failed load.
             errors = [e for e in errors if "status of 403" not in e]
         # One line per distinct message: a refused inline style repeats for every element.
         problems += [f"console: {error[:160]}" for error in dict.fromkeys(errors)]
-        if allowed:
-            problems += [
-                problem
-                for problem in self.page.evaluate(PAGE_CHECKS)
-                if not (problem.startswith("raw JSON") and page.name in KNOWN_JSON_TEXTAREAS)
-            ]
-            if self.width < DESKTOP["width"]:
-                overflow = self.page.evaluate(TOO_WIDE)
-                if overflow:
-                    problems.append(overflow)
-            if shot:
-                SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-                self.page.screenshot(path=SCREENSHOTS / f"{shot}.png", full_page=True)
+        where = f"{page.path} as {self.who}"
+        if visit.allowed:
+            problems = [f"{where}: {problem}" for problem in problems]
+            problems += [f"{where}: {p}" for p in self._checks(page, phone=False)]
+            self._screenshot(visit.shots[0])
+            if visit.phone:
+                # The phone width: the same document, resized (media queries apply again).
+                self.page.set_viewport_size(PHONE)
+                problems += [
+                    f"{where} at {PHONE['width']}px: {problem}"
+                    for problem in self._checks(page, phone=True)
+                ]
+                self._screenshot(visit.shots[1])
+                self.page.set_viewport_size(DESKTOP)
+        else:
+            problems = [f"{where}: {problem}" for problem in problems]
         known = KNOWN_THIRD_PARTY.get(page.name, ())
-        return [problem for problem in problems if not problem.startswith(known)]
+        return [problem for problem in problems if not problem.split(": ", 1)[1].startswith(known)]
+
+    def _checks(self, page: Page, *, phone: bool) -> list[str]:
+        return [
+            problem
+            for problem in self.page.evaluate(PAGE_CHECKS, phone)
+            if not (problem.startswith("raw JSON") and page.name in KNOWN_JSON_TEXTAREAS)
+        ]
+
+    def _screenshot(self, shot: str | None) -> None:
+        if shot:
+            SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+            self.page.screenshot(path=SCREENSHOTS / f"{shot}.png", full_page=True)
 
     def close(self) -> None:
         self.context.close()
+
+
+def walk_together(walkers: dict[Walker, list[Visit]]) -> list[str]:
+    """Visit each walker's pages, all walkers in step; return every problem found."""
+    problems: list[str] = []
+    queues = {walker: list(visits) for walker, visits in walkers.items()}
+    while any(queues.values()):
+        busy = [walker for walker, visits in queues.items() if visits]
+        for walker in busy:
+            walker.start(queues[walker].pop(0))
+        for walker in busy:
+            problems += walker.finish()
+    return problems
 
 
 def sign_in(browser: Any, base: str, user: User) -> Any:
@@ -431,21 +495,28 @@ def test_every_console_route_is_walked_or_skipped_with_a_reason() -> None:
 @pytest.mark.django_db(transaction=True)
 @needs_chromium
 def test_console_pages_as_each_role_at_desktop_and_phone_widths(live_server, walk) -> None:
-    problems: list[str] = []
     pages = console_pages(walk)
+    walkers: dict[Walker, list[Visit]] = {}
     try:
         with chromium() as browser:
             for role in ROLES:
                 state = sign_in(browser, live_server.url, walk.people[role])
-                for viewport in (DESKTOP, PHONE):
-                    walker = Walker(browser, live_server.url, state, viewport)
-                    for page in pages:
-                        allowed = page.permission is None or role_has(role, page.permission)
-                        shot = _screenshot(role, page, viewport["width"])
-                        for problem in walker.visit(page, allowed, shot):
-                            where = f"{page.path} as {role} at {viewport['width']}px"
-                            problems.append(f"{where}: {problem}")
-                    walker.close()
+                walker = Walker(browser, live_server.url, state, role)
+                walkers[walker] = [
+                    Visit(
+                        page,
+                        page.permission is None or role_has(role, page.permission),
+                        phone=True,
+                        shots=(
+                            _screenshot(role, page, DESKTOP["width"]),
+                            _screenshot(role, page, PHONE["width"]),
+                        ),
+                    )
+                    for page in pages
+                ]
+            problems = walk_together(walkers)
+            for walker in walkers:
+                walker.close()
     finally:
         connections.close_all()
     assert not problems, "\n".join(problems)
@@ -455,22 +526,26 @@ def test_console_pages_as_each_role_at_desktop_and_phone_widths(live_server, wal
 @pytest.mark.django_db(transaction=True)
 @needs_chromium
 def test_admin_pages_as_each_role_and_a_superuser(live_server, walk) -> None:
-    problems: list[str] = []
     pages = admin_pages(walk)
+    walkers: dict[Walker, list[Visit]] = {}
     try:
         with chromium() as browser:
             for person in [*ROLES, SUPERUSER]:
                 state = sign_in(browser, live_server.url, walk.people[person])
-                walker = Walker(browser, live_server.url, state, DESKTOP)
-                for page, label in pages:
-                    readable = not label or any(
-                        may(person, PAGES[label][operation]) for operation in ("view", "change")
+                walker = Walker(browser, live_server.url, state, person)
+                walkers[walker] = [
+                    Visit(
+                        page,
+                        not label
+                        or any(
+                            may(person, PAGES[label][operation]) for operation in ("view", "change")
+                        ),
+                        shots=(_screenshot(person, page, DESKTOP["width"]), None),
                     )
-                    shot = _screenshot(person, page, DESKTOP["width"])
-                    problems.extend(
-                        f"{page.path} as {person}: {problem}"
-                        for problem in walker.visit(page, readable, shot)
-                    )
+                    for page, label in pages
+                ]
+            problems = walk_together(walkers)
+            for walker in walkers:
                 walker.close()
     finally:
         connections.close_all()

@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 from django.test import Client
 
+from apps.analysis.models import AnalysisRun
+from apps.audit.models import AuditEvent
 from apps.pools import services
 from apps.pools.models import Pool
 from apps.tenancy.choices import Role
@@ -34,11 +36,11 @@ def form_data(organization, **overrides):
         "organization": organization.pk,
         "name": "vpc",
         "cidr": "10.1.0.0/16",
-        "parent_id": "",
+        "parent": "",
         "type": "vpc",
         "status": "active",
         "description": "",
-        "tags": "{}",
+        "tags": "",
     }
     data.update(overrides)
     return data
@@ -60,21 +62,21 @@ def test_changelist_is_the_tree_limited_to_the_users_organizations(
 
 
 def test_add_goes_through_the_service_and_shows_its_errors(staff_client, organization, root):
-    response = staff_client.post(f"{CHANGELIST}add/", form_data(organization, parent_id=root.pk))
+    response = staff_client.post(f"{CHANGELIST}add/", form_data(organization, parent=root.pk))
     assert response.status_code == 302
     vpc = Pool.objects.get(name="vpc")
     assert (vpc.parent_id, vpc.depth, vpc.first_key[-8:]) == (root.pk, 2, "0a010000")
     response = staff_client.post(
-        f"{CHANGELIST}add/", form_data(organization, parent_id=root.pk, cidr="10.1.2.0/24")
+        f"{CHANGELIST}add/", form_data(organization, parent=root.pk, cidr="10.1.2.0/24")
     )
     assert response.status_code == 200
     assert "10.1.2.0/24 overlaps 10.1.0.0/16" in response.content.decode()
     response = staff_client.post(
-        f"{CHANGELIST}add/", form_data(organization, parent_id=root.pk, cidr="10.1.2.1/24")
+        f"{CHANGELIST}add/", form_data(organization, parent=root.pk, cidr="10.1.2.1/24")
     )
     assert "did you mean 10.1.2.0/24?" in response.content.decode()
-    response = staff_client.post(f"{CHANGELIST}add/", form_data(organization, parent_id=999999))
-    assert "No pool with id 999999 in this organization." in response.content.decode()
+    response = staff_client.post(f"{CHANGELIST}add/", form_data(organization, parent=999999))
+    assert "Select a valid choice." in response.content.decode()
     assert Pool.objects.count() == 2
 
 
@@ -83,7 +85,7 @@ def test_change_updates_through_the_service(staff_client, organization, root, ma
     make_pool("10.1.200.0/24", parent=vpc, name="kid")
     url = f"{CHANGELIST}{vpc.pk}/change/"
     assert staff_client.get(url).status_code == 200
-    data = form_data(organization, parent_id=root.pk, cidr="10.1.0.0/17", name="vpc")
+    data = form_data(organization, parent=root.pk, cidr="10.1.0.0/17", name="vpc")
     response = staff_client.post(url, data)
     assert "would leave the child 10.1.200.0/24" in response.content.decode()
     response = staff_client.post(url, {**data, "cidr": "10.0.0.0/15", "name": "wider"})
@@ -97,7 +99,11 @@ def test_actions_soft_delete_restore_and_purge(staff_client, root, make_pool):
     make_pool("10.1.0.0/24", parent=vpc, name="kid")
     staff_client.post(CHANGELIST, {"action": "soft_delete_recursive", "_selected_action": [vpc.pk]})
     assert Pool.objects.live().count() == 1
-    staff_client.post(CHANGELIST, {"action": "restore", "_selected_action": [vpc.pk]})
+    restore = {"action": "restore", "_selected_action": [vpc.pk]}
+    response = staff_client.post(CHANGELIST, restore)
+    assert "Yes, restore them" in response.content.decode()
+    assert Pool.objects.live().count() == 1
+    staff_client.post(CHANGELIST, {**restore, "post": "yes"})
     assert Pool.objects.live().count() == 3
     response = staff_client.post(
         CHANGELIST, {"action": "purge", "_selected_action": [vpc.pk]}, follow=True
@@ -162,7 +168,7 @@ def test_a_grant_on_a_subtree_lets_a_viewer_write_there_only(organization, make_
     assert client.get(f"{CHANGELIST}{other.pk}/change/").context["has_change_permission"] is False
     # A new pool goes under the granted subtree, never to the roots.
     added = client.post(
-        f"{CHANGELIST}add/", form_data(organization, cidr="10.0.2.0/24", parent_id=granted.pk)
+        f"{CHANGELIST}add/", form_data(organization, cidr="10.0.2.0/24", parent=granted.pk)
     )
     assert added.status_code == 302
     root = client.post(f"{CHANGELIST}add/", form_data(organization, cidr="10.2.0.0/16"))
@@ -234,3 +240,97 @@ def test_the_list_names_parents_and_shows_utilization_in_fixed_queries(
 def test_the_change_page_names_the_parent(staff_client, plan):
     response = staff_client.get(f"{CHANGELIST}{plan['vpc'].pk}/change/")
     assert "10.1.0.0/16 eu</a>" in response.content.decode()
+
+
+def _autocomplete(client, model_name, field_name, term=""):
+    response = client.get(
+        "/admin/autocomplete/",
+        {"app_label": model_name.split(".")[0], "model_name": model_name.split(".")[1]}
+        | {"field_name": field_name, "term": term},
+    )
+    assert response.status_code == 200, response.content
+    return {row["text"] for row in response.json()["results"]}
+
+
+def test_the_parent_and_organization_pickers_list_the_members_organization_only(
+    staff_client, admin_client, plan, organization, other_organization
+):
+    services.pool_create(
+        actor=TEST_ACTOR, organization=other_organization, name="foreign", cidr="10.1.0.0/16"
+    )
+    # By address: the pools containing it, of the member's organization only.
+    assert _autocomplete(staff_client, "pools.pool", "parent", "10.1.2.9") == {
+        "10.0.0.0/8 corp",
+        "10.1.0.0/16 eu",
+        "10.1.2.0/24 web",
+    }
+    assert "10.1.0.0/16 foreign" in _autocomplete(admin_client, "pools.pool", "parent", "10.1")
+    assert _autocomplete(staff_client, "pools.pool", "organization") == {str(organization)}
+    html = staff_client.get(f"{CHANGELIST}{plan['vpc'].pk}/change/").content.decode()
+    assert 'data-model-name="pool"' in html
+    assert "admin-autocomplete" in html
+
+
+def test_the_change_page_shows_the_first_children_and_the_free_space(
+    staff_client, plan, organization, monkeypatch
+):
+    from apps.pools import admin as pools_admin
+
+    monkeypatch.setattr(pools_admin, "CHILDREN_SHOWN", 2)
+    for index in range(3, 6):
+        services.pool_create(
+            organization=organization,
+            actor=TEST_ACTOR,
+            name=f"kid {index}",
+            cidr=f"10.1.{index}.0/24",
+            parent=plan["region"],
+        )
+    response = staff_client.get(f"{CHANGELIST}{plan['region'].pk}/change/")
+    html = response.content.decode()
+    assert [node.pool.name for node in response.context["pool_children"]] == ["web", "kid 3"]
+    assert "The first 2 of 4 children" in html
+    assert f"?parent={plan['region'].pk}&amp;deleted=no" in html
+    assert "10.1.0.0/23" in html  # the first free block
+    listed = staff_client.get(CHANGELIST, {"parent": plan["region"].pk, "deleted": "no"})
+    assert {pool.name for pool in listed.context["cl"].result_list} == {
+        "web",
+        "kid 3",
+        "kid 4",
+        "kid 5",
+    }
+
+
+def test_allocating_a_child_asks_first_then_runs_the_service(staff_client, plan):
+    region = plan["region"]
+    action = {"action": "allocate_child", "_selected_action": [region.pk]}
+    page = staff_client.post(CHANGELIST, action)
+    assert page.status_code == 200
+    assert page.templates[0].name == "admin/confirm_action.html"
+    assert Pool.objects.filter(parent=region).count() == 1
+    # "No, take me back" is a link to the changelist: nothing was written.
+    assert f'href="{CHANGELIST}" class="button cancel-link"' in page.content.decode()
+    form = {"prefix_length": "24", "name": "new", "type": "subnet", "status": "active"}
+    form |= {"strategy": "first_fit"}
+    # A form error shows the page again; the service's refusal is a message.
+    bad = staff_client.post(CHANGELIST, {**action, **form, "name": "", "post": "yes"})
+    assert bad.status_code == 200
+    assert "This field is required." in bad.content.decode()
+    refused = {**action, **form, "prefix_length": "8", "post": "yes"}
+    refused_page = staff_client.post(CHANGELIST, refused, follow=True)
+    notes = [str(m) for m in refused_page.context["messages"]]
+    assert any("not 8." in note for note in notes), notes
+    assert Pool.objects.filter(parent=region).count() == 1
+    done = staff_client.post(CHANGELIST, {**action, **form, "post": "yes"}, follow=True)
+    child = Pool.objects.get(parent=region, name="new")
+    assert child.cidr == "10.1.0.0/24"
+    assert f"Allocated 10.1.0.0/24 in {region}." in [str(m) for m in done.context["messages"]]
+    assert AuditEvent.objects.filter(object_pk=str(child.pk), action="allocate").exists()
+
+
+def test_running_an_analysis_asks_first(staff_client, plan):
+    action = {"action": "run_analysis", "_selected_action": [plan["region"].pk, plan["vpc"].pk]}
+    assert staff_client.post(CHANGELIST, action).status_code == 200
+    assert not AnalysisRun.objects.exists()
+    staff_client.post(CHANGELIST, {**action, "post": "yes"})
+    run = AnalysisRun.objects.get()
+    assert sorted(run.pools) == sorted([plan["region"].pk, plan["vpc"].pk])

@@ -12,7 +12,7 @@ organization; an allowed action must take effect and a refused one must not.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
@@ -38,7 +38,7 @@ from apps.cloud.models import CloudAccount
 from apps.cloud.services import account_create
 from apps.discovery import services as discovery_services
 from apps.discovery.ingest import clean_batch
-from apps.discovery.models import Agent, IngestBatch
+from apps.discovery.models import Agent, IngestBatch, SyncRun
 from apps.planning import ai_services, llm_services
 from apps.planning.llm.base import ProviderSpec, Usage
 from apps.planning.models import AIMessage
@@ -217,15 +217,38 @@ def _own_token(world: World) -> ApiToken:
     return token
 
 
-def _account(world: World) -> CloudAccount:
+def _account(world: World, auth_method: str = "access_keys") -> CloudAccount:
     # Access keys without a stored secret: a connectivity test never leaves the database.
+    # (An assumed role needs no stored secret: a sync run of it can be queued.)
     return account_create(
         organization=world.organization,
         actor=TEST_ACTOR,
         name=f"walk account {next(_serial)}",
         provider="aws",
         external_id=f"{next(_serial):012d}",
-        auth_method="access_keys",
+        auth_method=auth_method,
+        **(
+            {"role_arn": "arn:aws:iam::123456789012:role/walk"}
+            if auth_method != "access_keys"
+            else {}
+        ),
+    )
+
+
+def _plan(world: World) -> Any:
+    return plan_create(
+        organization=world.organization,
+        actor=TEST_ACTOR,
+        title=f"walk plan {next(_serial)}",
+        source="template",
+        operations=[
+            {
+                "op": "create",
+                "ref": "a",
+                "name": "a",
+                "cidr": f"10.{next(_serial) % 200 + 20}.0.0/24",
+            }
+        ],
     )
 
 
@@ -250,13 +273,7 @@ ROWS: dict[str, Callable[[World], Any]] = {
     "analysis.recommendation": lambda world: Recommendation.objects.filter(
         organization=world.organization
     ).first(),
-    "planning.plan": lambda world: plan_create(
-        organization=world.organization,
-        actor=TEST_ACTOR,
-        title=f"walk plan {next(_serial)}",
-        source="template",
-        operations=[{"op": "create", "ref": "a", "name": "a", "cidr": "10.0.9.0/24"}],
-    ),
+    "planning.plan": lambda world: _plan(world),
     "planning.llmproviderconfig": lambda world: llm_services.llm_provider_create(
         organization=world.organization,
         actor=TEST_ACTOR,
@@ -391,6 +408,10 @@ class Action:
     # None: the action is only checked to be offered or not (it deletes the
     # walked organization, or runs a Celery task).
     done: Callable[[Any], bool] | None
+    # The form of an action that asks for input on its confirmation page.
+    data: dict[str, str] = field(default_factory=dict)
+    # Asks first: without "post" it answers its confirmation page and writes nothing.
+    confirms: bool = False
 
 
 def _delete_selected(label: str, permission: str = SUPERUSER) -> Action:
@@ -425,6 +446,20 @@ ACTIONS: dict[str, dict[str, Action]] = {
         )
     },
     "pools.pool": {
+        "allocate_child": Action(
+            "pools.change",
+            lambda world: world.pool(f"10.0.{next(_serial) % 200 + 20}.0/24"),
+            lambda pool: Pool.objects.filter(parent=pool, name="walk child").exists(),
+            data={"prefix_length": "28", "name": "walk child", "type": "subnet"}
+            | {"status": "active", "strategy": "first_fit"},
+            confirms=True,
+        ),
+        "run_analysis": Action(
+            "analysis.change",
+            lambda world: world.root,
+            lambda pool: AnalysisRun.objects.filter(pools__contains=[pool.pk]).exists(),
+            confirms=True,
+        ),
         "soft_delete_recursive": Action(
             "pools.change",
             lambda world: world.pool("10.0.1.0/24"),
@@ -434,6 +469,7 @@ ACTIONS: dict[str, dict[str, Action]] = {
             "pools.change",
             lambda world: world.pool("10.0.2.0/24", deleted=True),
             lambda pool: _fresh(pool).deleted_at is None,
+            confirms=True,
         ),
         "purge": Action(
             "pools.purge", lambda world: world.pool("10.0.3.0/24", deleted=True), _gone
@@ -449,6 +485,12 @@ ACTIONS: dict[str, dict[str, Action]] = {
     },
     "tenancy.grouprolemapping": {},
     "cloud.cloudaccount": {
+        "sync_now": Action(
+            "discovery.change",
+            lambda world: _account(world, auth_method="assume_role"),
+            lambda account: SyncRun.objects.filter(account=account).exists(),
+            confirms=True,
+        ),
         "soft_delete": Action(
             "accounts.change", _account, lambda account: _fresh(account).deleted_at is not None
         ),
@@ -465,7 +507,14 @@ ACTIONS: dict[str, dict[str, Action]] = {
             lambda rec: _fresh(rec).status == RecommendationStatus.APPLIED,
         )
     },
-    "planning.plan": {},
+    "planning.plan": {
+        "apply_plans": Action(
+            "plans.apply",
+            lambda world: _plan(world),
+            lambda plan: _fresh(plan).status == "applied",
+            confirms=True,
+        )
+    },
     "planning.organizationtemplate": {},
     "planning.llmproviderconfig": {
         "delete_selected": _delete_selected("planning.llmproviderconfig", "ai.manage")
@@ -477,7 +526,10 @@ ACTIONS: dict[str, dict[str, Action]] = {
     "audit.auditchain": {},
     "discovery.agent": {
         "approve_agents": Action(
-            "agents.manage", _agent, lambda agent: _fresh(agent).status == "approved"
+            "agents.manage",
+            _agent,
+            lambda agent: _fresh(agent).status == "approved",
+            confirms=True,
         ),
         "reject_agents": Action(
             "agents.manage", _agent, lambda agent: _fresh(agent).status == "rejected"
@@ -625,9 +677,106 @@ def test_admin_walk(world: World, person: str) -> None:
             target = action.row(world)
             client.post(
                 _url(label),
-                {"action": name, "_selected_action": [target.pk], "post": "yes"},
+                {"action": name, "_selected_action": [target.pk], "post": "yes", **action.data},
             )
             if action.done(target) != may(person, action.permission):
                 problems.append(f"{label} {name} took effect: {action.done(target)}")
 
     assert not problems, "\n".join(problems)
+
+
+def _autocomplete_fields() -> list[tuple[str, str, str]]:
+    """Return (admin label, field, target label) of every autocomplete field of the admins."""
+    found = []
+    for model, model_admin in admin.site._registry.items():
+        for name in model_admin.autocomplete_fields:
+            target = model._meta.get_field(name).related_model._meta.label_lower
+            found.append((model._meta.label_lower, name, target))
+    # The pool's parent is the form's own field (the model's is not editable).
+    found.append(("pools.pool", "parent", "pools.pool"))
+    return found
+
+
+@pytest.mark.parametrize("person", PEOPLE)
+def test_autocompletes_list_only_the_rows_the_person_may_see(world: World, person: str) -> None:
+    """Every admin picker answers as its target's admin does: the person's organization only."""
+    other = Organization.objects.create(name="Walk elsewhere", slug="walk-elsewhere")
+    foreign = {
+        "tenancy.organization": other,
+        "pools.pool": pool_services.pool_create(
+            organization=other, actor=TEST_ACTOR, name="walk foreign", cidr="10.0.0.0/16"
+        ),
+        "auth.group": Group.objects.create(name="walk group"),
+    }
+    client = Client()
+    client.force_login(world.people[person])
+    problems = []
+    for label, name, target in _autocomplete_fields():
+        app_label, model_name = label.split(".")
+        response = client.get(
+            "/admin/autocomplete/",
+            {"app_label": app_label, "model_name": model_name, "field_name": name, "term": ""},
+        )
+        readable = any(may(person, PAGES[target][operation]) for operation in ("view", "change"))
+        if response.status_code != (200 if readable else 403):
+            problems.append(f"{label}.{name}: {response.status_code}")
+            continue
+        if response.status_code != 200:
+            continue
+        shown = {row["id"] for row in response.json()["results"]}
+        if not shown:
+            problems.append(f"{label}.{name} lists nothing")
+        if str(foreign[target].pk) in shown and person != SUPERUSER:
+            problems.append(f"{label}.{name} lists another organization's {target}")
+    assert not problems, "\n".join(problems)
+
+
+def test_every_editable_relation_of_the_project_admins_is_a_picker(rf: Any) -> None:
+    from django.contrib.admin.widgets import AutocompleteMixin
+    from django.forms import ModelChoiceField
+
+    root = User(email="root@example.com", is_staff=True, is_superuser=True, is_active=True)
+    raw = []
+    for model, model_admin in admin.site._registry.items():
+        if not model.__module__.startswith("apps."):
+            continue  # third-party models (Celery schedules, groups) keep their admin
+        request = rf.get("/admin/")
+        request.user = root
+        request.organization = None
+        form = model_admin.get_form(request)
+        for name, form_field in form.base_fields.items():
+            widget = getattr(form_field.widget, "widget", form_field.widget)
+            if isinstance(form_field, ModelChoiceField) and not isinstance(
+                widget, AutocompleteMixin
+            ):
+                raw.append(f"{model._meta.label_lower}.{name}")
+    assert not raw
+
+
+@pytest.mark.parametrize(
+    ("label", "name"),
+    [
+        (label, name)
+        for label, actions in ACTIONS.items()
+        for name, a in actions.items()
+        if a.confirms
+    ],
+)
+def test_actions_that_ask_first_write_nothing_until_confirmed(
+    world: World, label: str, name: str
+) -> None:
+    action = ACTIONS[label][name]
+    client = Client()
+    client.force_login(world.people[SUPERUSER])
+    target = action.row(world)
+    chosen = {"action": name, "_selected_action": [target.pk]}
+    page = client.post(_url(label), chosen)
+    assert page.status_code == 200
+    assert "admin/confirm_action.html" in [template.name for template in page.templates]
+    assert f'href="{_url(label)}" class="button cancel-link"' in page.content.decode()
+    # Going back is a link to the changelist: it never posts.
+    assert client.get(_url(label)).status_code == 200
+    assert not action.done(target)
+    assert action.done is not None
+    client.post(_url(label), {**chosen, "post": "yes", **action.data})
+    assert action.done(target)

@@ -91,6 +91,7 @@ class IdentityProviderAdmin(TenantAdminMixin, admin.ModelAdmin):
     list_display = ["name", "slug", "organization", "issuer", "enabled", "secret_set"]
     list_filter = ["enabled", "organization"]
     search_fields = ["name", "slug", "issuer", "client_id"]
+    autocomplete_fields = ["organization"]
     readonly_fields = [
         "secret_set",
         "client_secret_updated_at",
