@@ -23,6 +23,7 @@ from apps.pools.choices import AllocationStrategy, PoolStatus, PoolType
 from apps.pools.models import Pool, PoolChildLengths
 from apps.pools.utilization import Utilization, count_children, utilization
 from apps.tenancy.models import Organization
+from cloudpam.db import rows as sql_rows
 from cloudpam.exceptions import Conflict, NotFound, ValidationError
 
 # Children per node in a tree answer unless asked, and the most a request may ask for.
@@ -220,6 +221,62 @@ def pool_utilization_map(pools: Iterable[Pool]) -> dict[int, Utilization]:
         used, children = count_children(_BITS[pool.family], lengths.get(pool.pk, ()))
         result[pool.pk] = utilization(total=pool.size, used=used, children=children)
     return result
+
+
+_DETAIL_SQL: dict[str, str] = {}
+
+
+def _detail_sql() -> str:
+    sql = _DETAIL_SQL.get(connection.vendor)
+    if sql is None:
+        quote = connection.ops.quote_name
+        table = quote(Pool._meta.db_table)
+        if connection.vendor == "postgresql":
+            # The trigger-kept counts (PoolChildLengths): one row per prefix length of the
+            # live children, or one row of NULLs without any.
+            lengths = quote(PoolChildLengths._meta.db_table)
+            children = (
+                f" c.{quote('prefix_length')}, c.{quote('live')} FROM {table}"
+                f" LEFT OUTER JOIN {lengths} c ON c.{quote('parent_id')} = {table}.{quote('id')}"
+                f" AND c.{quote('live')} > 0"
+            )
+            group = ""
+        else:
+            children = (
+                f" c.{quote('prefix_length')}, COUNT(c.{quote('id')}) FROM {table}"
+                f" LEFT OUTER JOIN {table} c ON c.{quote('parent_id')} = {table}.{quote('id')}"
+                f" AND c.{quote('deleted_at')} IS NULL"
+            )
+            group = f" GROUP BY {table}.{quote('id')}, c.{quote('prefix_length')}"
+        sql = (
+            f"SELECT {sql_rows.columns(Pool)},{children}"  # noqa: S608 (names, not data)
+            f" WHERE {table}.{quote('id')} = %s AND {table}.{quote('organization_id')} = %s"
+            f"{group}"
+        )
+        _DETAIL_SQL[connection.vendor] = sql
+    return sql
+
+
+def pool_detail(*, organization: Organization | None, pk: Any) -> tuple[Pool, Utilization]:
+    """Return the organization's pool ``pk`` (deleted or not) with its utilization; else 404.
+
+    The pool detail answer is the API's hot path: ``pool_get`` and
+    ``pool_utilization_map`` in one hand-written statement (``cloudpam.db.rows``), the
+    children's prefix lengths read as the map reads them.
+    """
+    rows: list[tuple[Any, ...]] = []
+    valid_id = isinstance(pk, int) and not isinstance(pk, bool) and 0 < pk < 2**63
+    if organization is not None and valid_id:
+        with connection.cursor() as cursor:
+            cursor.execute(_detail_sql(), [pk, organization.pk])
+            rows = cursor.fetchall()
+    if not rows:
+        raise NotFound(f"No pool with id {pk} in this organization.")
+    width = len(Pool._meta.concrete_fields)
+    pool = sql_rows.load(connection, Pool, [rows[0][:width]])[0]
+    lengths = [(row[width], row[width + 1]) for row in rows if row[width] is not None]
+    used, children = count_children(_BITS[pool.family], lengths)
+    return pool, utilization(total=pool.size, used=used, children=children)
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,6 +21,7 @@ from __future__ import annotations
 import re
 import secrets
 import string
+import time
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -29,12 +30,14 @@ from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from django.conf import settings
 from django.core.cache import cache
+from django.db import DEFAULT_DB_ALIAS, connections
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
 
 from apps.tenancy import rls
-from apps.tenancy.models import ApiToken
+from apps.tenancy.models import ApiToken, Membership, Organization, User
 from apps.tenancy.rls import rls_bypass
+from cloudpam.db import rows
 
 PREFIX_ALPHABET = string.ascii_letters + string.digits
 PREFIX_LENGTH = 10
@@ -44,6 +47,9 @@ FAILURE_CACHE_SECONDS = 60
 # last_used_at/last_used_ip are written at most this often, not on every request.
 LAST_USED_INTERVAL = timedelta(minutes=1)
 _KEY_SALT = "cloudpam.tenancy.token-verification"
+# Tokens this process verified: keyed hash -> ({"id", "org"}, monotonic deadline).
+_VERIFIED: dict[str, tuple[dict[str, int], float]] = {}
+_VERIFIED_MAX = 10_000
 # One answer for every token that does not verify: it tells a prober nothing.
 INVALID = "Invalid or expired token."
 
@@ -135,14 +141,59 @@ def _remember(raw: str, token: ApiToken, now: Any) -> None:
     cache.set_many({key: entry, _index_key(token.pk): key}, timeout=ttl)
 
 
-def _row(**lookup: Any) -> ApiToken | None:
-    # One row by a unique key: no ordering to plan or sort (``first()`` would add one).
-    rows = list(
-        ApiToken.objects.select_related("membership__user", "membership__organization")
-        .order_by()
-        .filter(**lookup)
-    )
-    return rows[0] if rows else None
+_MODELS = (ApiToken, Membership, User, Organization)
+_SQL: dict[tuple[str, bool], str] = {}
+
+
+def _row_sql(connection: Any, by_id: bool) -> str:
+    key = (connection.vendor, by_id)
+    sql = _SQL.get(key)
+    if sql is None:
+        quote = connection.ops.quote_name
+        token, membership, user, organization = (quote(m._meta.db_table) for m in _MODELS)
+        select = ", ".join(rows.columns(model) for model in _MODELS)
+        sql = (
+            f"SELECT {select} FROM {token}"  # noqa: S608 (names, not data)
+            f" INNER JOIN {membership}"
+            f" ON {membership}.{quote('id')} = {token}.{quote('membership_id')}"
+            f" INNER JOIN {user} ON {user}.{quote('id')} = {membership}.{quote('user_id')}"
+            f" INNER JOIN {organization}"
+            f" ON {organization}.{quote('id')} = {membership}.{quote('organization_id')}"
+            f" WHERE {token}.{quote('prefix')} = %s"
+        )
+        if by_id:
+            sql += f" AND {token}.{quote('id')} = %s"
+        _SQL[key] = sql
+    return sql
+
+
+def _row(*, prefix: str, pk: int | None = None) -> ApiToken | None:
+    """Return the token ``prefix`` (and ``pk``) names, with its membership, user and organization.
+
+    Every authenticated API request reads this row, so it is one hand-written join
+    (``cloudpam.db.rows``) rather than a ``select_related`` queryset compiled each time.
+    """
+    connection = connections[DEFAULT_DB_ALIAS]
+    params: list[Any] = [prefix] if pk is None else [prefix, pk]
+    with connection.cursor() as cursor:
+        cursor.execute(_row_sql(connection, pk is not None), params)
+        found = cursor.fetchall()
+    if not found:
+        return None
+    row = found[0]
+    start = 0
+    loaded = []
+    for model in _MODELS:
+        width = len(model._meta.concrete_fields)
+        loaded.append(rows.load(connection, model, [row[start : start + width]])[0])
+        start += width
+    token, membership, user, organization = loaded
+    Membership.user.field.set_cached_value(membership, user)
+    Membership.organization.field.set_cached_value(membership, organization)
+    ApiToken.membership.field.set_cached_value(token, membership)
+    if token.organization_id == organization.pk:
+        ApiToken.organization.field.set_cached_value(token, organization)
+    return token
 
 
 def _find(raw: str, prefix: str, secret: str, key: str, cached: Any) -> ApiToken:
@@ -171,11 +222,37 @@ def _find(raw: str, prefix: str, secret: str, key: str, cached: Any) -> ApiToken
     return token
 
 
+def _recall(key: str) -> dict[str, int] | None:
+    """Return this process's own record of a verified token, while it is fresh."""
+    found = _VERIFIED.get(key)
+    if found is None:
+        return None
+    entry, until = found
+    if time.monotonic() >= until:
+        _VERIFIED.pop(key, None)
+        return None
+    return entry
+
+
+def _memorize(key: str, token: ApiToken, now: Any) -> None:
+    ttl = CACHE_SECONDS
+    if token.expires_at is not None:
+        ttl = min(ttl, int((token.expires_at - now).total_seconds()))
+    if ttl <= 0:
+        return
+    if len(_VERIFIED) >= _VERIFIED_MAX:
+        _VERIFIED.clear()
+    _VERIFIED[key] = ({"id": token.pk, "org": token.organization_id}, time.monotonic() + ttl)
+
+
 def verify_token(raw: str) -> ApiToken:
     """Return the active token that ``raw`` names, or raise ``TokenInvalid``.
 
     Argon2id runs only on a cache miss; a hit costs one keyed hash, one cache
-    read and the row lookup by id (which also sees revocation at once). On
+    read and the row lookup by id (which also sees revocation at once). A token
+    this process verified in the last minute skips the cache read too: which
+    token and organization a string names never changes, and the row read
+    still decides whether it is revoked, expired or its user inactive. On
     success the token's organization is the active tenant (``rls.activate``),
     as the request is about to act in it; on failure the state is as before.
     """
@@ -184,7 +261,8 @@ def verify_token(raw: str) -> ApiToken:
         raise TokenInvalid(INVALID)
     prefix, secret = parsed
     key = verification_key(raw)
-    cached = cache.get(key)
+    recalled = _recall(key)
+    cached = recalled if recalled is not None else cache.get(key)
     now = timezone.now()
     previous = rls.current_state()
     try:
@@ -198,8 +276,11 @@ def verify_token(raw: str) -> ApiToken:
         if not token.membership.user.is_active:
             raise TokenInvalid("The token's user is inactive.")
     except TokenInvalid:
+        _VERIFIED.pop(key, None)
         rls.restore(previous)
         raise
     if cached is None:
         _remember(raw, token, now)
+    if recalled is None:
+        _memorize(key, token, now)
     return token

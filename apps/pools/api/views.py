@@ -141,7 +141,10 @@ class PoolViewSet(TenantScopedMixin, viewsets.GenericViewSet):
 
     @extend_schema(summary="Read a pool (soft-deleted ones too)")
     def retrieve(self, request: Request, pk: int) -> Response:
-        return Response(_pool_data([self.get_object()])[0])
+        # The hot path: the pool and its utilization in one statement.
+        pool, usage = selectors.pool_detail(organization=request.organization, pk=self.kwargs["pk"])
+        self.check_object_permissions(request, pool)
+        return Response(PoolSerializer(pool, context={"utilization": {pool.pk: usage}}).data)
 
     @extend_schema(
         summary="Change a pool",
