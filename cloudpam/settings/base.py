@@ -167,7 +167,11 @@ DATABASES = {
 DATABASES["default"]["ENGINE"] = _PROMETHEUS_ENGINES.get(
     DATABASES["default"]["ENGINE"], DATABASES["default"]["ENGINE"]
 )
-DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DATABASE_CONN_MAX_AGE", default=0))
+# Seconds a connection is kept between requests (0 closes it after each). Production keeps
+# them (settings/production.py) unless DATABASE_CONN_MAX_AGE or the URL says otherwise.
+_CONN_MAX_AGE = env.str("DATABASE_CONN_MAX_AGE", default="").strip()
+DATABASE_CONN_MAX_AGE_SET = "CONN_MAX_AGE" in DATABASES["default"] or bool(_CONN_MAX_AGE)
+DATABASES["default"].setdefault("CONN_MAX_AGE", int(_CONN_MAX_AGE) if _CONN_MAX_AGE else 0)
 DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
 # WAL and a busy timeout let the dev server and a worker share the file. A
 # transaction that reads and then writes cannot wait for a lock it must upgrade

@@ -3,7 +3,7 @@
 from django.core.exceptions import ImproperlyConfigured
 
 from .base import *
-from .base import ALLOWED_HOSTS, SECRET_KEY, env
+from .base import ALLOWED_HOSTS, DATABASE_CONN_MAX_AGE_SET, DATABASES, SECRET_KEY, env
 
 if not SECRET_KEY or len(SECRET_KEY) < 50 or SECRET_KEY.startswith("django-insecure"):
     raise ImproperlyConfigured(
@@ -33,3 +33,14 @@ SECURE_HSTS_INCLUDE_SUBDOMAINS = True
 SECURE_HSTS_PRELOAD = True
 SESSION_COOKIE_SECURE = True
 CSRF_COOKIE_SECURE = True
+
+# Persistent database connections: opening one costs a TCP (and TLS) handshake, a
+# PostgreSQL backend process and authentication, several times the work of the pool
+# detail request itself. Kept 60 s, checked before each request's first statement
+# (CONN_HEALTH_CHECKS), so a connection the server dropped is replaced, not an error.
+# Row-level security settings follow the connection (apps/tenancy/rls.py); see
+# deploy/RUNBOOK.md on connection counts and PgBouncer.
+PRODUCTION_CONN_MAX_AGE = 60
+if not DATABASE_CONN_MAX_AGE_SET:
+    DATABASES["default"]["CONN_MAX_AGE"] = PRODUCTION_CONN_MAX_AGE
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True

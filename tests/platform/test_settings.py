@@ -72,3 +72,18 @@ def test_argon2_is_the_first_password_hasher():
     from cloudpam.settings import base
 
     assert base.PASSWORD_HASHERS[0] == "django.contrib.auth.hashers.Argon2PasswordHasher"
+
+
+@pytest.mark.slow
+def test_production_keeps_database_connections_with_health_checks():
+    result = run_manage(
+        "shell",
+        "-c",
+        "from django.conf import settings; d = settings.DATABASES['default']; "
+        "print(d['CONN_MAX_AGE'], d['CONN_HEALTH_CHECKS'])",
+        SECRET_KEY=secrets.token_urlsafe(60),
+        ALLOWED_HOSTS="cloudpam.example.com",
+        DATABASE_CONN_MAX_AGE="",
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "60 True"
