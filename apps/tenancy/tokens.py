@@ -14,6 +14,13 @@ is also indexed by token id; revoking a token deletes both. A cache hit is
 still checked against the row, so a revoked or expired token fails even if
 an entry survived. An entry holds the token id and its organization id, so a
 hit reads the row inside that organization, without the RLS bypass.
+
+Each process also remembers the tokens it verified (the same entry, for the same
+minute at most): which token and organization a string names never changes, so
+a request with a token seen lately skips the cache read and goes straight to the
+row, which still decides revocation, expiry and the user's state. The row, its
+membership, user and organization are one hand-written join
+(``cloudpam.db.rows``): every API request reads it.
 """
 
 from __future__ import annotations
