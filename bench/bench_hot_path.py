@@ -14,7 +14,9 @@ and the rate limits) and measures, with a closed-loop client of 8 connections:
 
 - pool detail requests/s and latency (p50, p95) with the token;
 - the ceiling of the same process setup: the same gunicorn, settings and database role,
-  with a URLconf holding one bare Django view and no middleware (``bench/bare_wsgi.py``).
+  with a URLconf holding one bare Django view and no middleware (``bench/bare_wsgi.py``);
+- for both, the CPU the gunicorn workers and their PostgreSQL backends spent per request
+  (from /proc), which other load on the machine hardly moves, unlike requests/s.
 
 Targets (issue 16): pool detail >= 50% of the ceiling measured in the same run, and
 >= 500 requests/s with 2 workers. The client runs on the same machine and takes CPU from the
@@ -244,12 +246,50 @@ async def _load(
     return latencies, errors
 
 
+def _cpu_seconds(pid: int) -> float:
+    """Return the user + system CPU seconds ``pid`` has used (0 once it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _serving_processes(master: int) -> list[int]:
+    """Return the gunicorn workers of ``master`` and the PostgreSQL backends of the database."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        parent = int(stat.rsplit(")", 1)[1].split()[1])
+        if parent == master or (command.startswith("postgres:") and DATABASE in command):
+            found.append(int(entry.name))
+    return found
+
+
+def server_cpu(master: int) -> dict[int, float]:
+    """Return the CPU seconds of each process serving the benchmark (Linux /proc; else none)."""
+    if not Path("/proc").is_dir():
+        return {}
+    return {pid: _cpu_seconds(pid) for pid in _serving_processes(master)}
+
+
 def measure(server: Server, path: str, headers: dict[str, str]) -> dict[str, float]:
     server.wait_ready(path, headers)
     asyncio.run(_load(server.port, path, headers, WARMUP_SECONDS))
+    cpu_before = server_cpu(server.process.pid)
     started = time.perf_counter()
     latencies, errors = asyncio.run(_load(server.port, path, headers, RUN_SECONDS))
     elapsed = time.perf_counter() - started
+    cpu_after = server_cpu(server.process.pid)
+    # CPU the workers and their database backends spent per request: unlike requests/s, it
+    # hardly moves when other work shares the machine.
+    cpu = sum(seconds - cpu_before.get(pid, 0.0) for pid, seconds in cpu_after.items())
     if errors:
         raise SystemExit(f"{errors} of {len(latencies)} requests to {path} did not answer 200")
     latencies.sort()
@@ -258,6 +298,7 @@ def measure(server: Server, path: str, headers: dict[str, str]) -> dict[str, flo
         "p50": statistics.median(latencies) * 1000,
         "p95": latencies[int(len(latencies) * 0.95)] * 1000,
         "count": len(latencies),
+        "cpu_ms": cpu / max(len(latencies), 1) * 1000,
     }
 
 
@@ -314,7 +355,9 @@ def main() -> int:
         print(
             f"  {label:<17} {figures['rps']:8.0f} requests/s   p50 {figures['p50']:6.2f} ms"
             f"   p95 {figures['p95']:6.2f} ms   ({figures['count']:.0f} requests)"
+            f"   server CPU {figures['cpu_ms']:.2f} ms/request"
         )
+    print("  load average (1, 5, 15 min): " + " ".join(f"{load:.2f}" for load in os.getloadavg()))
     ratio = results["pool detail"]["rps"] / results["bare Django view"]["rps"]
     rps = results["pool detail"]["rps"]
     sys.path.insert(0, str(ROOT / "bench"))
