@@ -15,8 +15,9 @@ and the rate limits) and measures, with a closed-loop client of 8 connections:
 - pool detail requests/s and latency (p50, p95) with the token;
 - the ceiling of the same process setup: the same gunicorn, settings and database role,
   with a URLconf holding one bare Django view and no middleware (``bench/bare_wsgi.py``);
-- for both, the CPU the gunicorn workers and their PostgreSQL backends spent per request
-  (from /proc), which other load on the machine hardly moves, unlike requests/s.
+- for both, the CPU the gunicorn workers spent per request (from /proc; PostgreSQL backends
+  of the scratch database are added when this host's /proc shows them), which other load
+  on the machine moves far less than requests/s.
 
 Targets (issue 16): pool detail >= 50% of the ceiling measured in the same run, and
 >= 500 requests/s with 2 workers. The client runs on the same machine and takes CPU from the
@@ -256,7 +257,7 @@ def _cpu_seconds(pid: int) -> float:
 
 
 def _serving_processes(master: int) -> list[int]:
-    """Return the gunicorn workers of ``master`` and the PostgreSQL backends of the database."""
+    """Return the gunicorn workers of ``master`` and any PostgreSQL backend of the database."""
     found = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -287,8 +288,8 @@ def measure(server: Server, path: str, headers: dict[str, str]) -> dict[str, flo
     latencies, errors = asyncio.run(_load(server.port, path, headers, RUN_SECONDS))
     elapsed = time.perf_counter() - started
     cpu_after = server_cpu(server.process.pid)
-    # CPU the workers and their database backends spent per request: unlike requests/s, it
-    # hardly moves when other work shares the machine.
+    # CPU the serving processes spent per request: other work sharing the machine moves it
+    # far less than requests/s.
     cpu = sum(seconds - cpu_before.get(pid, 0.0) for pid, seconds in cpu_after.items())
     if errors:
         raise SystemExit(f"{errors} of {len(latencies)} requests to {path} did not answer 200")
