@@ -242,14 +242,16 @@ def _detail_sql() -> str:
             )
             group = ""
         else:
+            # COUNT(*) as the map counts, from the (parent, prefix_length) index alone; the
+            # one row a childless pool gets (prefix length NULL) is dropped when read.
             children = (
-                f" c.{quote('prefix_length')}, COUNT(c.{quote('id')}) FROM {table}"
+                f" c.{quote('prefix_length')}, COUNT(*) FROM {table}"
                 f" LEFT OUTER JOIN {table} c ON c.{quote('parent_id')} = {table}.{quote('id')}"
                 f" AND c.{quote('deleted_at')} IS NULL"
             )
             group = f" GROUP BY {table}.{quote('id')}, c.{quote('prefix_length')}"
         sql = (
-            f"SELECT {sql_rows.columns(Pool)},{children}"  # noqa: S608 (names, not data)
+            f"SELECT {sql_rows.columns(Pool)},{children}"
             f" WHERE {table}.{quote('id')} = %s AND {table}.{quote('organization_id')} = %s"
             f"{group}"
         )
