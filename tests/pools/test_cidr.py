@@ -802,3 +802,25 @@ def test_address_key_order_is_numeric_order(left: int, right: int) -> None:
     assert len(address_key(left)) == 32
     assert (address_key(left) < address_key(right)) == (left < right)
     assert int(address_key(left), 16) == left
+
+
+@PROPERTY
+@given(
+    st.one_of(
+        st.text(alphabet="0123456789.", max_size=17),
+        st.lists(st.integers(0, 300), min_size=4, max_size=4).map(
+            lambda octets: ".".join(map(str, octets))
+        ),
+        st.text(max_size=17),
+    )
+)
+def test_the_ipv4_fast_path_reads_what_ipaddress_reads(text: str) -> None:
+    # parse_prefix reads dotted quads itself for speed; ipaddress stays the authority, so
+    # the fast path must accept exactly what it accepts, as the same value.
+    try:
+        expected = int(ipaddress.IPv4Address(text))
+    except ValueError:
+        expected = None
+    assert cidr._ipv4_value(text) == expected
+    if expected is not None:
+        assert parse_prefix(f"{text}/32") == Prefix(4, expected, 32)
