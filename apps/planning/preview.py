@@ -9,6 +9,7 @@ affected parent, the risk findings and the pictures. The decisions are the pure 
 
 from __future__ import annotations
 
+import dataclasses
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -179,9 +180,19 @@ def preview_build(
         elif isinstance(change, batch.PoolDelete) and isinstance(change.pool, int):
             removed[change.pool] = change.ref
     touched = set(created_ids) | set(changed) | set(removed)
-    current = {
-        pool.pk: pool for pool in Pool.objects.filter(pk__in=touched | state.parents).order_by()
-    }
+    if all(isinstance(change, batch.PoolCreate) for _index, change in indexed):
+        # A plan of creates only (an import, a template): the pools it made are the rows
+        # just inserted, as they are; only the stored parents are read back.
+        current = {pool.pk: pool for pool in created.values()}
+        current.update(
+            (pool.pk, pool)
+            for pool in Pool.objects.filter(pk__in=state.parents - set(current)).order_by()
+        )
+    else:
+        current = {
+            pool.pk: pool
+            for pool in Pool.objects.filter(pk__in=touched | state.parents).order_by()
+        }
 
     # The diff, in tree order.
     rows: list[dict[str, Any]] = []
@@ -448,8 +459,17 @@ def _compliance(
         return []
     tree = analysis_tree(organization=organization)
     checked = [pk for pk in checked if pk in tree.pools]
+    # Only the rules the preview reports are run: utilization and the other tree-wide
+    # rules would cost a walk of every new pool's children for findings thrown away.
+    rules = settings.compliance.rules
+    kept = analysis_engine.ComplianceSettings(
+        {
+            rule_id: rule if rule_id in COMPLIANCE_RULES else dataclasses.replace(rule, enabled=False)
+            for rule_id, rule in rules.items()
+        }
+    )
     results = analysis_engine.evaluate_compliance(
-        tree, now=now or timezone.now(), settings=settings.compliance, pool_ids=checked
+        tree, now=now or timezone.now(), settings=kept, pool_ids=checked
     )
     return [
         {

@@ -84,8 +84,20 @@ def _clean_operations(value: Any) -> list[Any]:
 
 
 def pure_validation(plan: Plan) -> engine.Checked:
-    """Return the pure checks of a plan's operations, with the pool source its creates get."""
-    return engine.validate_operations(plan.operations, source=POOL_SOURCE_OF_PLAN[plan.source])
+    """Return the pure checks of a plan's operations, with the pool source its creates get.
+
+    The result is kept on the plan object for as long as its ``operations`` are the same
+    list: an import checks a new plan and dry-runs it at once, and the checks of 20,000
+    operations are worth doing once. A plan read again from the database is checked anew.
+    """
+    key = (id(plan.operations), len(plan.operations), plan.source)
+    kept = plan.__dict__.get("_pure_validation")
+    if kept is not None and kept[0] == key and kept[1] is plan.operations:
+        return kept[2]
+    checked = engine.validate_operations(plan.operations, source=POOL_SOURCE_OF_PLAN[plan.source])
+    if isinstance(plan.operations, list):
+        plan.__dict__["_pure_validation"] = (key, plan.operations, checked)
+    return checked
 
 
 def _validation_document(errors: list[engine.OperationError], *, dry_run: bool) -> dict[str, Any]:
@@ -282,6 +294,8 @@ def plan_dry_run(*, plan: Plan, actor: Actor, preview: bool = True) -> DryRun:
                         actor=actor,
                         changes=changes,
                         details={"plan": plan.pk, "dry_run": True},
+                        # The pure checks ran on exactly these changes when none failed.
+                        checked=not checked.errors,
                     )
             except ApplicationError as exc:
                 result.errors.extend(_rejected_errors(exc, indexed))
@@ -400,6 +414,7 @@ def plan_apply(*, plan: Plan, actor: Actor) -> Plan:
                 actor=actor,
                 changes=changes,
                 details={"plan": locked.pk},
+                checked=True,  # The pure checks just passed on these very changes.
             )
     except ApplicationError as exc:
         raise PlanConflict(
