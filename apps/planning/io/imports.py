@@ -187,6 +187,8 @@ def _escape(text: str, special: str) -> str:
 
 
 def _unescape(text: str) -> str:
+    if "\\" not in text:
+        return text
     result, index = [], 0
     while index < len(text):
         if text[index] == "\\" and index + 1 < len(text):
@@ -199,6 +201,8 @@ def _unescape(text: str) -> str:
 
 
 def _split_unescaped(text: str, separator: str, limit: int = -1) -> list[str]:
+    if "\\" not in text:
+        return text.split(separator, limit)  # Nothing escaped: the common case, in C.
     parts, start, index = [], 0, 0
     while index < len(text):
         if text[index] == "\\":
