@@ -21,7 +21,7 @@ from django.db.models import Count
 from django.utils import timezone
 
 from apps.analysis import engine as analysis_engine
-from apps.analysis.selectors import analysis_settings, analysis_tree
+from apps.analysis.selectors import analysis_settings
 from apps.planning.engine import preview as risk
 from apps.pools import allocation
 from apps.pools import changes as batch
@@ -190,8 +190,7 @@ def preview_build(
         )
     else:
         current = {
-            pool.pk: pool
-            for pool in Pool.objects.filter(pk__in=touched | state.parents).order_by()
+            pool.pk: pool for pool in Pool.objects.filter(pk__in=touched | state.parents).order_by()
         }
 
     # The diff, in tree order.
@@ -445,6 +444,35 @@ def _discovered_overlaps(
     return findings
 
 
+def _compliance_tree(current: Mapping[int, Pool], checked: Sequence[int]) -> Any:
+    """Return the analysis tree of the ``checked`` pools and their parents.
+
+    The rules the preview reports (``COMPLIANCE_RULES``) read a pool and its parent, never
+    the rest of the tree: loading the organization's whole plan would cost a read of every
+    pool, on every dry run, for nothing. ``current`` holds the pools as the plan left them.
+    """
+    wanted = set(checked)
+    wanted.update(current[pk].parent_id for pk in checked if current[pk].parent_id is not None)
+    pools = [current[pk] for pk in wanted if pk in current]
+    missing = sorted(wanted - set(current))
+    for start in range(0, len(missing), 500):
+        pools.extend(Pool.objects.filter(pk__in=missing[start : start + 500]).order_by())
+    return analysis_engine.build_tree(
+        analysis_engine.PoolData(
+            pool.pk,
+            pool.parent_id,
+            pool.prefix,
+            name=pool.name,
+            type=pool.type,
+            status=pool.status,
+            tags=pool.tags if isinstance(pool.tags, dict) else {},
+            created_at=pool.created_at,
+        )
+        for pool in pools
+        if pool.deleted_at is None
+    )
+
+
 def _compliance(
     organization: Organization,
     settings: Any,
@@ -457,14 +485,16 @@ def _compliance(
     checked = [pk for pk in (*created_ids, *changed) if pk in current]
     if not checked:
         return []
-    tree = analysis_tree(organization=organization)
+    tree = _compliance_tree(current, checked)
     checked = [pk for pk in checked if pk in tree.pools]
     # Only the rules the preview reports are run: utilization and the other tree-wide
     # rules would cost a walk of every new pool's children for findings thrown away.
     rules = settings.compliance.rules
     kept = analysis_engine.ComplianceSettings(
         {
-            rule_id: rule if rule_id in COMPLIANCE_RULES else dataclasses.replace(rule, enabled=False)
+            rule_id: (
+                rule if rule_id in COMPLIANCE_RULES else dataclasses.replace(rule, enabled=False)
+            )
             for rule_id, rule in rules.items()
         }
     )

@@ -1427,8 +1427,9 @@ def _insert_pools(pools: Sequence[Pool]) -> None:
                         None if value is None else field.get_db_prep_save(value, connection)
                     )
                 params.extend(stamps)
+            # Only quoted model names and placeholders go into the text; values are params.
             cursor.execute(
-                f"INSERT INTO {table} ({columns}) VALUES "
+                f"INSERT INTO {table} ({columns}) VALUES "  # noqa: S608
                 f"{', '.join([placeholder] * len(chunk))} RETURNING {returning}",
                 params,
             )
