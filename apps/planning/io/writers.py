@@ -95,10 +95,15 @@ def _cell(value: Any) -> Any:
     return escape_formula(value)
 
 
-def _pool_cells(pool: ExportPool) -> list[Any]:
+def _pool_values(pool: ExportPool) -> list[Any]:
+    """Return the pool's cells as text, not yet escaped."""
     columns = pool.columns()
     columns["tags"] = format_tags(pool.tags)
-    return [_cell(columns[name]) for name in EXPORT_POOL_COLUMNS]
+    return [columns[name] for name in EXPORT_POOL_COLUMNS]
+
+
+def _pool_cells(pool: ExportPool) -> list[Any]:
+    return [_cell(value) for value in _pool_values(pool)]
 
 
 def _account_cells(account: Mapping[str, Any]) -> list[Any]:
@@ -132,7 +137,8 @@ def csv_stream(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> Iterator
 
 def pools_csv(pools: Iterable[ExportPool]) -> Iterator[bytes]:
     """Yield the pools as CSV in the import's columns."""
-    return csv_stream(EXPORT_POOL_COLUMNS, (_pool_cells(pool) for pool in pools))
+    # csv_stream escapes every cell itself.
+    return csv_stream(EXPORT_POOL_COLUMNS, (_pool_values(pool) for pool in pools))
 
 
 def accounts_csv(accounts: Iterable[Mapping[str, Any]]) -> Iterator[bytes]:
