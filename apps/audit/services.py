@@ -394,7 +394,7 @@ def _insert_events(rows: list[dict[str, Any]], *, want_ids: bool) -> list[int]:
     quicker still but is refused on a table under row-level security. The ids follow
     the rows' order, which is the order the chainer gives them their places in.
     """
-    table = AuditEvent._meta.db_table
+    table = connection.ops.quote_name(AuditEvent._meta.db_table)
     columns = ", ".join(_INSERT_COLUMNS)
     ids: list[int] = []
     with connection.cursor() as cursor:
@@ -476,7 +476,7 @@ def _insert_chained(
         _write_places(head.pk, pending)
         head.last_sequence, head.last_hash = sequence, prev_hash
         transaction.on_commit(partial(_ship_chained, organization_id, pending))
-    table = AuditEvent._meta.db_table
+    table = connection.ops.quote_name(AuditEvent._meta.db_table)
     columns = ", ".join((*_INSERT_COLUMNS, "sequence", "prev_hash", "hash"))
     insert = (
         f"INSERT INTO {table} ({columns}) SELECT {columns}"  # noqa: S608 - names only

@@ -30,12 +30,12 @@ from tests.pools.bulk import bulk_children
 
 pytestmark = pytest.mark.django_db
 
-# Statements of each service on a subtree of any size, on SQLite and PostgreSQL. The
-# per-pool events go in one INSERT per 5,000 (``EVENTS_INSERT_BATCH``), counted here; the
-# single events (the move's, the restored pool's own) go through ``bulk_create``, whose
-# INSERTs are left out. SQLite chains the events inline, in the writing transaction;
-# PostgreSQL inserts the per-pool events chained (the chain's head taken, what is pending
-# placed first), and the single ones are left to the chainer after commit.
+# Statements of each service on a subtree of any size, on SQLite and PostgreSQL, besides
+# the single events' INSERTs (``bulk_create``). The per-pool events go in one statement per
+# 5,000 (``EVENTS_INSERT_BATCH``), counted: SQLite's is one ``executemany``, and chains the
+# events inline, in the writing transaction; PostgreSQL's inserts them already chained (the
+# head taken, what is pending placed first, the head moved by the same statement), and
+# leaves the single events to the chainer after commit.
 PINNED_QUERIES = {
     "sqlite": {"delete": 14, "restore": 27, "purge": 19, "move": 30},
     "postgresql": {"delete": 13, "restore": 18, "purge": 15, "move": 24},
