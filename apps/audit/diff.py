@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 
 from auditlog.diff import is_primitive
@@ -35,6 +35,13 @@ def tracked_fields(model: type[models.Model]) -> tuple[models.Field, ...]:
         for field in model._meta.concrete_fields
         if (not include or field.name in include) and field.name not in exclude
     )
+
+
+@lru_cache(maxsize=256)
+def _named_fields(model: type[models.Model], names: tuple[str, ...]) -> tuple[models.Field, ...]:
+    """Return the tracked fields of ``model`` among ``names``, in the model's order."""
+    wanted = set(names)
+    return tuple(field for field in tracked_fields(model) if field.name in wanted)
 
 
 def logged_value(field: models.Field, value: Any) -> Any:
@@ -70,11 +77,10 @@ def row_diff(
     keyed by field name (a foreign key by its id). ``fields`` limits the diff as
     ``save(update_fields=...)`` limits django-auditlog's.
     """
-    wanted = set(fields) if fields is not None else None
+    # An update of a subtree names the same one field of many for every row.
+    compared = tracked_fields(model) if fields is None else _named_fields(model, tuple(fields))
     diff: dict[str, list[Any]] = {}
-    for field in tracked_fields(model):
-        if wanted is not None and field.name not in wanted:
-            continue
+    for field in compared:
         old = logged_value(field, before.get(field.name)) if before is not None else None
         new = logged_value(field, after.get(field.name)) if after is not None else None
         if old != new:

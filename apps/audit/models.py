@@ -113,45 +113,70 @@ class AuditEventManager(LogEntryManager.from_queryset(AuditEventQuerySet)):  # t
         )
 
     def log_update_many(
-        self, entries: Sequence[tuple[models.Model, Mapping[str, Any], Mapping[str, Any]]]
+        self,
+        entries: Sequence[tuple[models.Model, Mapping[str, Any], Mapping[str, Any]]],
+        *,
+        return_events: bool = True,
+        chain_now: bool = False,
     ) -> list[Any]:
         """Record the updates of many rows written by ``QuerySet.update``, in order.
 
         Each entry is a row with the values of the updated fields before and after, by
         field name: the event is the one ``save(update_fields=...)`` would have caused.
+        Without ``return_events`` the events are written but not returned (no instances);
+        ``chain_now`` inserts them chained (see ``audit_events_record``).
         """
         from apps.audit.diff import row_diff
 
         return self._log_many(
             (
-                instance,
-                AbstractLogEntry.Action.UPDATE,
-                row_diff(type(instance), before, after, after),
-                None,
-            )
-            for instance, before, after in entries
+                (
+                    instance,
+                    AbstractLogEntry.Action.UPDATE,
+                    row_diff(type(instance), before, after, after),
+                    None,
+                )
+                for instance, before, after in entries
+            ),
+            return_events=return_events,
+            chain_now=chain_now,
         )
 
-    def log_delete_many(self, instances: Sequence[models.Model]) -> list[Any]:
+    def log_delete_many(
+        self,
+        instances: Sequence[models.Model],
+        *,
+        return_events: bool = True,
+        chain_now: bool = False,
+    ) -> list[Any]:
         """Record the deletion of many rows removed by one ``DELETE``, in order.
 
         ``instances`` hold the rows' values as they were: each gets the event its
-        ``post_delete`` would have caused.
+        ``post_delete`` would have caused. Without ``return_events`` none is returned;
+        ``chain_now`` inserts them chained (see ``audit_events_record``).
         """
         from apps.audit.diff import row_diff, row_values
 
         return self._log_many(
             (
-                instance,
-                AbstractLogEntry.Action.DELETE,
-                row_diff(type(instance), row_values(instance), None),
-                None,
-            )
-            for instance in instances
+                (
+                    instance,
+                    AbstractLogEntry.Action.DELETE,
+                    row_diff(type(instance), row_values(instance), None),
+                    None,
+                )
+                for instance in instances
+            ),
+            return_events=return_events,
+            chain_now=chain_now,
         )
 
     def _log_many(
-        self, entries: Iterable[tuple[models.Model, int, dict[str, Any], str | None]]
+        self,
+        entries: Iterable[tuple[models.Model, int, dict[str, Any], str | None]],
+        *,
+        return_events: bool = True,
+        chain_now: bool = False,
     ) -> list[Any]:
         from auditlog.context import auditlog_disabled
 
@@ -163,7 +188,9 @@ class AuditEventManager(LogEntryManager.from_queryset(AuditEventQuerySet)):  # t
             entries=[
                 ModelChange(instance=instance, action=action, changes=changes, operation=operation)
                 for instance, action, changes, operation in entries
-            ]
+            ],
+            return_events=return_events,
+            chain_now=chain_now,
         )
 
     def log_m2m_changes(self, *args: Any, **kwargs: Any) -> None:

@@ -11,6 +11,12 @@ writers in different parents of one organization do not queue on it.
 
 On SQLite, which has one writer at a time anyway and no ``SKIP LOCKED``,
 events are chained inline, in the writing transaction.
+
+A bulk write that is the last step of its transaction (a subtree's delete, restore
+or purge: one event per pool) may instead take the head itself and insert its events
+already chained (``audit_events_record(chain_now=True)``): the head is then held from
+that insert to the commit right after it, and no chainer has to read and update
+thousands of events after commit.
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from functools import partial
+from functools import cache, lru_cache, partial
 from typing import Any
 
 from auditlog.diff import model_instance_diff
@@ -44,7 +50,8 @@ from apps.audit.context import (
     get_request_meta,
 )
 from apps.audit.documents import event_document, instance_values, iso_timestamp
-from apps.audit.models import AuditChain, AuditEvent
+from apps.audit.hashing import chain_hash
+from apps.audit.models import AuditChain, AuditEvent, hash_content
 from apps.audit.registration import model_key, redact
 from apps.audit.scoping import across_organizations
 from apps.tenancy.models import DEFAULT_ORGANIZATION_SETTINGS, Membership, Organization, User
@@ -266,7 +273,280 @@ class EventRecord:
 
 
 # Events inserted per statement by ``audit_events_record``.
-EVENTS_INSERT_BATCH = 1000
+EVENTS_INSERT_BATCH = 5000
+
+# The columns ``audit_events_record`` writes; the others start empty (the chain's three,
+# and django-auditlog's ``serialized_data`` and ``remote_port``, which CloudPAM leaves out).
+_INSERT_COLUMNS = (
+    "organization_id",
+    "timestamp",
+    "action",
+    "content_type_id",
+    "object_type",
+    "object_pk",
+    "object_id",
+    "object_repr",
+    "changes_text",
+    "changes",
+    "additional_data",
+    "actor_id",
+    "actor_email",
+    "actor_token_id",
+    "actor_token_name",
+    "actor_system",
+    "cid",
+    "remote_addr",
+    "user_agent",
+)
+
+
+_JSON_SCALARS = (str, int, float, bool, type(None))
+
+
+def _plain_json(value: Any) -> bool:
+    """Return whether ``value`` is already what a JSON column gives back (no NUL either)."""
+    if isinstance(value, str):
+        return "\x00" not in value
+    if isinstance(value, _JSON_SCALARS):
+        return True
+    if isinstance(value, dict):
+        return all(
+            isinstance(key, str) and "\x00" not in key and _plain_json(item)
+            for key, item in value.items()
+        )
+    if isinstance(value, list):
+        return all(_plain_json(item) for item in value)
+    return False
+
+
+def _json_values(value: Any) -> Any:
+    """Return ``_json_ready(value)``, skipping its round trip through JSON text when it is one.
+
+    A subtree's diffs are plain strings and numbers already: checking is cheaper.
+    """
+    return value if _plain_json(value) else _json_ready(value)
+
+
+class _EventValues:
+    """The column values of the events of one batch: ``_event_of``'s, without a model instance.
+
+    What is the same for every event of the batch (actor, request) is worked out once,
+    and the content type once per model.
+    """
+
+    def __init__(self, actor: Actor, meta: RequestMeta) -> None:
+        self.common = {
+            "changes_text": "",
+            "actor_id": actor.user_id,
+            "actor_email": _text(actor.email, MAX_IDENTITY_LENGTH) if actor.email else None,
+            "actor_token_id": actor.token_id,
+            "actor_token_name": _text(actor.token_name, 255),
+            "actor_system": _text(actor.system, 255),
+            "cid": get_request_id(),
+            "remote_addr": meta.ip,
+            "user_agent": _text(meta.user_agent, 512),
+        }
+        self.content_types: dict[type, int] = {}
+
+    def __call__(self, record: EventRecord) -> dict[str, Any]:
+        values = dict(self.common)
+        values.update(
+            organization_id=record.organization_id,
+            timestamp=timezone.now(),
+            action=record.action,
+            content_type_id=None,
+            object_type="",
+            object_pk="",
+            object_id=None,
+            object_repr="",
+            changes=_json_values(record.changes or {}),
+            additional_data=_json_values(record.details) if record.details else None,
+        )
+        instance = record.instance
+        if instance is not None:
+            model = type(instance)
+            content_type_id = self.content_types.get(model)
+            if content_type_id is None:
+                content_type_id = ContentType.objects.get_for_model(instance).pk
+                self.content_types[model] = content_type_id
+            object_type = instance._meta.model_name or ""
+            object_pk = _text(instance.pk, 255)
+            try:
+                object_repr = _text(instance, MAX_REPR_LENGTH)
+            except Exception:  # A broken __str__ must not lose the event.
+                object_repr = f"{object_type} {object_pk}"
+            values.update(
+                content_type_id=content_type_id,
+                object_type=object_type,
+                object_pk=object_pk,
+                object_id=instance.pk if isinstance(instance.pk, int) else None,
+                object_repr=object_repr,
+            )
+        return values
+
+
+def _insert_events(rows: list[dict[str, Any]], *, want_ids: bool) -> list[int]:
+    """Insert the events' ``rows`` in order, in a few statements; return their ids if wanted.
+
+    On PostgreSQL each chunk is one ``INSERT ... SELECT`` from one JSON document
+    (``json_populate_recordset``): one parameter, bound and parsed in C, where a
+    ``bulk_create`` prepares every field of every row in Python. ``COPY`` would be
+    quicker still but is refused on a table under row-level security. The ids follow
+    the rows' order, which is the order the chainer gives them their places in.
+    """
+    table = connection.ops.quote_name(AuditEvent._meta.db_table)
+    columns = ", ".join(_INSERT_COLUMNS)
+    ids: list[int] = []
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            sql = (
+                f"INSERT INTO {table} ({columns}) SELECT {columns}"  # noqa: S608 - names only
+                f" FROM json_populate_recordset(NULL::{table}, %s::json)"
+            )
+            if want_ids:
+                sql += " RETURNING id"
+            for start in range(0, len(rows), EVENTS_INSERT_BATCH):
+                chunk = rows[start : start + EVENTS_INSERT_BATCH]
+                document = json.dumps(
+                    [{**row, "timestamp": row["timestamp"].isoformat()} for row in chunk]
+                )
+                cursor.execute(sql, [document])
+                if want_ids:
+                    ids.extend(sorted(row[0] for row in cursor.fetchall()))
+            return ids
+        # SQLite: one prepared INSERT run per row, values adapted as Django would.
+        adapt = connection.ops.adapt_datetimefield_value
+        placeholders = ", ".join(["%s"] * len(_INSERT_COLUMNS))
+        params = [
+            tuple(
+                adapt(row[name])
+                if name == "timestamp"
+                else json.dumps(row[name])
+                if name in ("changes", "additional_data") and row[name] is not None
+                else row[name]
+                for name in _INSERT_COLUMNS
+            )
+            for row in rows
+        ]
+        cursor.executemany(
+            f"INSERT INTO {table} ({columns}) VALUES ({placeholders})",  # noqa: S608
+            params,
+        )
+        if want_ids:
+            # One writer at a time on SQLite: the rows just inserted are the last ones.
+            cursor.execute(f"SELECT max(id) FROM {table}")  # noqa: S608 - table name only
+            last = cursor.fetchone()[0]
+            ids = list(range(last - len(rows) + 1, last + 1))
+    return ids
+
+
+def _has_float(value: Any) -> bool:
+    """Return whether the JSON value ``value`` holds a float anywhere."""
+    if isinstance(value, float):
+        return True
+    if isinstance(value, dict):
+        return any(_has_float(item) for item in value.values())
+    if isinstance(value, list):
+        return any(_has_float(item) for item in value)
+    return False
+
+
+def _insert_chained(
+    organization_id: int | None, rows: list[dict[str, Any]], *, want_ids: bool
+) -> list[int]:
+    """Insert the events' ``rows`` of one chain already chained, in order (PostgreSQL).
+
+    The head is locked until the transaction ends. What is pending first takes its
+    place first (events committed by other writers, and this transaction's own); the
+    new events follow. Each is hashed on its values as the database gives them back,
+    exactly as the chainer and verification read them (JSON holding a float is first
+    passed through ``jsonb``, which may spell a number differently).
+    Whoever commits events while the head is held finds it taken and leaves them to
+    the after-commit chainer that the caller registers.
+    """
+    head = _lock_chain(organization_id)
+    # Read after the head is taken: no other chainer can place these meanwhile.
+    pending = _pending_events(organization_id, None)
+    if pending:
+        sequence, prev_hash = head.last_sequence, head.last_hash
+        for event in pending:
+            sequence += 1
+            event.sequence, event.prev_hash = sequence, prev_hash
+            event.hash = prev_hash = event.compute_hash()
+        _write_places(head.pk, pending)
+        head.last_sequence, head.last_hash = sequence, prev_hash
+        transaction.on_commit(partial(_ship_chained, organization_id, pending))
+    table = connection.ops.quote_name(AuditEvent._meta.db_table)
+    columns = ", ".join((*_INSERT_COLUMNS, "sequence", "prev_hash", "hash"))
+    insert = (
+        f"INSERT INTO {table} ({columns}) SELECT {columns}"  # noqa: S608 - names only
+        f" FROM json_populate_recordset(NULL::{table}, %s::json) RETURNING id"
+    )
+    # The last chunk moves the head in the same statement.
+    last_insert = (
+        f"WITH inserted AS ({insert}), head AS (UPDATE {AuditChain._meta.db_table}"  # noqa: S608
+        " SET last_sequence = %s, last_hash = %s, updated_at = %s WHERE id = %s)"
+        " SELECT id FROM inserted"
+    )
+    ids: list[int] = []
+    with connection.cursor() as cursor:
+        for start in range(0, len(rows), EVENTS_INSERT_BATCH):
+            chunk = rows[start : start + EVENTS_INSERT_BATCH]
+            # jsonb gives back every JSON value as it was but a float, which it may spell
+            # another way (1e+16 comes back as 10000000000000000): those are read back
+            # from it first, in one round trip.
+            inexact = [
+                row
+                for row in chunk
+                if _has_float(row["changes"]) or _has_float(row["additional_data"])
+            ]
+            if inexact:
+                cursor.execute(
+                    "SELECT %s::jsonb::text",
+                    [json.dumps([[row["changes"], row["additional_data"]] for row in inexact])],
+                )
+                stored = json.loads(cursor.fetchone()[0])
+                for row, (changes, details) in zip(inexact, stored, strict=True):
+                    row["changes"], row["additional_data"] = changes, details
+            _place(head, chunk)
+            document = json.dumps(
+                [{**row, "timestamp": row["timestamp"].isoformat()} for row in chunk]
+            )
+            if start + EVENTS_INSERT_BATCH >= len(rows):
+                params = [document, head.last_sequence, head.last_hash, timezone.now(), head.pk]
+                cursor.execute(last_insert, params)
+            else:
+                cursor.execute(insert, [document])
+            # In the rows' order: the ids are drawn as the rows are inserted, in order.
+            ids.extend(sorted(row[0] for row in cursor.fetchall()))
+    if audit_logger.isEnabledFor(logging.INFO):
+        for pk, row in zip(ids, rows, strict=True):
+            row["id"] = pk
+        transaction.on_commit(partial(_ship_rows, organization_id, rows))
+    return ids if want_ids else []
+
+
+def _place(head: AuditChain, rows: list[dict[str, Any]]) -> None:
+    """Give ``rows`` (column values, as read back) the next places after ``head``, in order.
+
+    Each row gets its ``sequence``, ``prev_hash`` and ``hash``; ``head`` (in memory) moves
+    past the last one.
+    """
+    sequence, prev_hash = head.last_sequence, head.last_hash
+    for row in rows:
+        sequence += 1
+        row["sequence"], row["prev_hash"] = sequence, prev_hash
+        row["hash"] = prev_hash = chain_hash(hash_content(row), prev_hash)
+    head.last_sequence, head.last_hash = sequence, prev_hash
+
+
+def _ship_rows(organization_id: int | None, rows: list[dict[str, Any]]) -> None:
+    """Write the log lines of events known by their column values (``_insert_chained``)."""
+    if not audit_logger.isEnabledFor(logging.INFO):
+        return
+    slug = _organization_slug(organization_id)
+    for row in rows:
+        _ship(event_document(row, slug))
 
 
 @transaction.atomic(savepoint=False)
@@ -275,33 +555,34 @@ def audit_events_record(
     records: Sequence[EventRecord],
     actor: Actor | None = None,
     request_meta: RequestMeta | None = None,
+    return_events: bool = True,
+    chain_now: bool = False,
 ) -> list[AuditEvent]:
     """Record many events at once, in order, as ``audit_event_record`` records each.
 
     For the batch writers: the events are inserted in bulk (ids in the order given),
     and each chain they belong to is settled once, after commit (inline on SQLite),
     instead of once per event. Their content is what one call per event would write.
+    Without ``return_events`` no model instance is made and the list is empty: a
+    subtree's writer records one event per pool and has no use for them.
+
+    With ``chain_now`` (PostgreSQL, one chain) the events are inserted in their places:
+    the chain's head is taken now and held until the transaction ends, which spares the
+    chainer reading and updating every event after commit. For writers whose audit
+    write is the last step of their transaction (the subtree services), so the head is
+    held for no longer than the chainer would hold it.
     """
-    actor = actor or current_actor()
-    meta = request_meta or get_request_meta()
-    events = [
-        _event_of(
-            action=record.action,
-            organization_id=record.organization_id,
-            instance=record.instance,
-            changes=record.changes,
-            details=record.details,
-            actor=actor,
-            meta=meta,
-        )
-        for record in records
-    ]
-    if not events:
-        return events
-    chains = list(dict.fromkeys(event.organization_id for event in events))
+    if not records:
+        return []
+    values_of = _EventValues(actor or current_actor(), request_meta or get_request_meta())
+    rows = [values_of(record) for record in records]
+    chains = list(dict.fromkeys(row["organization_id"] for row in rows))
+    inline = chain_now and len(chains) == 1 and connection.vendor == "postgresql"
     with across_organizations(chains[0] if len(chains) == 1 else None):
-        for start in range(0, len(events), EVENTS_INSERT_BATCH):
-            AuditEvent.objects.bulk_create(events[start : start + EVENTS_INSERT_BATCH])
+        if inline:
+            ids = _insert_chained(chains[0], rows, want_ids=return_events)
+        else:
+            ids = _insert_events(rows, want_ids=return_events)
         for organization_id in chains:
             if _chain_after_commit():
                 _chain_on_commit(organization_id)
@@ -309,6 +590,11 @@ def audit_events_record(
                 # Inline, in the writing transaction that holds the database anyway: the
                 # whole batch at once, in a fixed number of statements whatever its size.
                 _chain_batch(organization_id, wait=True, limit=None)
+    if not return_events:
+        return []
+    events = [AuditEvent(id=pk, **row) for pk, row in zip(ids, rows, strict=True)]
+    for event in events:
+        event._state.adding = False
     return events
 
 
@@ -656,6 +942,12 @@ def _iso_datetime(value: Any) -> Any:
     """Return django-auditlog's naive UTC datetime text as ISO 8601 with a ``Z``."""
     if not isinstance(value, str):
         return value
+    return _iso_text(value)
+
+
+# A subtree's events all carry the one timestamp of their change: parsed once.
+@lru_cache(maxsize=256)
+def _iso_text(value: str) -> str:
     try:
         parsed = datetime.fromisoformat(value)
     except ValueError:
@@ -671,17 +963,31 @@ def _field_changes(instance: models.Model, changes: dict[str, Any]) -> dict[str,
     django-auditlog also lists reverse relations when a row is created or
     deleted; they are not the row's data.
     """
-    fields = {field.name: field for field in instance._meta.concrete_fields}
-    many_to_many = {field.name for field in instance._meta.many_to_many}
+    kinds = _field_kinds(type(instance))
     result: dict[str, Any] = {}
     for name, values in changes.items():
-        field = fields.get(name)
-        if field is None and name not in many_to_many:
+        kind = kinds.get(name)
+        if kind is None:
             continue
-        if isinstance(field, models.DateTimeField):
+        if kind is _DATETIME:
             values = [_iso_datetime(value) for value in values]
         result[name] = list(values)
     return redact(result)
+
+
+_DATETIME, _OTHER = "datetime", "other"
+
+
+@cache
+def _field_kinds(model: type[models.Model]) -> dict[str, str]:
+    """Return the row's own fields of ``model`` by name, with whether each is a timestamp.
+
+    Worked out once per model: a batch asks for every row of a subtree.
+    """
+    kinds = dict.fromkeys((field.name for field in model._meta.many_to_many), _OTHER)
+    for field in model._meta.concrete_fields:
+        kinds[field.name] = _DATETIME if isinstance(field, models.DateTimeField) else _OTHER
+    return kinds
 
 
 def _model_action(key: str, action: int, changes: dict[str, Any]) -> str | None:
@@ -771,7 +1077,9 @@ class ModelChange:
 
 
 @transaction.atomic(savepoint=False)
-def audit_model_changes_record(*, entries: Sequence[ModelChange]) -> list[AuditEvent]:
+def audit_model_changes_record(
+    *, entries: Sequence[ModelChange], return_events: bool = True, chain_now: bool = False
+) -> list[AuditEvent]:
     """Record the changes of many rows in bulk, each as ``audit_record_model_change`` would.
 
     For writes that bypass signals (``bulk_create``): the same events, with the same
@@ -812,7 +1120,9 @@ def audit_model_changes_record(*, entries: Sequence[ModelChange]) -> list[AuditE
             )
             for organization_id in organization_ids
         )
-    return audit_events_record(records=records, actor=actor)
+    return audit_events_record(
+        records=records, actor=actor, return_events=return_events, chain_now=chain_now
+    )
 
 
 def request_meta_of(request: Any | None) -> RequestMeta:

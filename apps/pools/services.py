@@ -238,8 +238,12 @@ def _record_updates(rows: Sequence[Pool], after: Mapping[str, Any]) -> None:
     """
     if not rows:
         return
+    # The events are each subtree service's last write: they go in chained, the chain's
+    # head held only until the commit that follows.
     get_logentry_model().objects.log_update_many(
-        [(row, {name: getattr(row, name) for name in after}, after) for row in rows]
+        [(row, {name: getattr(row, name) for name in after}, after) for row in rows],
+        return_events=False,
+        chain_now=True,
     )
     pools_bulk_changed.send(sender=Pool, organization_id=rows[0].organization_id)
 
@@ -987,7 +991,8 @@ def _purge_subtree(pool: Pool) -> int:
         count += cursor.rowcount
     if pool.parent_id is not None:
         Pool.objects.filter(pk=pool.parent_id).update(numchild=F("numchild") - 1)
-    get_logentry_model().objects.log_delete_many(rows)
+    # The last write of the purge: the events go in chained (see ``_record_updates``).
+    get_logentry_model().objects.log_delete_many(rows, return_events=False, chain_now=True)
     pools_bulk_changed.send(sender=Pool, organization_id=pool.organization_id)
     return count
 
