@@ -457,7 +457,11 @@ ACTIONS: dict[str, dict[str, Action]] = {
         "run_analysis": Action(
             "analysis.change",
             lambda world: world.root,
-            lambda pool: AnalysisRun.objects.filter(pools__contains=[pool.pk]).exists(),
+            # In Python: SQLite has no JSON "contains" lookup.
+            lambda pool: any(
+                pool.pk in (pools or [])
+                for pools in AnalysisRun.objects.values_list("pools", flat=True)
+            ),
             confirms=True,
         ),
         "soft_delete_recursive": Action(
