@@ -103,7 +103,14 @@
       // just before the item that followed the row.
       var after = item.classList.contains("tree-earlier") ? siblings[index + 1] : null;
       pendingFocus = { group: item.parentElement, index: index, after: after };
-      button.click();
+      var url = button.getAttribute("hx-get");
+      if (url) {
+        // Focus once the page of items has landed: htmx's promise settles after the swap,
+        // which the document's htmx:load listener does not always see for a detached row.
+        htmx.ajax("GET", url, { target: item, swap: "outerHTML" }).then(afterSwap);
+      } else {
+        button.click();
+      }
       return;
     }
     var link = item.querySelector(":scope > .tree-row .tree-cidr");
