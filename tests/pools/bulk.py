@@ -1,7 +1,7 @@
 """Large subtrees for scale tests, inserted in bulk with precomputed treebeard paths.
 
 The services would take minutes for 12,000 pools; these rows are what they would write
-(path, depth, numchild, parent, the address keys), checked by ``Pool.find_problems()``.
+(path, depth, numchild, parent, the address keys), checked by ``tree_check.tree_problems``.
 """
 
 from __future__ import annotations

@@ -16,6 +16,7 @@ from cloudpam import context
 from cloudpam.context import actor_from
 from cloudpam.exceptions import QuotaExceeded
 from tests.actors import TEST_ACTOR
+from tests.pools.tree_check import tree_problems
 
 pytestmark = pytest.mark.django_db
 
@@ -49,7 +50,7 @@ def test_a_batch_builds_a_tree_by_refs_and_allocates_within_it(organization, cor
     assert (pools["web"].cidr, pools["db"].cidr) == ("10.0.0.0/24", "10.0.1.0/24")
     assert pools["web"].parent_id == pools["prod"].pk
     # Treebeard's own check of the tree finds nothing wrong with our bookkeeping.
-    assert all(problems == [] for problems in Pool.objects.find_problems())
+    assert all(problems == [] for problems in tree_problems())
     assert Pool.objects.get(pk=pools["eu"].pk).numchild == 1
     assert Pool.objects.get(pk=pools["prod"].pk).numchild == 2
 

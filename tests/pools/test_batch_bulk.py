@@ -27,6 +27,7 @@ from apps.pools.changes import PoolCreate, PoolDelete, PoolUpdate
 from apps.pools.models import Pool
 from cloudpam.exceptions import ApplicationError
 from tests.actors import TEST_ACTOR
+from tests.pools.tree_check import tree_problems
 
 pytestmark = pytest.mark.django_db
 
@@ -162,7 +163,7 @@ def _outcome(organization: Any, changes: list[Any], stored: dict[int, int]) -> A
         (named(pk), cidr, name, named(parent), path, depth, numchild, deleted is None, tags)
         for pk, cidr, name, parent, path, depth, numchild, deleted, tags in rows
     ]
-    assert all(problems == [] for problems in Pool.objects.find_problems())
+    assert all(problems == [] for problems in tree_problems())
     events = [
         (
             event.action,
@@ -286,7 +287,7 @@ def test_a_bulk_batch_keeps_the_tree_and_the_audit_chain_whole(organization):
     assert applied.pools["eu0"].cidr == "10.0.0.0/20"
     assert applied.pools["us39"].cidr == "10.18.112.0/20"
     assert applied.pools["late"].cidr == "10.32.0.0/16"
-    assert all(problems == [] for problems in Pool.objects.find_problems())
+    assert all(problems == [] for problems in tree_problems())
     eu = Pool.objects.get(pk=applied.pools["eu"].pk)
     assert (eu.name, eu.numchild) == ("europe", 40)
     assert Pool.objects.get(pk=corp.pk).numchild == 3

@@ -18,6 +18,7 @@ from apps.pools.models import Pool
 from apps.tenancy.models import Organization
 from cloudpam.exceptions import Conflict, QuotaExceeded, ValidationError
 from tests.actors import TEST_ACTOR
+from tests.pools.tree_check import tree_problems
 
 pytestmark = pytest.mark.django_db
 
@@ -32,7 +33,7 @@ def generate(slug: str, pools: int, seed: int = 0) -> str:
 
 def check_tree(organization: Organization) -> None:
     """Assert treebeard's bookkeeping and the CIDR invariants of the stored plan."""
-    assert Pool.objects.find_problems() == ([], [], [], [], [])
+    assert tree_problems() == ([], [], [], [], [])
     pools = {pool.pk: pool for pool in Pool.objects.for_organization(organization)}
     children = Counter(pool.parent_id for pool in pools.values())
     for pool in pools.values():

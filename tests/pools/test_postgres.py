@@ -19,6 +19,7 @@ from apps.pools.models import Pool
 from apps.tenancy.models import Organization
 from cloudpam.exceptions import Conflict
 from tests.actors import TEST_ACTOR
+from tests.pools.tree_check import tree_problems
 
 pytestmark = pytest.mark.postgres
 
@@ -144,7 +145,7 @@ def test_eight_clients_get_64_distinct_blocks_then_no_space(organization):
     # Every client got a share: the lock queues them, it does not starve them.
     assert sum(1 for taken, _refused in outcomes if taken) >= 2
     assert Pool.objects.filter(parent=parent).count() == 64
-    assert Pool.objects.find_problems() == ([], [], [], [], [])
+    assert tree_problems() == ([], [], [], [], [])
 
 
 @pytest.mark.django_db(transaction=True)
@@ -374,7 +375,7 @@ def test_a_child_added_while_a_move_waits_moves_with_the_subtree(organization):
     late = Pool.objects.get(name="late")
     assert late.path.startswith(Pool.objects.get(pk=vpc.pk).path)
     assert late.path.startswith(b.path)
-    assert Pool.objects.find_problems() == ([], [], [], [], [])
+    assert tree_problems() == ([], [], [], [], [])
 
 
 # The statements of one allocation with the audit on, pinned (issue 16): its transaction

@@ -9,6 +9,7 @@ from apps.pools.models import Pool
 from cloudpam.context import actor_from
 from cloudpam.exceptions import Conflict, NotFound, ValidationError
 from tests.actors import TEST_ACTOR
+from tests.pools.tree_check import tree_problems
 
 pytestmark = pytest.mark.django_db
 
@@ -306,7 +307,7 @@ def test_rule_3_move_moves_the_subtree(organization, make_pool):
     assert subnet.depth == 2
     back = services.pool_move(actor=TEST_ACTOR, pool=vpc, parent=region)
     assert (back.parent_id, back.depth, back.separate_routing_domain) == (region.pk, 3, False)
-    assert Pool.objects.find_problems() == ([], [], [], [], [])
+    assert tree_problems() == ([], [], [], [], [])
 
 
 def test_rule_3_move_with_a_new_prefix(organization, root, make_pool):

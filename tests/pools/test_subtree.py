@@ -27,6 +27,7 @@ from apps.pools.models import Pool
 from cloudpam.exceptions import ApplicationError
 from tests.actors import TEST_ACTOR
 from tests.pools.bulk import bulk_children
+from tests.pools.tree_check import tree_problems
 
 pytestmark = pytest.mark.django_db
 
@@ -335,5 +336,5 @@ def test_random_subtree_operations_keep_the_tree_and_audit_each_pool(organizatio
             stored, groups = _stored(organization)
             assert stored == _state(model)
             assert groups == _model_groups(model)
-            assert Pool.objects.find_problems(parent=root) == ([], [], [], [], [])
+            assert tree_problems(parent=root) == ([], [], [], [], [])
         transaction.set_rollback(True)
