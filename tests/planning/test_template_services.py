@@ -16,6 +16,7 @@ from apps.planning.template_services import (
 from apps.pools.models import Pool
 from cloudpam.exceptions import NotFound, ValidationError
 from tests.actors import TEST_ACTOR
+from tests.pools.tree_check import tree_problems
 
 pytestmark = pytest.mark.django_db
 
@@ -35,7 +36,7 @@ def test_each_template_validates_and_applies(organization, key, ipv6):
     assert pools.count() == plan.operation_count
     assert set(pools.values_list("source", flat=True)) == {"template"}
     assert set(pools.values_list("family", flat=True)) == ({4, 6} if ipv6 else {4})
-    assert Pool.objects.find_problems() == ([], [], [], [], [])
+    assert tree_problems() == ([], [], [], [], [])
 
 
 def test_the_same_parameters_give_the_same_operations(organization):
