@@ -93,23 +93,34 @@ class AuditEventManager(LogEntryManager.from_queryset(AuditEventQuerySet)):  # t
             changes=changes or {},
         )
 
-    def log_create_many(self, entries: Sequence[tuple[models.Model, str]]) -> list[Any]:
+    def log_create_many(
+        self,
+        entries: Sequence[tuple[models.Model, str]],
+        *,
+        return_events: bool = True,
+        chain_now: bool = False,
+    ) -> list[Any]:
         """Record the creation of many rows written by ``bulk_create``, in order.
 
         ``entries`` pairs each new row with the operation that created it (``create``,
         ``allocate``). Each gets the event its ``post_save`` would have caused, and
         nothing is recorded while django-auditlog is disabled (e.g. in a dry run).
+        ``return_events`` and ``chain_now`` are those of ``audit_events_record``.
         """
         from apps.audit.diff import row_diff, row_values
 
         return self._log_many(
             (
-                instance,
-                AbstractLogEntry.Action.CREATE,
-                row_diff(type(instance), None, row_values(instance)),
-                operation,
-            )
-            for instance, operation in entries
+                (
+                    instance,
+                    AbstractLogEntry.Action.CREATE,
+                    row_diff(type(instance), None, row_values(instance)),
+                    operation,
+                )
+                for instance, operation in entries
+            ),
+            return_events=return_events,
+            chain_now=chain_now,
         )
 
     def log_update_many(

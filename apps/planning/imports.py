@@ -273,5 +273,6 @@ def plan_import(
     plan.risk_level = plan.preview.get("risk", {}).get("level", "") if valid else ""
     plan.validated_at = timezone.now()
     with operation("import", actor=actor, target=(PLAN_LABEL, plan.pk)):
-        plan.save()
+        # The operations were stored with the plan; only the verdict is written again.
+        plan.save(update_fields=[*plan_services.VERDICT_FIELDS, "source_detail"])
     return plan
