@@ -330,3 +330,17 @@ def test_bad_exports_are_400_in_json(auditor_client, events, query, field):
 
 def test_offsets_postgresql_cannot_store_are_converted_to_utc(auditor_client, events):
     assert _actions(auditor_client, "until=2031-03-02T23:59:00%2B19:53") == ["create"]
+
+
+@pytest.mark.parametrize(("ordering", "reverse"), [("timestamp", False), ("-timestamp", True)])
+def test_tied_orderings_end_on_the_id(auditor_client, organization, ordering, reverse):
+    """Tied rows keep one order, so a limit/offset walk sees each exactly once."""
+    ids = [record(organization, at=at(9)).pk for _ in range(6)]
+    seen = []
+    for offset in range(0, 6, 2):
+        response = auditor_client.get(
+            f"{LIST}?ordering={ordering}&since=2031-03-09T00:00:00Z&limit=2&offset={offset}"
+        )
+        assert response.status_code == 200
+        seen += [event["id"] for event in response.json()["results"]]
+    assert seen == sorted(ids, reverse=reverse)

@@ -13,7 +13,6 @@ from django.db.models import QuerySet
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status, viewsets
-from rest_framework.filters import OrderingFilter
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -37,6 +36,7 @@ from apps.analysis.models import AnalysisRun, Recommendation
 from apps.pools.selectors import pool_get
 from apps.tenancy.api.mixins import TenantScopedMixin
 from apps.tenancy.permissions import check_permission
+from cloudpam.api.filters import StableOrderingFilter
 from cloudpam.api.pagination import LimitOffsetPagination
 from cloudpam.context import actor_of
 from cloudpam.exceptions import PermissionDenied
@@ -151,7 +151,7 @@ class RecommendationViewSet(TenantScopedMixin, viewsets.GenericViewSet):
     permission_resource = "analysis"
     queryset = Recommendation.objects.all()
     serializer_class = RecommendationSerializer
-    filter_backends = [DjangoFilterBackend, OrderingFilter]
+    filter_backends = [DjangoFilterBackend, StableOrderingFilter]
     filterset_class = ApiRecommendationFilterSet
     ordering_fields = ["impact", "created_at", "updated_at"]
 

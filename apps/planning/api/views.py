@@ -12,7 +12,6 @@ from django.http import HttpResponse
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import OpenApiResponse, OpenApiTypes, extend_schema
 from rest_framework import status, viewsets
-from rest_framework.filters import OrderingFilter
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -28,6 +27,7 @@ from apps.planning.exports import plan_export
 from apps.planning.filters import ApiPlanFilterSet
 from apps.planning.models import Plan
 from apps.tenancy.api.mixins import TenantScopedMixin
+from cloudpam.api.filters import StableOrderingFilter
 from cloudpam.context import actor_of
 
 CONFLICT = OpenApiResponse(description="The plan is not open, or no longer valid (conflict).")
@@ -47,7 +47,7 @@ class PlanViewSet(TenantScopedMixin, viewsets.GenericViewSet):
     action_permissions = {"apply": "plans.apply", "rollback": "plans.apply"}
     queryset = Plan.objects.all()
     serializer_class = PlanSerializer
-    filter_backends = [DjangoFilterBackend, OrderingFilter]
+    filter_backends = [DjangoFilterBackend, StableOrderingFilter]
     filterset_class = ApiPlanFilterSet
     ordering_fields = ["created_at", "applied_at", "title", "status"]
 
