@@ -25,7 +25,6 @@ holds or the plan refuses the change; ``drift_ignore`` mutes a finding with a re
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -47,6 +46,7 @@ from apps.pools.choices import PoolSource
 from apps.pools.models import Pool
 from apps.tenancy.models import Organization
 from cloudpam.context import Actor, operation
+from cloudpam.db.bulk import insert_rows, update_rows
 from cloudpam.exceptions import ApplicationError, Conflict, NotFound, ValidationError
 
 if TYPE_CHECKING:
@@ -226,8 +226,6 @@ _COMPARED_TYPES = (
 
 def _update_findings(rows: list[DriftFinding], extra: list[tuple[str, str]]) -> None:
     """Write the compared fields, ``updated_at`` and ``extra`` of ``rows``, set-based."""
-    from apps.discovery.reconciliation import update_rows
-
     columns = [*_COMPARED_TYPES, *extra, ("updated_at", "timestamptz")]
     update_rows(
         DriftFinding,
@@ -235,10 +233,7 @@ def _update_findings(rows: list[DriftFinding], extra: list[tuple[str, str]]) -> 
         [
             (
                 row.pk,
-                *(
-                    json.dumps(getattr(row, name)) if kind == "jsonb" else getattr(row, name)
-                    for name, kind in columns
-                ),
+                *(getattr(row, name) for name, _ in columns),
             )
             for row in rows
         ],
@@ -283,7 +278,7 @@ def drift_recompute(
             )
         elif previous != fields:
             updates.append(DriftFinding(pk=pk, updated_at=now, **fields))
-    DriftFinding.objects.bulk_create(creates, batch_size=1_000)
+    insert_rows(DriftFinding, creates)
     _update_findings(updates, [])
     _update_findings(reopened, [("status", "text"), ("detected_at", "timestamptz")])
     gone = [

@@ -24,6 +24,7 @@ from typing import Any
 
 from auditlog import get_logentry_model
 from django.db import connection, transaction
+from django.db.models import BooleanField, ExpressionWrapper, Q
 from django.utils import timezone
 
 from apps.analysis.selectors import analysis_settings
@@ -38,12 +39,12 @@ from apps.pools.models import Pool
 from apps.pools.signals import pools_bulk_changed
 from apps.tenancy.models import Organization
 from cloudpam.context import Actor, operation, system_actor
+from cloudpam.db.bulk import update_rows
 from cloudpam.exceptions import ApplicationError
 
 logger = logging.getLogger(__name__)
 
 CHUNK = 5_000
-WRITE_BATCH = 1_000
 POOL_LABEL = "pools.pool"
 # What a link's audit event needs of a pool (its object and repr) and the linked fields.
 _LINK_READ = (
@@ -104,18 +105,58 @@ class PoolRow:
 
 
 def _chunks(queryset: Any, *fields: str) -> Iterator[tuple[Any, ...]]:
-    """Yield ``values_list`` rows of ``queryset`` in primary-key chunks (bounded memory)."""
+    """Yield the raw rows of ``queryset``'s ``fields`` in primary-key chunks (bounded memory).
+
+    The ORM's statement, run on a plain cursor: the rows come as the driver reads them,
+    without Django's per-value converters (JSON columns stay text, decoded only where
+    needed), which cost more than the query on a 100,000-row estate.
+    """
     last = 0
     while True:
-        rows = list(queryset.filter(pk__gt=last).order_by("pk").values_list(*fields)[:CHUNK])
+        chunk = queryset.filter(pk__gt=last).order_by("pk").values_list(*fields)[:CHUNK]
+        sql, params = chunk.query.sql_with_params()
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            rows = cursor.fetchall()
         if not rows:
             return
         yield from rows
         last = rows[-1][0]
 
 
+def _json(text: Any) -> Any:
+    """Return a JSON column's value read as text (a driver may already have decoded it)."""
+    return json.loads(text) if isinstance(text, str | bytes) else text
+
+
+def _jsonb_text(value: Any) -> str:
+    """Return ``value`` spelled as PostgreSQL prints a ``jsonb``: keys by length, then bytes.
+
+    Only a fast path: a stored value that reads the same is unchanged without decoding it;
+    one that reads differently (another database's spelling) is decoded and compared.
+    """
+    return json.dumps(_jsonb_order(value), ensure_ascii=False)
+
+
+def _jsonb_order(value: Any) -> Any:
+    if isinstance(value, dict):
+        keys = sorted(value, key=lambda key: (len(key.encode()), key.encode()))
+        return {key: _jsonb_order(value[key]) for key in keys}
+    if isinstance(value, list):
+        return [_jsonb_order(item) for item in value]
+    return value
+
+
+def _same_json(stored: Any, value: Any) -> bool:
+    """Return whether the stored JSON column (text as read) holds ``value``."""
+    if isinstance(stored, str) and stored == _jsonb_text(value):
+        return True
+    return _json(stored) == value
+
+
 def _prefix(family: int, first_key: str, length: int) -> Prefix:
-    return Prefix(family, int(first_key, 16), length)
+    # Written through set_prefix, so a valid block: not validated again per row.
+    return Prefix.trusted(family, int(first_key, 16), length)
 
 
 def load_pools(organization: Organization) -> list[PoolRow]:
@@ -177,7 +218,10 @@ def load_pools(organization: Organization) -> list[PoolRow]:
 def load_resources(organization: Organization) -> list[ResourceRow]:
     """Return the organization's resources (gone ones too: they release their links)."""
     rows = _chunks(
-        DiscoveredResource.objects.for_organization(organization),
+        # Whether it was ever reconciled, not the timestamp: parsing 100,000 of them costs.
+        DiscoveredResource.objects.for_organization(organization).annotate(
+            reconciled=ExpressionWrapper(Q(reconciled_at__isnull=False), BooleanField())
+        ),
         "pk",
         "family",
         "first_key",
@@ -194,7 +238,7 @@ def load_resources(organization: Organization) -> list[ResourceRow]:
         "overlap_status",
         "overlaps_with",
         "compliance",
-        "reconciled_at",
+        "reconciled",
     )
     return [
         ResourceRow(
@@ -209,13 +253,13 @@ def load_resources(organization: Organization) -> list[ResourceRow]:
             resource_id=resource_id,
             name=name,
             resource_type=resource_type,
-            tags=tags if isinstance(tags, dict) else {},
+            tags=_tags(tags),
             pool_id=pool_id,
             management_state=management,
             overlap_status=overlap,
             overlaps_with=overlaps_with,
             compliance=compliance,
-            reconciled=reconciled_at is not None,
+            reconciled=bool(reconciled),
         )
         for (
             pk,
@@ -234,9 +278,16 @@ def load_resources(organization: Organization) -> list[ResourceRow]:
             overlap,
             overlaps_with,
             compliance,
-            reconciled_at,
+            reconciled,
         ) in rows
     ]
+
+
+def _tags(text: Any) -> dict[str, Any]:
+    if text == "{}":
+        return {}
+    tags = _json(text)
+    return tags if isinstance(tags, dict) else {}
 
 
 def _sides(sides: Iterable[engine.Overlap]) -> list[dict[str, Any]]:
@@ -299,29 +350,24 @@ def _write_resources(
         if outcome is None:
             continue
         by_state[outcome.management_state] = by_state.get(outcome.management_state, 0) + 1
-        values = {
-            "pool_id": outcome.pool,
-            "management_state": outcome.management_state,
-            "overlap_status": outcome.overlap_status,
-            "overlaps_with": _sides(outcome.overlaps_with),
-            "compliance": [_finding(f) for f in findings.get(row.item.id, ())],
-        }
-        stored = {
-            "pool_id": row.pool_id,
-            "management_state": row.management_state,
-            "overlap_status": row.overlap_status,
-            "overlaps_with": row.overlaps_with,
-            "compliance": row.compliance,
-        }
-        if values != stored or not row.reconciled:
+        overlaps_with = _sides(outcome.overlaps_with)
+        compliance = [_finding(f) for f in findings.get(row.item.id, ())]
+        if (
+            not row.reconciled
+            or outcome.pool != row.pool_id
+            or outcome.management_state != row.management_state
+            or outcome.overlap_status != row.overlap_status
+            or not _same_json(row.overlaps_with, overlaps_with)
+            or not _same_json(row.compliance, compliance)
+        ):
             changed.append(
                 (
                     row.item.id,
-                    values["pool_id"],
-                    values["management_state"],
-                    values["overlap_status"],
-                    json.dumps(values["overlaps_with"]),
-                    json.dumps(values["compliance"]),
+                    outcome.pool,
+                    outcome.management_state,
+                    outcome.overlap_status,
+                    overlaps_with,
+                    compliance,
                     now,
                 )
             )
@@ -330,7 +376,7 @@ def _write_resources(
 
 
 def _update_resources(rows: list[tuple[Any, ...]]) -> None:
-    """Write the reconciliation fields of ``rows`` in batches (see ``update_rows``)."""
+    """Write the reconciliation fields of ``rows``, set-based."""
     update_rows(
         DiscoveredResource,
         [
@@ -343,48 +389,6 @@ def _update_resources(rows: list[tuple[Any, ...]]) -> None:
         ],
         rows,
     )
-
-
-def update_rows(
-    model: type[Any], columns: list[tuple[str, str]], rows: list[tuple[Any, ...]]
-) -> None:
-    """Set ``columns`` (attribute name, PostgreSQL type) of the rows ``(pk, *values)``.
-
-    On PostgreSQL one ``UPDATE ... FROM (VALUES ...)`` per batch: Django's ``bulk_update``
-    builds a ``CASE`` of every row for every column, which PostgreSQL evaluates row by row
-    (a first reconciliation of 100,000 resources took minutes that way). Elsewhere (SQLite,
-    small test estates) ``bulk_update``, with JSON columns given as text decoded back.
-    """
-    if not rows:
-        return
-    names = [name for name, _ in columns]
-    if connection.vendor != "postgresql":
-        objects = []
-        for pk, *values in rows:
-            obj = model(pk=pk)
-            for (name, kind), value in zip(columns, values, strict=True):
-                setattr(obj, name, json.loads(value) if kind == "jsonb" else value)
-            objects.append(obj)
-        fields = [model._meta.get_field(name).name for name in names]
-        model.objects.bulk_update(objects, fields, batch_size=WRITE_BATCH)
-        return
-    quote = connection.ops.quote_name
-    table = quote(model._meta.db_table)
-    targets = [quote(model._meta.get_field(name).column) for name in names]
-    pk_column = quote(model._meta.pk.column)
-    row_sql = "(" + ", ".join(["%s::bigint", *(f"%s::{kind}" for _, kind in columns)]) + ")"
-    aliases = ", ".join(["id", *(f"c{index}" for index in range(len(columns)))])
-    assignments = ", ".join(f"{column} = v.c{index}" for index, column in enumerate(targets))
-    with connection.cursor() as cursor:
-        for start in range(0, len(rows), WRITE_BATCH):
-            chunk = rows[start : start + WRITE_BATCH]
-            params = [value for row in chunk for value in row]
-            # Table and column names come from the model and every value is a placeholder.
-            sql = (
-                f"UPDATE {table} AS t SET {assignments} FROM (VALUES "  # noqa: S608
-                f"{', '.join([row_sql] * len(chunk))}) AS v({aliases}) WHERE t.{pk_column} = v.id"
-            )
-            cursor.execute(sql, params)
 
 
 def _write_links(computed: Computed, actor: Actor, now: Any) -> tuple[int, int]:
