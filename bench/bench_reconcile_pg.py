@@ -8,13 +8,12 @@ events are append-only)::
 
 The plan and estate are those of ``bench_reconcile.py`` (100,000 pools, 100,000
 resources), inserted in bulk. Timed: the first reconciliation (every resource written, the
-exact pools linked one audited save each, the drift findings created) and a second one with
+exact pools linked with one audited event each, the drift findings created) and a second one with
 nothing changed (load, engine, compare, no write), which is what every sync run of a
-stable estate pays. Targets: the first reconciliation in at most 5 s (issue #11; every
-write is set-based: one ``UPDATE ... FROM (VALUES ...)`` per thousand resources or pools,
-the link events through the audit service's bulk writer, the findings by ``bulk_create``)
-and the no-change reconciliation in at most 30 s (about 10 s on a quiet 2-CPU machine:
-loading 200,000 rows with their JSON, the engine, the compliance rules). The phases'
+stable estate pays. Targets: the first reconciliation in at most 5 s (issue #11, read as
+the whole service; every write is set-based: one JSON record set per 2,000 resources or 5,000
+pools, the link events through the audit service's bulk writer, the findings from JSON
+record sets too) and the no-change reconciliation in at most 30 s. The phases'
 seconds are printed to show where the time goes. Without ``DATABASE_URL`` it says so and exits 0.
 """
 

@@ -25,7 +25,7 @@ holds or the plan refuses the change; ``drift_ignore`` mutes a finding with a re
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from django.db import transaction
@@ -63,6 +63,8 @@ SEVERITY_OF = {
     DriftKind.ORPHANED_POOL: DriftSeverity.WARNING,
     DriftKind.CIDR_CHANGED: DriftSeverity.WARNING,
 }
+# Findings held before they are written.
+WRITE_BATCH = 1_000
 _COMPARED = ("kind", "severity", "account_id", "resource_id", "pool_id", "message", "suggestion")
 
 
@@ -134,6 +136,8 @@ def _resource_finding(row: Any, outcome: engine.ResourceOutcome) -> dict[str, An
 
 def _pool_findings(computed: Computed) -> list[dict[str, Any]]:
     """Return the orphaned and changed-CIDR findings of the pools."""
+    if not any(outcome.orphaned for outcome in computed.result.pools.values()):
+        return []
     rows = {row.item.id: row for row in computed.resources}
     present_by_id: dict[tuple[int, str], list[Any]] = {}
     for row in computed.resources:
@@ -198,19 +202,22 @@ def _pool_findings(computed: Computed) -> list[dict[str, Any]]:
     return found
 
 
+def drift_findings(computed: Computed) -> Iterator[dict[str, Any]]:
+    """Yield the findings a reconciliation implies, as field dicts with a unique ``key``."""
+    outcomes = computed.result.resources
+    for row in computed.resources:
+        outcome = outcomes.get(row.item.id)
+        if outcome is not None and (finding := _resource_finding(row, outcome)) is not None:
+            finding["severity"] = SEVERITY_OF[finding["kind"]]
+            yield finding
+    for finding in _pool_findings(computed):
+        finding["severity"] = SEVERITY_OF[finding["kind"]]
+        yield finding
+
+
 def drift_compute(computed: Computed) -> list[dict[str, Any]]:
     """Return the findings a reconciliation implies, as field dicts keyed by ``key``."""
-    outcomes = computed.result.resources
-    found = [
-        finding
-        for row in computed.resources
-        if row.item.id in outcomes
-        and (finding := _resource_finding(row, outcomes[row.item.id])) is not None
-    ]
-    found.extend(_pool_findings(computed))
-    for finding in found:
-        finding["severity"] = SEVERITY_OF[finding["kind"]]
-    return found
+    return list(drift_findings(computed))
 
 
 _COMPARED_TYPES = (
@@ -251,7 +258,6 @@ def drift_recompute(
     decisions taken on them (apply, ignore) are the audited events.
     """
     now = now or timezone.now()
-    wanted = {finding["key"]: finding for finding in drift_compute(computed)}
     # Plain values, not model instances: an estate has tens of thousands of findings.
     stored: dict[str, tuple[int, str, dict[str, Any]]] = {
         row[1]: (row[0], row[2], dict(zip(_COMPARED, row[3:], strict=True)))
@@ -260,42 +266,59 @@ def drift_recompute(
         .values_list("pk", "key", "status", *_COMPARED)
         .iterator(chunk_size=5_000)
     }
-    creates = []
-    updates = []
-    reopened = []
-    for key, values in wanted.items():
+    # The findings are written as they come, a batch at a time: a first reconciliation
+    # creates one per resource, and holding them all would grow with the estate.
+    creates: list[DriftFinding] = []
+    updates: list[DriftFinding] = []
+    reopened: list[DriftFinding] = []
+    seen: set[str] = set()
+    counts: dict[str, int] = {}
+
+    def flush(least: int) -> None:
+        nonlocal creates, updates, reopened
+        if len(creates) >= least:
+            insert_rows(DriftFinding, creates)
+            creates = []
+        if len(updates) >= least:
+            _update_findings(updates, [])
+            updates = []
+        if len(reopened) >= least:
+            _update_findings(reopened, [("status", "text"), ("detected_at", "timestamptz")])
+            reopened = []
+
+    for values in drift_findings(computed):
+        key = values["key"]
+        if key in seen:
+            continue
+        seen.add(key)
         known = stored.get(key)
+        if known is None or known[1] != DriftStatus.IGNORED:
+            counts[values["kind"]] = counts.get(values["kind"], 0) + 1
         if known is None:
             creates.append(DriftFinding(organization=organization, detected_at=now, **values))
-            continue
-        pk, status, previous = known
-        fields = {name: values[name] for name in _COMPARED}
-        if status == DriftStatus.APPLIED:
-            reopened.append(
-                DriftFinding(
-                    pk=pk, status=DriftStatus.OPEN, detected_at=now, updated_at=now, **fields
+        else:
+            pk, status, previous = known
+            fields = {name: values[name] for name in _COMPARED}
+            if status == DriftStatus.APPLIED:
+                reopened.append(
+                    DriftFinding(
+                        pk=pk, status=DriftStatus.OPEN, detected_at=now, updated_at=now, **fields
+                    )
                 )
-            )
-        elif previous != fields:
-            updates.append(DriftFinding(pk=pk, updated_at=now, **fields))
-    insert_rows(DriftFinding, creates)
-    _update_findings(updates, [])
-    _update_findings(reopened, [("status", "text"), ("detected_at", "timestamptz")])
+            elif previous != fields:
+                updates.append(DriftFinding(pk=pk, updated_at=now, **fields))
+        flush(WRITE_BATCH)
+    flush(1)
     gone = [
         pk
         for key, (pk, status, _) in stored.items()
-        if key not in wanted and status == DriftStatus.OPEN
+        if key not in seen and status == DriftStatus.OPEN
     ]
     for start in range(0, len(gone), 1_000):
         # A computed row that no longer holds, removed like it was written: in bulk,
         # without a per-row delete event (nobody decided anything about it).
         stale = DriftFinding.objects.filter(pk__in=gone[start : start + 1_000])
         stale._raw_delete(stale.db)
-    counts: dict[str, int] = {}
-    for key, values in wanted.items():
-        known = stored.get(key)
-        if known is None or known[1] != DriftStatus.IGNORED:
-            counts[values["kind"]] = counts.get(values["kind"], 0) + 1
     return counts
 
 

@@ -45,6 +45,8 @@ from cloudpam.exceptions import ApplicationError
 logger = logging.getLogger(__name__)
 
 CHUNK = 5_000
+# Resources whose compliance and changed fields are worked out and written together.
+WRITE_CHUNK = 2_000
 POOL_LABEL = "pools.pool"
 # What a link's audit event needs of a pool (its object and repr) and the linked fields.
 _LINK_READ = (
@@ -240,25 +242,35 @@ def load_resources(organization: Organization) -> list[ResourceRow]:
         "compliance",
         "reconciled",
     )
+    # Networks, types, states and most stored JSON repeat across an estate: one string each,
+    # not one per resource, keeps what a reconciliation holds small.
+    shared: dict[Any, Any] = {}
+    empty: dict[str, Any] = {}
+
+    def share(value: Any, longest: int = 1_000) -> Any:
+        if isinstance(value, str) and len(value) <= longest:
+            return shared.setdefault(value, value)
+        return value
+
     return [
         ResourceRow(
             item=engine.ResourceItem(
                 pk,
                 _prefix(family, first_key, length),
-                network_id,
-                state,
+                share(network_id),
+                share(state),
                 ignored=management == ManagementState.IGNORED,
             ),
             account_id=account_id,
             resource_id=resource_id,
             name=name,
-            resource_type=resource_type,
-            tags=_tags(tags),
+            resource_type=share(resource_type),
+            tags=empty if tags == "{}" else _tags(tags),
             pool_id=pool_id,
-            management_state=management,
-            overlap_status=overlap,
-            overlaps_with=overlaps_with,
-            compliance=compliance,
+            management_state=share(management),
+            overlap_status=share(overlap),
+            overlaps_with=share(overlaps_with, 64),
+            compliance=share(compliance, 64),
             reconciled=bool(reconciled),
         )
         for (
@@ -284,8 +296,6 @@ def load_resources(organization: Organization) -> list[ResourceRow]:
 
 
 def _tags(text: Any) -> dict[str, Any]:
-    if text == "{}":
-        return {}
     tags = _json(text)
     return tags if isinstance(tags, dict) else {}
 
@@ -323,56 +333,70 @@ def reconciliation_compute(*, organization: Organization) -> Computed:
 def _write_resources(
     organization: Organization, computed: Computed, now: Any
 ) -> tuple[int, dict[str, int]]:
-    """Write the changed reconciliation fields of the resources; return the count and states."""
+    """Write the changed reconciliation fields of the resources; return the count and states.
+
+    A chunk of resources at a time (their compliance, the comparison, the rows to write),
+    so that what the write phase holds beside the engine's outcome does not grow with the
+    estate: a resource's findings depend only on it and its pool.
+    """
     blocks = {row.item.id: row.item.cidr for row in computed.pools}
     outcomes = computed.result.resources
-    facts = [
-        engine.ResourceFacts(
-            row.item.id,
-            row.item.cidr,
-            name=row.name,
-            resource_type=row.resource_type,
-            tags={k: v for k, v in row.tags.items() if isinstance(v, str)},
-            pool=outcomes[row.item.id].pool,
-            public=row.resource_type in PUBLIC_TYPES,
-        )
-        for row in computed.resources
-        if row.item.id in outcomes
-    ]
-    findings = engine.resource_compliance(
-        facts, blocks, settings=analysis_settings(organization=organization).compliance, now=now
-    )
+    compliance_settings = analysis_settings(organization=organization).compliance
+    reconciled = [row for row in computed.resources if row.item.id in outcomes]
     # Plain rows (pk, *columns), not model instances: a first reconciliation writes them all.
     changed: list[tuple[Any, ...]] = []
+    written = 0
     by_state: dict[str, int] = {}
-    for row in computed.resources:
-        outcome = outcomes.get(row.item.id)
-        if outcome is None:
-            continue
-        by_state[outcome.management_state] = by_state.get(outcome.management_state, 0) + 1
-        overlaps_with = _sides(outcome.overlaps_with)
-        compliance = [_finding(f) for f in findings.get(row.item.id, ())]
-        if (
-            not row.reconciled
-            or outcome.pool != row.pool_id
-            or outcome.management_state != row.management_state
-            or outcome.overlap_status != row.overlap_status
-            or not _same_json(row.overlaps_with, overlaps_with)
-            or not _same_json(row.compliance, compliance)
-        ):
-            changed.append(
-                (
-                    row.item.id,
-                    outcome.pool,
-                    outcome.management_state,
-                    outcome.overlap_status,
-                    overlaps_with,
-                    compliance,
-                    now,
+    for start in range(0, len(reconciled), WRITE_CHUNK):
+        chunk = reconciled[start : start + WRITE_CHUNK]
+        findings = engine.resource_compliance(
+            (_facts(row, outcomes[row.item.id]) for row in chunk),
+            blocks,
+            settings=compliance_settings,
+            now=now,
+        )
+        for row in chunk:
+            outcome = outcomes[row.item.id]
+            by_state[outcome.management_state] = by_state.get(outcome.management_state, 0) + 1
+            overlaps_with = _sides(outcome.overlaps_with)
+            compliance = [_finding(f) for f in findings.get(row.item.id, ())]
+            if (
+                not row.reconciled
+                or outcome.pool != row.pool_id
+                or outcome.management_state != row.management_state
+                or outcome.overlap_status != row.overlap_status
+                or not _same_json(row.overlaps_with, overlaps_with)
+                or not _same_json(row.compliance, compliance)
+            ):
+                changed.append(
+                    (
+                        row.item.id,
+                        outcome.pool,
+                        outcome.management_state,
+                        outcome.overlap_status,
+                        overlaps_with,
+                        compliance,
+                        now,
+                    )
                 )
-            )
+        if len(changed) >= WRITE_CHUNK:
+            _update_resources(changed)
+            written += len(changed)
+            changed = []
     _update_resources(changed)
-    return len(changed), by_state
+    return written + len(changed), by_state
+
+
+def _facts(row: ResourceRow, outcome: engine.ResourceOutcome) -> engine.ResourceFacts:
+    return engine.ResourceFacts(
+        row.item.id,
+        row.item.cidr,
+        name=row.name,
+        resource_type=row.resource_type,
+        tags={k: v for k, v in row.tags.items() if isinstance(v, str)},
+        pool=outcome.pool,
+        public=row.resource_type in PUBLIC_TYPES,
+    )
 
 
 def _update_resources(rows: list[tuple[Any, ...]]) -> None:

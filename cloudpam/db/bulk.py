@@ -35,8 +35,8 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
-def _document(rows: Sequence[dict[str, Any]]) -> str:
-    return json.dumps(rows, default=_json_default, separators=(",", ":"))
+def _document(row: dict[str, Any]) -> str:
+    return json.dumps(row, default=_json_default, separators=(",", ":"))
 
 
 def update_rows(
@@ -73,7 +73,8 @@ def update_rows(
     with connection.cursor() as cursor:
         for start in range(0, len(rows), BATCH):
             chunk = rows[start : start + BATCH]
-            cursor.execute(sql, [_document([dict(zip(keys, row, strict=True)) for row in chunk])])
+            document = ",".join(_document(dict(zip(keys, row, strict=True))) for row in chunk)
+            cursor.execute(sql, [f"[{document}]"])
 
 
 def insert_rows(model: type[models.Model], objects: Sequence[models.Model]) -> None:
@@ -98,7 +99,9 @@ def insert_rows(model: type[models.Model], objects: Sequence[models.Model]) -> N
     with connection.cursor() as cursor:
         for start in range(0, len(objects), BATCH):
             chunk = objects[start : start + BATCH]
-            document = [
-                {field.column: field.pre_save(obj, True) for field in fields} for obj in chunk
-            ]
-            cursor.execute(sql, [_document(document)])
+            # Row by row into one text: no list of every row's dict beside the document.
+            document = ",".join(
+                _document({field.column: field.pre_save(obj, True) for field in fields})
+                for obj in chunk
+            )
+            cursor.execute(sql, [f"[{document}]"])

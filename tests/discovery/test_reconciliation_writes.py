@@ -1,0 +1,128 @@
+"""How reconciliation writes: record-set writes, chunked passes, stored JSON compared."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from django.utils import timezone
+
+from apps.discovery import drift, reconciliation
+from apps.discovery.models import DiscoveredResource, DriftFinding
+from apps.discovery.reconciliation import _same_json, resources_reconcile
+from apps.pools.services import pool_create
+from cloudpam.db import bulk
+from tests.actors import TEST_ACTOR
+from tests.discovery import factories
+from tests.discovery.test_reconciliation import make_account
+
+pytestmark = pytest.mark.django_db
+
+
+def test_insert_rows_and_update_rows_keep_json_text_and_timestamps(organization) -> None:
+    account = make_account(organization)
+    detected = timezone.now() - timedelta(days=2)
+    suggestion = {"action": "ignore", "params": {"resource": 7, "note": 'ü "quoted" \\ \n'}}
+    findings = [
+        DriftFinding(
+            organization=organization,
+            account=account,
+            kind="outside",
+            severity="warning",
+            key=f"outside:resource:{index}",
+            message=f"finding {index} ✓",
+            suggestion=suggestion,
+            detected_at=detected,
+        )
+        for index in range(5)
+    ]
+    bulk.insert_rows(DriftFinding, findings)
+    stored = list(DriftFinding.objects.filter(account=account).order_by("key"))
+    assert [row.message for row in stored] == [f"finding {index} ✓" for index in range(5)]
+    assert all(row.suggestion == suggestion for row in stored)
+    assert all(row.detected_at == detected for row in stored)
+    # auto_now is stamped as a save would stamp it.
+    assert all(row.updated_at > detected for row in stored)
+
+    later = timezone.now() + timedelta(minutes=1)
+    bulk.update_rows(
+        DriftFinding,
+        [("message", "text"), ("suggestion", "jsonb"), ("updated_at", "timestamptz")],
+        [(row.pk, f"changed {row.pk}", {"list": [1, None, True]}, later) for row in stored[:3]],
+    )
+    after = {row.pk: row for row in DriftFinding.objects.filter(account=account)}
+    for row in stored[:3]:
+        assert after[row.pk].message == f"changed {row.pk}"
+        assert after[row.pk].suggestion == {"list": [1, None, True]}
+        assert after[row.pk].updated_at == later
+    for row in stored[3:]:
+        assert after[row.pk].message == row.message
+        assert after[row.pk].suggestion == suggestion
+
+
+def test_stored_json_is_compared_by_value_whatever_its_spelling() -> None:
+    value = [{"kind": "pool", "id": 5, "cidr": "10.0.0.0/8"}]
+    # As PostgreSQL prints a jsonb (keys by length), as Django writes it, and compacted.
+    assert _same_json('[{"id": 5, "cidr": "10.0.0.0/8", "kind": "pool"}]', value)
+    assert _same_json('[{"kind": "pool", "id": 5, "cidr": "10.0.0.0/8"}]', value)
+    assert _same_json('[{"kind":"pool","id":5,"cidr":"10.0.0.0/8"}]', value)
+    assert _same_json(value, value)  # a driver that decodes JSON itself
+    assert not _same_json('[{"id": 6, "cidr": "10.0.0.0/8", "kind": "pool"}]', value)
+    assert not _same_json("[]", value)
+    assert _same_json('"ümlaut"', "ümlaut")
+
+
+def _estate(organization: Any) -> Any:
+    account = make_account(organization)
+    root = pool_create(organization=organization, name="corp", cidr="10.0.0.0/8", actor=TEST_ACTOR)
+    pool_create(
+        organization=organization, name="vpc", cidr="10.1.0.0/16", parent=root, actor=TEST_ACTOR
+    )
+    factories.resource(account, "10.1.0.0/16", "vpc-1")
+    for index in range(6):
+        factories.resource(account, f"10.2.{index}.0/24", f"subnet-{index}", resource_type="subnet")
+    for index in range(3):
+        factories.resource(account, f"172.16.{index}.0/24", f"out-{index}", resource_type="subnet")
+    return account
+
+
+def _stored(organization: Any) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    resources = list(
+        DiscoveredResource.objects.filter(organization=organization)
+        .order_by("resource_id")
+        .values_list(
+            "resource_id", "pool__name", "management_state", "overlap_status", "compliance"
+        )
+    )
+    findings = list(
+        DriftFinding.objects.filter(organization=organization)
+        .order_by("key")
+        .values_list("key", "kind", "message", "suggestion")
+    )
+    return resources, findings
+
+
+def test_small_write_chunks_store_what_one_chunk_stores(organization, monkeypatch) -> None:
+    _estate(organization)
+    with monkeypatch.context() as patch:
+        patch.setattr(reconciliation, "WRITE_CHUNK", 3)
+        patch.setattr(drift, "WRITE_BATCH", 2)
+        patch.setattr(bulk, "BATCH", 2)
+        chunked = resources_reconcile(organization=organization, actor=TEST_ACTOR)
+        stored = _stored(organization)
+        again = resources_reconcile(organization=organization, actor=TEST_ACTOR)
+    assert chunked.changed == 10
+    assert sum(chunked.drift.values()) == 9  # six unmanaged subnets, three outside
+    assert again.changed == 0
+    assert again.drift == chunked.drift
+
+    # The same estate reconciled afresh in one chunk stores the same rows.
+    DiscoveredResource.objects.filter(organization=organization).update(
+        reconciled_at=None, pool=None, management_state="unmanaged", compliance=[]
+    )
+    DriftFinding.objects.filter(organization=organization).delete()
+    whole = resources_reconcile(organization=organization, actor=TEST_ACTOR)
+    assert whole.changed == chunked.changed
+    assert whole.drift == chunked.drift
+    assert _stored(organization) == stored
