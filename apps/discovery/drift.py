@@ -25,7 +25,7 @@ holds or the plan refuses the change; ``drift_ignore`` mutes a finding with a re
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from django.db import transaction
@@ -202,17 +202,31 @@ def _pool_findings(computed: Computed) -> list[dict[str, Any]]:
     return found
 
 
-def drift_findings(computed: Computed) -> Iterator[dict[str, Any]]:
-    """Yield the findings a reconciliation implies, as field dicts with a unique ``key``."""
-    outcomes = computed.result.resources
-    for row in computed.resources:
+def resource_findings(
+    rows: Iterable[Any], outcomes: Mapping[int, engine.ResourceOutcome]
+) -> Iterator[dict[str, Any]]:
+    """Yield the findings of the resources ``rows`` given their reconciliation ``outcomes``."""
+    for row in rows:
         outcome = outcomes.get(row.item.id)
         if outcome is not None and (finding := _resource_finding(row, outcome)) is not None:
             finding["severity"] = SEVERITY_OF[finding["kind"]]
             yield finding
+
+
+def pool_findings(computed: Computed) -> Iterator[dict[str, Any]]:
+    """Yield the orphaned and changed-CIDR findings of the pools of ``computed``.
+
+    ``computed.resources`` needs only the orphaned pools' resources and their successors.
+    """
     for finding in _pool_findings(computed):
         finding["severity"] = SEVERITY_OF[finding["kind"]]
         yield finding
+
+
+def drift_findings(computed: Computed) -> Iterator[dict[str, Any]]:
+    """Yield the findings a reconciliation implies, as field dicts with a unique ``key``."""
+    yield from resource_findings(computed.resources, computed.result.resources)
+    yield from pool_findings(computed)
 
 
 def drift_compute(computed: Computed) -> list[dict[str, Any]]:
@@ -250,7 +264,14 @@ def _update_findings(rows: list[DriftFinding], extra: list[tuple[str, str]]) -> 
 def drift_recompute(
     *, organization: Organization, computed: Computed, now: Any | None = None
 ) -> dict[str, int]:
-    """Store the findings of ``computed``; return the open findings' counts by kind.
+    """Store the findings of ``computed``; return the open findings' counts by kind."""
+    return drift_store(organization=organization, findings=drift_findings(computed), now=now)
+
+
+def drift_store(
+    *, organization: Organization, findings: Iterable[dict[str, Any]], now: Any | None = None
+) -> dict[str, int]:
+    """Store ``findings`` (each key once); return the open findings' counts by kind.
 
     New findings are created, changed open ones updated, ignored ones keep their status
     (their text follows the estate), an applied one that holds again reopens, and an open
@@ -286,7 +307,7 @@ def drift_recompute(
             _update_findings(reopened, [("status", "text"), ("detected_at", "timestamptz")])
             reopened = []
 
-    for values in drift_findings(computed):
+    for values in findings:
         key = values["key"]
         if key in seen:
             continue

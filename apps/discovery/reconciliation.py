@@ -18,13 +18,15 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Iterable, Iterator
+from collections import Counter
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from auditlog import get_logentry_model
 from django.db import connection, transaction
 from django.db.models import BooleanField, ExpressionWrapper, Q
+from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
 from apps.analysis.selectors import analysis_settings
@@ -45,6 +47,9 @@ from cloudpam.exceptions import ApplicationError
 logger = logging.getLogger(__name__)
 
 CHUNK = 5_000
+# Resources reconciled together, about: the estate is read in address order and cut where
+# no resource spans the cut, so what a reconciliation holds does not grow with the estate.
+WINDOW = 20_000
 # Resources whose compliance and changed fields are worked out and written together.
 WRITE_CHUNK = 2_000
 POOL_LABEL = "pools.pool"
@@ -217,31 +222,97 @@ def load_pools(organization: Organization) -> list[PoolRow]:
     return pools
 
 
-def load_resources(organization: Organization) -> list[ResourceRow]:
+_RESOURCE_FIELDS = (
+    "pk",
+    "family",
+    "first_key",
+    "prefix_length",
+    "network_id",
+    "state",
+    "management_state",
+    "account_id",
+    "resource_id",
+    "name",
+    "resource_type",
+    "tags",
+    "pool_id",
+    "overlap_status",
+    "overlaps_with",
+    "compliance",
+    "reconciled",
+)
+
+
+def _resources(organization: Organization) -> Any:
     """Return the organization's resources (gone ones too: they release their links)."""
-    rows = _chunks(
-        # Whether it was ever reconciled, not the timestamp: parsing 100,000 of them costs.
-        DiscoveredResource.objects.for_organization(organization).annotate(
-            reconciled=ExpressionWrapper(Q(reconciled_at__isnull=False), BooleanField())
-        ),
-        "pk",
-        "family",
-        "first_key",
-        "prefix_length",
-        "network_id",
-        "state",
-        "management_state",
-        "account_id",
-        "resource_id",
-        "name",
-        "resource_type",
-        "tags",
-        "pool_id",
-        "overlap_status",
-        "overlaps_with",
-        "compliance",
-        "reconciled",
+    # Whether it was ever reconciled, not the timestamp: parsing 100,000 of them costs.
+    return DiscoveredResource.objects.for_organization(organization).annotate(
+        reconciled=ExpressionWrapper(Q(reconciled_at__isnull=False), BooleanField())
     )
+
+
+def load_resources(organization: Organization, *, where: Q | None = None) -> list[ResourceRow]:
+    """Return the organization's resources (those matching ``where``), in id order."""
+    queryset = _resources(organization)
+    if where is not None:
+        queryset = queryset.filter(where)
+    return list(_resource_rows(_chunks(queryset, *_RESOURCE_FIELDS)))
+
+
+def _address_chunks(queryset: Any) -> Iterator[tuple[Any, ...]]:
+    """Yield the raw rows of ``queryset`` in address order, a keyset chunk at a time."""
+    table = connection.ops.quote_name(DiscoveredResource._meta.db_table)
+    columns = ("family", "first_key", "prefix_length", "id")
+    key = ", ".join(f"{table}.{column}" for column in columns)
+    ordered = queryset.order_by("family", "first_key", "prefix_length", "pk")
+    after: list[Any] | None = None
+    while True:
+        chunk = ordered
+        if after is not None:
+            # A row comparison: the index on the address serves it, unlike an OR of four.
+            # Column names from the model; the values are parameters.
+            after_last = RawSQL(f"({key}) > (%s, %s, %s, %s)", after, BooleanField())  # noqa: S611
+            chunk = chunk.filter(after_last)
+        sql, params = chunk.values_list(*_RESOURCE_FIELDS)[:CHUNK].query.sql_with_params()
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            rows = cursor.fetchall()
+        if not rows:
+            return
+        yield from rows
+        last = rows[-1]
+        after = [last[1], last[2], last[3], last[0]]
+
+
+def resource_windows(organization: Organization, *, size: int = 0) -> Iterator[list[ResourceRow]]:
+    """Yield the organization's resources in address order, in windows of about ``size``.
+
+    A window is cut only where no resource of it reaches past the cut, so resources of two
+    windows never overlap: each overlap, duplicate and link lies inside one window.
+    """
+    yield from windows_of(_resource_rows(_address_chunks(_resources(organization))), size or WINDOW)
+
+
+def windows_of(rows: Iterable[ResourceRow], size: int) -> Iterator[list[ResourceRow]]:
+    """Cut ``rows`` (in address order) into windows of about ``size`` (see above)."""
+    window: list[ResourceRow] = []
+    family = reach = -1
+    for row in rows:
+        cidr = row.item.cidr
+        if len(window) >= size and (cidr.family != family or cidr.first > reach):
+            yield window
+            window = []
+        if cidr.family != family:
+            family, reach = cidr.family, cidr.last
+        else:
+            reach = max(reach, cidr.last)
+        window.append(row)
+    if window:
+        yield window
+
+
+def _resource_rows(rows: Iterable[tuple[Any, ...]]) -> Iterator[ResourceRow]:
+    """Yield ``ResourceRow``s of raw rows of ``_RESOURCE_FIELDS``."""
     # Networks, types, states and most stored JSON repeat across an estate: one string each,
     # not one per resource, keeps what a reconciliation holds small.
     shared: dict[Any, Any] = {}
@@ -252,8 +323,26 @@ def load_resources(organization: Organization) -> list[ResourceRow]:
             return shared.setdefault(value, value)
         return value
 
-    return [
-        ResourceRow(
+    for (
+        pk,
+        family,
+        first_key,
+        length,
+        network_id,
+        state,
+        management,
+        account_id,
+        resource_id,
+        name,
+        resource_type,
+        tags,
+        pool_id,
+        overlap,
+        overlaps_with,
+        compliance,
+        reconciled,
+    ) in rows:
+        yield ResourceRow(
             item=engine.ResourceItem(
                 pk,
                 _prefix(family, first_key, length),
@@ -273,26 +362,6 @@ def load_resources(organization: Organization) -> list[ResourceRow]:
             compliance=share(compliance, 64),
             reconciled=bool(reconciled),
         )
-        for (
-            pk,
-            family,
-            first_key,
-            length,
-            network_id,
-            state,
-            management,
-            account_id,
-            resource_id,
-            name,
-            resource_type,
-            tags,
-            pool_id,
-            overlap,
-            overlaps_with,
-            compliance,
-            reconciled,
-        ) in rows
-    ]
 
 
 def _tags(text: Any) -> dict[str, Any]:
@@ -322,31 +391,23 @@ class Computed:
     result: engine.Reconciliation
 
 
-def reconciliation_compute(*, organization: Organization) -> Computed:
-    """Return the organization's rows and the engine's reconciliation of them (no writes)."""
-    pools = load_pools(organization)
-    resources = load_resources(organization)
-    result = engine.reconcile((row.item for row in pools), (row.item for row in resources))
-    return Computed(pools=pools, resources=resources, result=result)
-
-
 def _write_resources(
-    organization: Organization, computed: Computed, now: Any
-) -> tuple[int, dict[str, int]]:
-    """Write the changed reconciliation fields of the resources; return the count and states.
+    rows: list[ResourceRow],
+    outcomes: Mapping[int, engine.ResourceOutcome],
+    blocks: Mapping[int, Prefix],
+    compliance_settings: Any,
+    now: Any,
+) -> tuple[int, Counter[str]]:
+    """Write the changed reconciliation fields of ``rows``; return the count and states.
 
-    A chunk of resources at a time (their compliance, the comparison, the rows to write),
-    so that what the write phase holds beside the engine's outcome does not grow with the
-    estate: a resource's findings depend only on it and its pool.
+    A chunk of resources at a time (their compliance, the comparison, the rows to write):
+    a resource's findings depend only on it and its pool.
     """
-    blocks = {row.item.id: row.item.cidr for row in computed.pools}
-    outcomes = computed.result.resources
-    compliance_settings = analysis_settings(organization=organization).compliance
-    reconciled = [row for row in computed.resources if row.item.id in outcomes]
+    reconciled = [row for row in rows if row.item.id in outcomes]
     # Plain rows (pk, *columns), not model instances: a first reconciliation writes them all.
     changed: list[tuple[Any, ...]] = []
     written = 0
-    by_state: dict[str, int] = {}
+    by_state: Counter[str] = Counter()
     for start in range(0, len(reconciled), WRITE_CHUNK):
         chunk = reconciled[start : start + WRITE_CHUNK]
         findings = engine.resource_compliance(
@@ -357,7 +418,7 @@ def _write_resources(
         )
         for row in chunk:
             outcome = outcomes[row.item.id]
-            by_state[outcome.management_state] = by_state.get(outcome.management_state, 0) + 1
+            by_state[outcome.management_state] += 1
             overlaps_with = _sides(outcome.overlaps_with)
             compliance = [_finding(f) for f in findings.get(row.item.id, ())]
             if (
@@ -415,18 +476,24 @@ def _update_resources(rows: list[tuple[Any, ...]]) -> None:
     )
 
 
-def _write_links(computed: Computed, actor: Actor, now: Any) -> tuple[int, int]:
+def _write_links(
+    pools: list[PoolRow],
+    outcomes: Mapping[int, engine.PoolOutcome],
+    account_of: Mapping[int, int],
+    actor: Actor,
+    now: Any,
+) -> tuple[int, int]:
     """Link, relink and orphan pools as the engine decided; one ``link`` event per pool.
 
     Set-based: the changed pools are read once per batch, written with one ``UPDATE`` and
     their events recorded together through the audit service's bulk writer (each the
     event ``save(update_fields=...)`` would have recorded), so a first reconciliation
     that links 100,000 pools costs a few statements per thousand, not one save each.
+    ``account_of`` maps each linked resource to its account.
     """
-    account_of = {row.item.id: row.account_id for row in computed.resources}
     wanted: dict[int, tuple[int | None, int | None, bool]] = {}
-    for row in computed.pools:
-        outcome = computed.result.pools[row.item.id]
+    for row in pools:
+        outcome = outcomes[row.item.id]
         account = account_of.get(outcome.linked_resource) if outcome.linked_resource else None
         if account is None:
             account = row.cloud_account_id
@@ -483,17 +550,15 @@ def _write_links(computed: Computed, actor: Actor, now: Any) -> tuple[int, int]:
     return linked, orphaned
 
 
-def _import_changes(computed: Computed, accounts: set[int]) -> list[batch.PoolChange]:
-    """Return the creates that import new unmanaged resources that fit cleanly, largest first.
+def _import_candidates(
+    rows: list[ResourceRow], outcomes: Mapping[int, engine.ResourceOutcome], accounts: set[int]
+) -> Iterator[tuple[ResourceRow, int | None]]:
+    """Yield the new unmanaged resources of ``accounts`` that fit cleanly, with their pool.
 
     A resource fits cleanly when it lies strictly inside its narrowest pool, overlaps
-    nothing and duplicates nothing; a resource inside another one imported by the same
-    batch goes under that one's new pool. Of several resources with one block, the first
-    is imported (the pool then links one of them).
+    nothing and duplicates nothing.
     """
-    outcomes = computed.result.resources
-    candidates = []
-    for row in computed.resources:
+    for row in rows:
         outcome = outcomes.get(row.item.id)
         if (
             outcome is None
@@ -506,7 +571,18 @@ def _import_changes(computed: Computed, accounts: set[int]) -> list[batch.PoolCh
             or outcome.exact_pool is not None
         ):
             continue
-        candidates.append(row)
+        yield row, outcome.pool
+
+
+def _import_changes(candidates: list[tuple[ResourceRow, int | None]]) -> list[batch.PoolChange]:
+    """Return the creates that import ``candidates``, largest first.
+
+    A resource inside another one imported by the same batch goes under that one's new
+    pool. Of several resources with one block, the first is imported (the pool then links
+    one of them).
+    """
+    pool_of = {row.item.id: pool for row, pool in candidates}
+    candidates = [row for row, _ in candidates]
     candidates.sort(key=lambda row: (row.item.cidr.family, row.item.cidr.first, row.item.cidr))
     changes: list[batch.PoolCreate] = []
     stack: list[tuple[Prefix, str]] = []
@@ -518,7 +594,7 @@ def _import_changes(computed: Computed, accounts: set[int]) -> list[batch.PoolCh
         seen.add(cidr)
         while stack and (stack[-1][0].family != cidr.family or stack[-1][0].last < cidr.first):
             stack.pop()
-        parent: int | str | None = stack[-1][1] if stack else outcomes[row.item.id].pool
+        parent: int | str | None = stack[-1][1] if stack else pool_of[row.item.id]
         ref = f"resource-{row.item.id}"
         changes.append(
             batch.PoolCreate(
@@ -542,7 +618,10 @@ def _length(change: batch.PoolCreate) -> int:
 
 
 def _auto_import(
-    organization: Organization, computed: Computed, actor: Actor, account: CloudAccount | None
+    organization: Organization,
+    pools: list[PoolRow],
+    actor: Actor,
+    account: CloudAccount | None,
 ) -> tuple[int, str]:
     """Import what the auto-importing accounts found; return the count and any error."""
     accounts = CloudAccount.objects.for_organization(organization).filter(auto_import=True)
@@ -551,7 +630,12 @@ def _auto_import(
     wanted = set(accounts.values_list("pk", flat=True))
     if not wanted:
         return 0, ""
-    changes = _import_changes(computed, wanted)
+    windowed = WindowedReconciliation(pools)
+    candidates = []
+    for window in resource_windows(organization):
+        outcomes = windowed.reconcile(window).resources
+        candidates.extend(_import_candidates(window, outcomes, wanted))
+    changes = _import_changes(candidates)
     if not changes:
         return 0, ""
     from apps.pools.services import pool_changes_apply
@@ -571,6 +655,104 @@ def _auto_import(
     return len(applied.pools), ""
 
 
+class _PoolSweep:
+    """The live pools that meet each window of resources, the windows coming in address order.
+
+    A pool meets a window when its block shares an address with the window's span: the
+    pools a resource lies in, the pools it contains and their ancestors all do, so the
+    engine run on the window and these pools decides as it would on everything.
+    """
+
+    def __init__(self, pools: list[PoolRow]) -> None:
+        self.pools = sorted(pools, key=lambda row: row.item.cidr)
+        self.next = 0
+        # Pools that start before the current span and may reach into it.
+        self.started: list[PoolRow] = []
+        self.met: set[int] = set()
+
+    def meeting(self, family: int, first: int, last: int) -> list[PoolRow]:
+        pools = self.pools
+        while self.next < len(pools) and (
+            pools[self.next].item.cidr.family,
+            pools[self.next].item.cidr.first,
+        ) < (family, first):
+            self.started.append(pools[self.next])
+            self.next += 1
+        self.started = [
+            row
+            for row in self.started
+            if row.item.cidr.family == family and row.item.cidr.last >= first
+        ]
+        found = list(self.started)
+        index = self.next
+        while index < len(pools) and (
+            pools[index].item.cidr.family,
+            pools[index].item.cidr.first,
+        ) <= (family, last):
+            found.append(pools[index])
+            index += 1
+        self.met.update(row.item.id for row in found)
+        return found
+
+    def window_pools(self, window: list[ResourceRow]) -> list[PoolRow]:
+        """Return the pools that meet ``window`` (address ordered), each family's span apart."""
+        spans: dict[int, list[int]] = {}
+        for row in window:
+            cidr = row.item.cidr
+            span = spans.get(cidr.family)
+            if span is None:
+                spans[cidr.family] = [cidr.first, cidr.last]
+            elif cidr.last > span[1]:
+                span[1] = cidr.last
+        found: list[PoolRow] = []
+        for family in sorted(spans):
+            found.extend(self.meeting(family, *spans[family]))
+        return found
+
+    def unmet(self) -> list[PoolRow]:
+        """Return the pools no window met (no resource shares an address with them)."""
+        return [row for row in self.pools if row.item.id not in self.met]
+
+
+class WindowedReconciliation:
+    """The engine run window by window over one plan, the pools' outcomes gathered.
+
+    Each window is reconciled against the pools that meet it (``_PoolSweep``); a pool met
+    by several windows keeps the outcome of the one holding a resource with exactly its
+    block (every other window says the same: unlinked, or orphaned if it was linked), and
+    a pool no window met is reconciled against no resource at the end.
+    """
+
+    def __init__(self, pools: list[PoolRow]) -> None:
+        self.sweep = _PoolSweep(pools)
+        self.pools: dict[int, engine.PoolOutcome] = {}
+        # The account of each linked resource, for the pool's ``cloud_account``.
+        self.account_of: dict[int, int] = {}
+
+    def reconcile(self, window: list[ResourceRow]) -> engine.Reconciliation:
+        pools = self.sweep.window_pools(window)
+        result = engine.reconcile((row.item for row in pools), (row.item for row in window))
+        accounts = {row.item.id: row.account_id for row in window}
+        for pool_id, outcome in result.pools.items():
+            known = self.pools.get(pool_id)
+            if known is None or (
+                outcome.linked_resource is not None
+                and not outcome.orphaned
+                and (known.orphaned or known.linked_resource is None)
+            ):
+                self.pools[pool_id] = outcome
+                if outcome.linked_resource in accounts:
+                    self.account_of[outcome.linked_resource] = accounts[outcome.linked_resource]
+        return result
+
+    def finish(self) -> dict[int, engine.PoolOutcome]:
+        """Return every pool's outcome, the pools no window met included."""
+        unmet = self.sweep.unmet()
+        if unmet:
+            self.pools.update(engine.reconcile((row.item for row in unmet), ()).pools)
+        return self.pools
+
+
 def resources_reconcile(
     *,
     organization: Organization,
@@ -584,8 +766,12 @@ def resources_reconcile(
     account; everything else is organization-wide. ``run`` names the run in the log.
     ``actor`` defaults to the system's ``reconciliation`` (a sync run acts on its own).
     Idempotent: a second call with nothing changed writes nothing.
+
+    The pools are held whole; the resources are read in address order, a window at a
+    time (``resource_windows``), each reconciled, written and turned into findings before
+    the next is read, so memory follows the plan and a window, not the estate.
     """
-    from apps.discovery.drift import drift_recompute
+    from apps.discovery import drift as drift_service
 
     actor = actor or system_actor("reconciliation")
     now = timezone.now()
@@ -598,36 +784,100 @@ def resources_reconcile(
 
         def lap(name: str) -> None:
             nonlocal clock
-            timings[name] = round(time.perf_counter() - clock, 3)
+            timings[name] = round(timings.get(name, 0.0) + time.perf_counter() - clock, 3)
             clock = time.perf_counter()
 
-        computed = reconciliation_compute(organization=organization)
-        imported, import_error = _auto_import(organization, computed, actor, account)
+        pools = load_pools(organization)
+        imported, import_error = _auto_import(organization, pools, actor, account)
         if imported:
-            computed = reconciliation_compute(organization=organization)
+            pools = load_pools(organization)
         lap("compute")
-        changed, by_state = _write_resources(organization, computed, now)
-        lap("resources")
-        linked, orphaned = _write_links(computed, actor, now)
-        lap("links")
-        drift = drift_recompute(organization=organization, computed=computed, now=now)
+        blocks = {row.item.id: row.item.cidr for row in pools}
+        compliance_settings = analysis_settings(organization=organization).compliance
+        windowed = WindowedReconciliation(pools)
+        tally = {"resources": 0, "changed": 0, "linked": 0, "orphaned": 0}
+        by_state: Counter[str] = Counter()
+
+        def findings() -> Iterator[dict[str, Any]]:
+            # Drives the sweep: the drift writer pulls each window's findings in turn.
+            for window in resource_windows(organization):
+                result = windowed.reconcile(window)
+                lap("compute")
+                changed, states = _write_resources(
+                    window, result.resources, blocks, compliance_settings, now
+                )
+                tally["resources"] += len(result.resources)
+                tally["changed"] += changed
+                by_state.update(states)
+                lap("resources")
+                yield from drift_service.resource_findings(window, result.resources)
+                lap("drift")
+            pool_outcomes = windowed.finish()
+            lap("compute")
+            tally["linked"], tally["orphaned"] = _write_links(
+                pools, pool_outcomes, windowed.account_of, actor, now
+            )
+            lap("links")
+            yield from drift_service.pool_findings(
+                Computed(
+                    pools=pools,
+                    resources=_orphans_resources(organization, pool_outcomes),
+                    result=engine.Reconciliation(resources={}, pools=pool_outcomes),
+                )
+            )
+
+        drift = drift_service.drift_store(organization=organization, findings=findings(), now=now)
         lap("drift")
         _invalidate_analysis(organization)
     logger.info(
         "reconciled",
-        extra={"run": run.pk if run is not None else None, "changed": changed, "drift": drift},
+        extra={
+            "run": run.pk if run is not None else None,
+            "changed": tally["changed"],
+            "drift": drift,
+        },
     )
     return Reconciled(
-        resources=len(computed.result.resources),
-        changed=changed,
-        linked=linked,
-        orphaned=orphaned,
+        resources=tally["resources"],
+        changed=tally["changed"],
+        linked=tally["linked"],
+        orphaned=tally["orphaned"],
         imported=imported,
         import_error=import_error,
-        by_state=by_state,
+        by_state=dict(by_state),
         drift=drift,
         timings=timings,
     )
+
+
+def _orphans_resources(
+    organization: Organization, outcomes: Mapping[int, engine.PoolOutcome]
+) -> list[ResourceRow]:
+    """Return what the orphaned pools' findings read: their resources and any successors.
+
+    A successor is a present resource of the same account and id with another block (its
+    CIDR changed). Few pools are orphaned at a time; they are read by id, not with the
+    estate.
+    """
+    ids = sorted(
+        {
+            outcome.linked_resource
+            for outcome in outcomes.values()
+            if outcome.orphaned and outcome.linked_resource is not None
+        }
+    )
+    was: list[ResourceRow] = []
+    for start in range(0, len(ids), CHUNK):
+        was.extend(load_resources(organization, where=Q(pk__in=ids[start : start + CHUNK])))
+    found = {row.item.id: row for row in was}
+    keys = sorted({(row.account_id, row.resource_id) for row in was})
+    for start in range(0, len(keys), CHUNK):
+        part = set(keys[start : start + CHUNK])
+        where = Q(resource_id__in={key[1] for key in part}, account_id__in={key[0] for key in part})
+        for row in load_resources(organization, where=where & Q(state=ResourceState.PRESENT)):
+            if (row.account_id, row.resource_id) in part:
+                found.setdefault(row.item.id, row)
+    return list(found.values())
 
 
 def _invalidate_analysis(organization: Organization) -> None:

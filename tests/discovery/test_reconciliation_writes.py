@@ -1,4 +1,4 @@
-"""How reconciliation writes: record-set writes, chunked passes, stored JSON compared."""
+"""How reconciliation writes: record sets, windows and chunks, stored JSON compared."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from django.utils import timezone
 from apps.discovery import drift, reconciliation
 from apps.discovery.models import DiscoveredResource, DriftFinding
 from apps.discovery.reconciliation import _same_json, resources_reconcile
+from apps.pools.models import Pool
 from apps.pools.services import pool_create
 from cloudpam.db import bulk
 from tests.actors import TEST_ACTOR
@@ -84,44 +85,67 @@ def _estate(organization: Any) -> Any:
         factories.resource(account, f"10.2.{index}.0/24", f"subnet-{index}", resource_type="subnet")
     for index in range(3):
         factories.resource(account, f"172.16.{index}.0/24", f"out-{index}", resource_type="subnet")
+    # A pool linked before to a resource now gone, whose id came back with another block.
+    gone = factories.resource(account, "10.3.0.0/24", "subnet-moved", state="gone")
+    factories.resource(account, "10.3.1.0/24", "subnet-moved", resource_type="subnet")
+    pool_create(
+        organization=organization, name="moved", cidr="10.3.0.0/24", parent=root, actor=TEST_ACTOR
+    )
+    Pool.objects.filter(name="moved", organization=organization).update(cloud_resource=gone)
     return account
 
 
-def _stored(organization: Any) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+def _stored(organization: Any) -> tuple[list[Any], list[Any], list[Any]]:
     resources = list(
         DiscoveredResource.objects.filter(organization=organization)
-        .order_by("resource_id")
+        .order_by("resource_id", "pk")
         .values_list(
             "resource_id", "pool__name", "management_state", "overlap_status", "compliance"
         )
     )
+    pools = [
+        (name, resource, orphaned_at is not None)
+        for name, resource, orphaned_at in Pool.objects.filter(organization=organization)
+        .order_by("name")
+        .values_list("name", "cloud_resource__resource_id", "orphaned_at")
+    ]
     findings = list(
         DriftFinding.objects.filter(organization=organization)
         .order_by("key")
         .values_list("key", "kind", "message", "suggestion")
     )
-    return resources, findings
+    return resources, findings, pools
 
 
-def test_small_write_chunks_store_what_one_chunk_stores(organization, monkeypatch) -> None:
+def test_small_windows_and_chunks_store_what_one_pass_stores(organization, monkeypatch) -> None:
     _estate(organization)
     with monkeypatch.context() as patch:
+        # Windows of two resources, read two rows a query: the address keyset is walked.
+        patch.setattr(reconciliation, "WINDOW", 2)
+        patch.setattr(reconciliation, "CHUNK", 2)
         patch.setattr(reconciliation, "WRITE_CHUNK", 3)
         patch.setattr(drift, "WRITE_BATCH", 2)
         patch.setattr(bulk, "BATCH", 2)
         chunked = resources_reconcile(organization=organization, actor=TEST_ACTOR)
         stored = _stored(organization)
         again = resources_reconcile(organization=organization, actor=TEST_ACTOR)
-    assert chunked.changed == 10
-    assert sum(chunked.drift.values()) == 9  # six unmanaged subnets, three outside
+    assert chunked.changed == 11  # the gone one is not reconciled
+    assert chunked.drift == {"unmanaged": 7, "outside": 3, "cidr_changed": 1}
+    assert chunked.orphaned == 1
     assert again.changed == 0
     assert again.drift == chunked.drift
 
     # The same estate reconciled afresh in one chunk stores the same rows.
-    DiscoveredResource.objects.filter(organization=organization).update(
+    DiscoveredResource.objects.filter(organization=organization).exclude(state="gone").update(
         reconciled_at=None, pool=None, management_state="unmanaged", compliance=[]
     )
     DriftFinding.objects.filter(organization=organization).delete()
+    Pool.objects.filter(organization=organization).update(
+        cloud_resource=None, cloud_account=None, orphaned_at=None
+    )
+    Pool.objects.filter(organization=organization, name="moved").update(
+        cloud_resource=DiscoveredResource.objects.get(resource_id="subnet-moved", state="gone")
+    )
     whole = resources_reconcile(organization=organization, actor=TEST_ACTOR)
     assert whole.changed == chunked.changed
     assert whole.drift == chunked.drift
