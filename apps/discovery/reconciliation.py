@@ -26,7 +26,6 @@ from typing import Any
 from auditlog import get_logentry_model
 from django.db import connection, transaction
 from django.db.models import BooleanField, ExpressionWrapper, Q
-from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
 from apps.analysis.selectors import analysis_settings
@@ -49,7 +48,9 @@ logger = logging.getLogger(__name__)
 CHUNK = 5_000
 # Resources reconciled together, about: the estate is read in address order and cut where
 # no resource spans the cut, so what a reconciliation holds does not grow with the estate.
-WINDOW = 20_000
+WINDOW = 2_000
+# Resources read a query when reading by address: no more than a window is held at once.
+ADDRESS_CHUNK = 1_000
 # Resources whose compliance and changed fields are worked out and written together.
 WRITE_CHUNK = 2_000
 POOL_LABEL = "pools.pool"
@@ -259,29 +260,27 @@ def load_resources(organization: Organization, *, where: Q | None = None) -> lis
     return list(_resource_rows(_chunks(queryset, *_RESOURCE_FIELDS)))
 
 
-def _address_chunks(queryset: Any) -> Iterator[tuple[Any, ...]]:
-    """Yield the raw rows of ``queryset`` in address order, a keyset chunk at a time."""
-    table = connection.ops.quote_name(DiscoveredResource._meta.db_table)
-    columns = ("family", "first_key", "prefix_length", "id")
-    key = ", ".join(f"{table}.{column}" for column in columns)
+def _address_rows(queryset: Any) -> Iterator[tuple[Any, ...]]:
+    """Yield the raw rows of ``queryset`` in address order, streamed from one query.
+
+    On PostgreSQL through a server-side cursor, ``ADDRESS_CHUNK`` rows a fetch (the
+    reconciliation writes between fetches, inside its transaction). Elsewhere, and where
+    server-side cursors are switched off (a transaction-pooling proxy), the rows are read
+    whole first: SQLite gives undefined results to a read that the same connection
+    writes under.
+    """
     ordered = queryset.order_by("family", "first_key", "prefix_length", "pk")
-    after: list[Any] | None = None
-    while True:
-        chunk = ordered
-        if after is not None:
-            # A row comparison: the index on the address serves it, unlike an OR of four.
-            # Column names from the model; the values are parameters.
-            after_last = RawSQL(f"({key}) > (%s, %s, %s, %s)", after, BooleanField())  # noqa: S611
-            chunk = chunk.filter(after_last)
-        sql, params = chunk.values_list(*_RESOURCE_FIELDS)[:CHUNK].query.sql_with_params()
-        with connection.cursor() as cursor:
-            cursor.execute(sql, params)
-            rows = cursor.fetchall()
-        if not rows:
+    sql, params = ordered.values_list(*_RESOURCE_FIELDS).query.sql_with_params()
+    streamed = connection.vendor == "postgresql" and not connection.settings_dict.get(
+        "DISABLE_SERVER_SIDE_CURSORS"
+    )
+    with connection.chunked_cursor() if streamed else connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        if not streamed:
+            yield from cursor.fetchall()
             return
-        yield from rows
-        last = rows[-1]
-        after = [last[1], last[2], last[3], last[0]]
+        while rows := cursor.fetchmany(ADDRESS_CHUNK):
+            yield from rows
 
 
 def resource_windows(organization: Organization, *, size: int = 0) -> Iterator[list[ResourceRow]]:
@@ -290,7 +289,7 @@ def resource_windows(organization: Organization, *, size: int = 0) -> Iterator[l
     A window is cut only where no resource of it reaches past the cut, so resources of two
     windows never overlap: each overlap, duplicate and link lies inside one window.
     """
-    yield from windows_of(_resource_rows(_address_chunks(_resources(organization))), size or WINDOW)
+    yield from windows_of(_resource_rows(_address_rows(_resources(organization))), size or WINDOW)
 
 
 def windows_of(rows: Iterable[ResourceRow], size: int) -> Iterator[list[ResourceRow]]:

@@ -120,8 +120,9 @@ def _stored(organization: Any) -> tuple[list[Any], list[Any], list[Any]]:
 def test_small_windows_and_chunks_store_what_one_pass_stores(organization, monkeypatch) -> None:
     _estate(organization)
     with monkeypatch.context() as patch:
-        # Windows of two resources, read two rows a query: the address keyset is walked.
+        # Windows of two resources, fetched two rows at a time between the writes.
         patch.setattr(reconciliation, "WINDOW", 2)
+        patch.setattr(reconciliation, "ADDRESS_CHUNK", 2)
         patch.setattr(reconciliation, "CHUNK", 2)
         patch.setattr(reconciliation, "WRITE_CHUNK", 3)
         patch.setattr(drift, "WRITE_BATCH", 2)
