@@ -1,6 +1,6 @@
 """Drift: the differences between the plan and the clouds, their suggestions, apply and ignore.
 
-``drift_recompute`` turns a reconciliation into findings (one per resource or pool at
+``drift_store`` stores a reconciliation's findings (one per resource or pool at
 most, keyed so that a recomputation updates rather than duplicates, and keeps a user's
 ignore). Kinds, severities and suggestions:
 
@@ -259,13 +259,6 @@ def _update_findings(rows: list[DriftFinding], extra: list[tuple[str, str]]) -> 
             for row in rows
         ],
     )
-
-
-def drift_recompute(
-    *, organization: Organization, computed: Computed, now: Any | None = None
-) -> dict[str, int]:
-    """Store the findings of ``computed``; return the open findings' counts by kind."""
-    return drift_store(organization=organization, findings=drift_findings(computed), now=now)
 
 
 def drift_store(

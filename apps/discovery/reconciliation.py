@@ -1,12 +1,13 @@
 """Reconciliation of an organization's discovered resources with its pool plan (a service).
 
-``resources_reconcile`` loads the live pools and the resources as plain values (streamed
-``values_list`` chunks), runs the pure engine of :mod:`apps.discovery.reconcile`, writes
-back only the reconciliation fields that changed (``bulk_update`` in batches, no signals:
-these are computed fields, not anyone's edit), links pools to the resources with exactly
-their block (audited ``link`` events on the pools), stamps and clears ``orphaned_at``,
-imports new unmanaged resources as pools when the account asks for it (``auto_import``,
-through ``pool_changes_apply``), and recomputes the drift findings.
+``resources_reconcile`` holds the live pools as plain values and reads the resources in
+address order, a window at a time (``resource_windows``); it runs the pure engine of
+:mod:`apps.discovery.reconcile` on each window against the pools that meet it, writes back
+only the reconciliation fields that changed (JSON record sets, no signals: these are
+computed fields, not anyone's edit), links pools to the resources with exactly their
+block (audited ``link`` events on the pools), stamps and clears ``orphaned_at``, imports
+new unmanaged resources as pools when the account asks for it (``auto_import``, through
+``pool_changes_apply``), and stores the drift findings as they come.
 
 The whole organization is reconciled even when one account's run triggers it: overlaps
 and duplicates cross accounts (peered networks share a routing domain), and the engine
@@ -627,7 +628,12 @@ def _auto_import(
     if account is not None:
         accounts = accounts.filter(pk=account.pk)
     wanted = set(accounts.values_list("pk", flat=True))
-    if not wanted:
+    # Only resources never reconciled are imported: without one, no pass is needed.
+    if not wanted or not (
+        DiscoveredResource.objects.for_organization(organization)
+        .filter(account__in=wanted, reconciled_at__isnull=True, state=ResourceState.PRESENT)
+        .exists()
+    ):
         return 0, ""
     windowed = WindowedReconciliation(pools)
     candidates = []

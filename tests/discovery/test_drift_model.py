@@ -16,7 +16,7 @@ from apps.discovery.reconciliation import Computed, PoolRow, ResourceRow
 from tests.discovery.test_reconcile_engine import estates, model
 
 
-def rows(pools, resources, resource_ids):
+def rows(pools, resources, resource_ids, account_of=lambda item: 1):
     pool_rows = [
         PoolRow(item=pool, name=f"p{pool.id}", cloud_account_id=None, orphaned=False)
         for pool in pools
@@ -24,7 +24,7 @@ def rows(pools, resources, resource_ids):
     resource_rows = [
         ResourceRow(
             item=item,
-            account_id=1,
+            account_id=account_of(item),
             resource_id=resource_ids[item.id],
             name="",
             resource_type="subnet",

@@ -15,37 +15,20 @@ from hypothesis import strategies as st
 
 from apps.discovery import reconcile as engine
 from apps.discovery.reconciliation import (
-    PoolRow,
-    ResourceRow,
     WindowedReconciliation,
     windows_of,
 )
+from tests.discovery.test_drift_model import rows
 from tests.discovery.test_reconcile_engine import estates
 
 
 def _rows(pools, resources):
-    pool_rows = [
-        PoolRow(item=pool, name=f"p{pool.id}", cloud_account_id=None, orphaned=False)
-        for pool in pools
-    ]
-    resource_rows = [
-        ResourceRow(
-            item=item,
-            account_id=100 + item.id % 3,
-            resource_id=f"r-{item.id}",
-            name="",
-            resource_type="subnet",
-            tags={},
-            pool_id=None,
-            management_state="",
-            overlap_status="",
-            overlaps_with=[],
-            compliance=[],
-            reconciled=True,
-        )
-        for item in resources
-    ]
-    return pool_rows, resource_rows
+    return rows(
+        pools,
+        resources,
+        {item.id: f"r-{item.id}" for item in resources},
+        account_of=lambda item: 100 + item.id % 3,
+    )
 
 
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
