@@ -59,6 +59,10 @@ UNAUDITED_MODELS: dict[str, str] = {
         "written in bulk by the sync runs, thousands per run; each run records a sync event "
         "with its counts, and the pool changes reconciliation causes are audited"
     ),
+    "discovery.reconciliationstate": (
+        "a digest of the estate a reconciliation verified, computed and replaced by it; the "
+        "sync runs and the pool changes reconciliation causes are audited"
+    ),
     "planning.llmusagerecord": (
         "an append-only ledger of language model calls (tokens and cost), one row per call; "
         "the provider configurations and the plans the calls produce are audited"

@@ -263,8 +263,9 @@ def _update_findings(rows: list[DriftFinding], extra: list[tuple[str, str]]) -> 
 
 def drift_store(
     *, organization: Organization, findings: Iterable[dict[str, Any]], now: Any | None = None
-) -> dict[str, int]:
-    """Store ``findings`` (each key once); return the open findings' counts by kind.
+) -> tuple[dict[str, int], int]:
+    """Store ``findings`` (each key once); return the open findings' counts by kind and
+    how many findings were created, changed or removed.
 
     New findings are created, changed open ones updated, ignored ones keep their status
     (their text follows the estate), an applied one that holds again reopens, and an open
@@ -287,9 +288,11 @@ def drift_store(
     reopened: list[DriftFinding] = []
     seen: set[str] = set()
     counts: dict[str, int] = {}
+    written = 0
 
     def flush(least: int) -> None:
-        nonlocal creates, updates, reopened
+        nonlocal creates, updates, reopened, written
+        written += sum(len(rows) for rows in (creates, updates, reopened) if len(rows) >= least)
         if len(creates) >= least:
             insert_rows(DriftFinding, creates)
             creates = []
@@ -333,7 +336,7 @@ def drift_store(
         # without a per-row delete event (nobody decided anything about it).
         stale = DriftFinding.objects.filter(pk__in=gone[start : start + 1_000])
         stale._raw_delete(stale.db)
-    return counts
+    return counts, written + len(gone)
 
 
 # Apply and ignore

@@ -479,3 +479,28 @@ class DriftFinding(TenantModel):
     def action(self) -> str:
         """Return the suggested action (``ignore`` when there is none)."""
         return str((self.suggestion or {}).get("action") or "ignore")
+
+
+class ReconciliationState(TenantModel):
+    """What the organization's last reconciliation that changed nothing saw.
+
+    ``digest`` sums a hash of every row a reconciliation reads or writes (the live pools,
+    the resources, the drift findings) with the compliance settings. While it holds, a
+    reconciliation would change nothing and is skipped; it is stored only by a
+    reconciliation that wrote nothing, so a change committed by someone else while a
+    reconciliation ran is never folded into it.
+    """
+
+    digest = models.CharField(max_length=64)
+    verified_at = models.DateTimeField()
+
+    class Meta:
+        verbose_name = "reconciliation state"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization"], name="discovery_reconciliation_state_org"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"reconciled, verified {self.verified_at:%Y-%m-%d %H:%M}"

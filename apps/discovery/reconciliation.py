@@ -11,7 +11,9 @@ new unmanaged resources as pools when the account asks for it (``auto_import``, 
 
 The whole organization is reconciled even when one account's run triggers it: overlaps
 and duplicates cross accounts (peered networks share a routing domain), and the engine
-makes that cheap.
+makes that cheap. A stable estate costs less still: when the digest of the pools,
+resources, findings and settings (:mod:`apps.discovery.digest`) is the one a
+reconciliation that wrote nothing left, nothing would change and nothing is read.
 """
 
 from __future__ import annotations
@@ -22,18 +24,25 @@ import time
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 from auditlog import get_logentry_model
 from django.db import connection, transaction
-from django.db.models import BooleanField, ExpressionWrapper, Q
+from django.db.models import BooleanField, Count, ExpressionWrapper, Q
 from django.utils import timezone
 
 from apps.analysis.selectors import analysis_settings
 from apps.cloud.models import CloudAccount
 from apps.discovery import reconcile as engine
-from apps.discovery.choices import ManagementState, ResourceState
-from apps.discovery.models import DiscoveredResource, SyncRun
+from apps.discovery.choices import DriftStatus, ManagementState, ResourceState
+from apps.discovery.digest import estate_digest
+from apps.discovery.models import (
+    DiscoveredResource,
+    DriftFinding,
+    ReconciliationState,
+    SyncRun,
+)
 from apps.pools import changes as batch
 from apps.pools.choices import PoolSource
 from apps.pools.cidr import Prefix
@@ -54,6 +63,9 @@ WINDOW = 2_000
 ADDRESS_CHUNK = 1_000
 # Resources whose compliance and changed fields are worked out and written together.
 WRITE_CHUNK = 2_000
+# A full reconciliation at least this often, whatever the digest says: it brings in a
+# change of the engine's or the rules' code.
+FULL_EVERY = timedelta(days=1)
 POOL_LABEL = "pools.pool"
 # What a link's audit event needs of a pool (its object and repr) and the linked fields.
 _LINK_READ = (
@@ -83,6 +95,8 @@ class Reconciled:
     drift: dict[str, int] = field(default_factory=dict)
     # Seconds per phase (load and engine, resources written, links, drift), for benchmarks.
     timings: dict[str, float] = field(default_factory=dict)
+    # Nothing changed since a reconciliation that wrote nothing: skipped.
+    unchanged: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -482,14 +496,15 @@ def _write_links(
     account_of: Mapping[int, int],
     actor: Actor,
     now: Any,
-) -> tuple[int, int]:
+) -> tuple[int, int, int]:
     """Link, relink and orphan pools as the engine decided; one ``link`` event per pool.
 
     Set-based: the changed pools are read once per batch, written with one ``UPDATE`` and
     their events recorded together through the audit service's bulk writer (each the
     event ``save(update_fields=...)`` would have recorded), so a first reconciliation
     that links 100,000 pools costs a few statements per thousand, not one save each.
-    ``account_of`` maps each linked resource to its account.
+    ``account_of`` maps each linked resource to its account. Returns the pools linked,
+    orphaned and written.
     """
     wanted: dict[int, tuple[int | None, int | None, bool]] = {}
     for row in pools:
@@ -502,9 +517,9 @@ def _write_links(
         if current != target:
             wanted[row.item.id] = target
     if not wanted:
-        return 0, 0
+        return 0, 0, 0
     logs = get_logentry_model().objects
-    linked = orphaned = 0
+    linked = orphaned = written = 0
     ids = sorted(wanted)
     organization_id = None
     for start in range(0, len(ids), CHUNK):
@@ -542,12 +557,13 @@ def _write_links(
             ],
             updates,
         )
+        written += len(updates)
         # No target: every update recorded in the block is a ``link``.
         with operation("link", actor=actor):
             logs.log_update_many(entries)
     if organization_id is not None:
         pools_bulk_changed.send(sender=Pool, organization_id=organization_id)
-    return linked, orphaned
+    return linked, orphaned, written
 
 
 def _import_candidates(
@@ -770,7 +786,8 @@ def resources_reconcile(
     ``account`` (the account whose run triggered it) limits the auto-import to that
     account; everything else is organization-wide. ``run`` names the run in the log.
     ``actor`` defaults to the system's ``reconciliation`` (a sync run acts on its own).
-    Idempotent: a second call with nothing changed writes nothing.
+    Idempotent: a second call with nothing changed writes nothing, and stores the estate's
+    digest; a call after it that finds the same digest returns at once (``unchanged``).
 
     The pools are held whole; the resources are read in address order, a window at a
     time (``resource_windows``), each reconciled, written and turned into findings before
@@ -792,15 +809,25 @@ def resources_reconcile(
             timings[name] = round(timings.get(name, 0.0) + time.perf_counter() - clock, 3)
             clock = time.perf_counter()
 
+        compliance_settings = analysis_settings(organization=organization).compliance
+        digest = estate_digest(organization, compliance_settings)
+        state = ReconciliationState.objects.for_organization(organization).first()
+        lap("digest")
+        if state is not None and state.digest == digest and now - state.verified_at < FULL_EVERY:
+            unchanged = _unchanged(organization, timings)
+            logger.info(
+                "reconciled",
+                extra={"run": run.pk if run is not None else None, "changed": 0, "skipped": True},
+            )
+            return unchanged
         pools = load_pools(organization)
         imported, import_error = _auto_import(organization, pools, actor, account)
         if imported:
             pools = load_pools(organization)
         lap("compute")
         blocks = {row.item.id: row.item.cidr for row in pools}
-        compliance_settings = analysis_settings(organization=organization).compliance
         windowed = WindowedReconciliation(pools)
-        tally = {"resources": 0, "changed": 0, "linked": 0, "orphaned": 0}
+        tally = {"resources": 0, "changed": 0, "linked": 0, "orphaned": 0, "pools": 0}
         by_state: Counter[str] = Counter()
 
         def findings() -> Iterator[dict[str, Any]]:
@@ -819,7 +846,7 @@ def resources_reconcile(
                 lap("drift")
             pool_outcomes = windowed.finish()
             lap("compute")
-            tally["linked"], tally["orphaned"] = _write_links(
+            tally["linked"], tally["orphaned"], tally["pools"] = _write_links(
                 pools, pool_outcomes, windowed.account_of, actor, now
             )
             lap("links")
@@ -831,9 +858,20 @@ def resources_reconcile(
                 )
             )
 
-        drift = drift_service.drift_store(organization=organization, findings=findings(), now=now)
+        drift, findings_written = drift_service.drift_store(
+            organization=organization, findings=findings(), now=now
+        )
         lap("drift")
-        _invalidate_analysis(organization)
+        if imported or tally["changed"] or tally["pools"] or findings_written:
+            _invalidate_analysis(organization)
+            # What was written is not in the digest read before: the next reconciliation
+            # verifies it (another writer may have committed meanwhile, and a digest read
+            # now would take that in unreconciled).
+            ReconciliationState.objects.for_organization(organization).delete()
+        else:
+            ReconciliationState.objects.update_or_create(
+                organization=organization, defaults={"digest": digest, "verified_at": now}
+            )
     logger.info(
         "reconciled",
         extra={
@@ -852,6 +890,37 @@ def resources_reconcile(
         by_state=dict(by_state),
         drift=drift,
         timings=timings,
+    )
+
+
+def _unchanged(organization: Organization, timings: dict[str, float]) -> Reconciled:
+    """Return what a reconciliation of an unchanged estate reports, read from the tables.
+
+    The state stored is that of a reconciliation that wrote nothing: the resources hold
+    their outcomes and the findings are open or ignored.
+    """
+    # Gone resources get no outcome: they only release their links.
+    resources = (
+        DiscoveredResource.objects.for_organization(organization)
+        .exclude(state=ResourceState.GONE)
+        .order_by()
+    )
+    by_state = dict(
+        resources.values_list("management_state").annotate(count=Count("pk")).order_by()
+    )
+    drift = dict(
+        DriftFinding.objects.for_organization(organization)
+        .exclude(status=DriftStatus.IGNORED)
+        .values_list("kind")
+        .annotate(count=Count("pk"))
+        .order_by()
+    )
+    return Reconciled(
+        resources=sum(by_state.values()),
+        by_state=by_state,
+        drift=drift,
+        timings=timings,
+        unchanged=True,
     )
 
 

@@ -40,6 +40,8 @@ def test_every_project_model_is_audited():
         "tenancy.usersession",
         # Written in bulk by sync runs; each run's sync event carries the counts.
         "discovery.discoveredresource",
+        # The digest of the estate a reconciliation verified, replaced by each one.
+        "discovery.reconciliationstate",
         # The ledger of model calls: one row per call, read through the usage API.
         "planning.llmusagerecord",
         # The chat transcript, append-only; sessions and the plans they propose are audited.
