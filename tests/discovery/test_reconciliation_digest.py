@@ -187,15 +187,11 @@ def _ignore_finding(organization: Any, estate: dict[str, Any]) -> None:
 
 def _apply_marked(organization: Any, estate: dict[str, Any]) -> None:
     # Marked applied without any change to the plan: a full reconciliation reopens it.
-    DriftFinding.objects.filter(organization=organization, status="open").update(
-        status="applied"
-    )
+    DriftFinding.objects.filter(organization=organization, status="open").update(status="applied")
 
 
 def _change_settings(organization: Any, estate: dict[str, Any]) -> None:
-    compliance_settings_update(
-        organization=organization, compliance={"NAMING": {"enabled": False}}
-    )
+    compliance_settings_update(organization=organization, compliance={"NAMING": {"enabled": False}})
 
 
 def _daily(organization: Any, estate: dict[str, Any]) -> None:
