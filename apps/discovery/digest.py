@@ -1,7 +1,7 @@
 """The digest of what an organization's reconciliation reads and writes.
 
 A reconciliation is a function of the live pools, the resources, the drift findings and
-the compliance settings (its rules on resources do not look at the clock). When none of
+the organization's settings (its rules on resources do not look at the clock). When none of
 them changed since a reconciliation that wrote nothing, another one would write nothing
 too: ``estate_digest`` tells, reading the three tables in one aggregate each instead of
 reconciling 100,000 resources.
@@ -15,6 +15,7 @@ so it changes with any insert, delete or edit of such a column and not with the 
 from __future__ import annotations
 
 import hashlib
+import json
 from typing import Any
 
 from django.db import connection
@@ -74,15 +75,16 @@ FINDING_COLUMNS = (
 _CHUNK = 5_000
 
 
-def estate_digest(organization: Organization, settings: Any) -> str:
+def estate_digest(organization: Organization) -> str:
     """Return the digest of ``organization``'s reconciliation inputs and outputs.
 
-    ``settings`` are the compliance settings the reconciliation applies (a dataclass whose
-    ``repr`` spells its whole value).
+    The organization's settings are taken as stored (the compliance rules are resolved
+    from them, and the resolved rules hold compiled patterns that spell differently in
+    every process).
     """
     parts = [
         VERSION,
-        repr(settings),
+        json.dumps(organization.settings or {}, sort_keys=True, default=str),
         _table_digest(Pool.objects.for_organization(organization).live(), POOL_COLUMNS),
         _table_digest(DiscoveredResource.objects.for_organization(organization), RESOURCE_COLUMNS),
         _table_digest(DriftFinding.objects.for_organization(organization), FINDING_COLUMNS),

@@ -809,8 +809,10 @@ def resources_reconcile(
             timings[name] = round(timings.get(name, 0.0) + time.perf_counter() - clock, 3)
             clock = time.perf_counter()
 
+        # The settings as this transaction sees them, for the digest and the rules alike.
+        organization.refresh_from_db(fields=["settings"])
         compliance_settings = analysis_settings(organization=organization).compliance
-        digest = estate_digest(organization, compliance_settings)
+        digest = estate_digest(organization)
         state = ReconciliationState.objects.for_organization(organization).first()
         lap("digest")
         if state is not None and state.digest == digest and now - state.verified_at < FULL_EVERY:
