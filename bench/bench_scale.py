@@ -251,13 +251,17 @@ def analysis_child() -> None:
         run = analysis_run_execute(run=run)
         seconds = time.perf_counter() - started
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    # The processes the parts were spread over (CLOUDPAM_ANALYSIS_PROCESSES): the largest.
+    processes = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     print(
         json.dumps(
             {
                 "seconds": seconds,
                 "status": run.status,
                 "pools": run.summary.get("pools"),
-                "rss_mib": peak / 1024,
+                "rss_mib": max(peak, processes) / 1024,
+                "rss_job_mib": peak / 1024,
+                "rss_process_mib": processes / 1024,
                 "rss_before_mib": before / 1024,
             }
         )

@@ -5,6 +5,7 @@ Every environment variable CloudPAM reads is read here, once; the other
 settings modules only change defaults. The README lists them all.
 """
 
+import os
 import secrets
 from pathlib import Path
 
@@ -54,6 +55,11 @@ TRUSTED_PROXIES = env.list("TRUSTED_PROXIES", default=[])
 METRICS_BEARER_TOKEN = env.str("METRICS_BEARER_TOKEN", default="")
 CELERY_METRICS_PORT = env.int("CELERY_METRICS_PORT", default=0)
 CELERY_METRICS_ADDR = env.str("CELERY_METRICS_ADDR", default="0.0.0.0")  # noqa: S104
+# Processes a whole-organization analysis spreads its parts over (PostgreSQL only; 1 keeps
+# it in the worker's own process). By default one per CPU, at most four.
+CLOUDPAM_ANALYSIS_PROCESSES = env.int(
+    "CLOUDPAM_ANALYSIS_PROCESSES", default=min(os.cpu_count() or 1, 4)
+)
 OTEL_EXPORTER_OTLP_ENDPOINT = env.str("OTEL_EXPORTER_OTLP_ENDPOINT", default="")
 OTEL_SERVICE_NAME = env.str("OTEL_SERVICE_NAME", default="cloudpam")
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")

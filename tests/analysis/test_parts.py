@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from apps.analysis import selectors
 from apps.analysis.models import AnalysisRun
-from apps.analysis.parts import organization_summary_in_parts
+from apps.analysis.parts import _in_processes, _Job, organization_summary_in_parts
 from apps.analysis.services import analysis_run_execute
 from apps.pools.generation import pool_plan_generate
 from apps.pools.models import Pool
@@ -99,3 +99,43 @@ def test_snapshots_are_taken_in_chunks(generated: Organization, monkeypatch: Any
     # Idempotent: the second run of the day overwrites.
     assert services.snapshot_take(organization=generated) == 1_500
     assert UtilizationSnapshot.objects.filter(day=today).count() == 1_500
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_parts_spread_over_processes_add_up_to_the_one_piece_analysis(
+    organization: Organization, settings: Any, caplog: Any
+) -> None:
+    # Committed (a transactional test): the processes read the plan on their own connections.
+    pool_plan_generate(organization=organization, total=1_500, seed=5, actor=TEST_ACTOR)
+    for pool in (
+        Pool.objects.for_organization(organization).filter(depth=4).exclude(numchild=0)[:10]
+    ):
+        add_history(pool, [pool.size // 8, pool.size // 4, pool.size // 2])
+    expected = one_piece(organization)
+    settings.CLOUDPAM_ANALYSIS_PROCESSES = 2
+    steps: list[tuple[int, int]] = []
+    with caplog.at_level("WARNING", logger="apps.analysis.parts"):
+        summary = organization_summary_in_parts(
+            organization=organization, part_size=60, progress=lambda *step: steps.append(step)
+        )
+    assert summary == expected
+    assert steps[-1] == (1_500, 1_500)
+    assert [done for done, _ in steps] == sorted(done for done, _ in steps)
+
+    # The parts themselves, from other processes (a failure there would raise, not fall
+    # back to this one), equal to those made here.
+    job = _Job(organization, 60, None)
+    big = job.big_pools()
+    paths = {pool.path for pool in big}
+    runs = [(parent, run) for parent in [None, *big] for run in job.runs(parent, paths)][:6]
+    assert len(runs) == 6
+    here = {tuple(part.totals): part for part in (job.part(parent, run) for parent, run in runs)}
+    there = {tuple(part.totals): part for part in _in_processes(job, runs, 2)}
+    assert there.keys() == here.keys()
+    for key, part in there.items():
+        assert (part.totals, part.summary.data(), part.pools) == (
+            here[key].totals,
+            here[key].summary.data(),
+            here[key].pools,
+        )
