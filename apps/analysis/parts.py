@@ -32,15 +32,14 @@ from __future__ import annotations
 import heapq
 import json
 import logging
-import multiprocessing
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ProcessPoolExecutor, as_completed
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+import billiard
+from billiard.exceptions import WorkerLostError
 from django.conf import settings
 from django.db import connection
 from django.db.models import Count, Q
@@ -381,7 +380,7 @@ class _Job:
                 # All of them before any is handed on: after a failure part of the way,
                 # the analysis in this process starts again from nothing.
                 done = list(_in_processes(self, runs, processes))
-            except (OSError, BrokenProcessPool, AssertionError) as exc:
+            except (OSError, WorkerLostError, AssertionError) as exc:
                 # A host that cannot start processes still gets its analysis.
                 logger.warning("analysis parts in one process: %s", exc)
                 self.done = 0
@@ -459,35 +458,26 @@ def _in_processes(
 
     Fresh (spawned) processes, not forks: a fork would share this process's database
     connection. Each reads its parts itself; only the runs go out and the parts' results
-    (totals, root analyses, summary) come back.
+    (totals, root analyses, summary) come back. billiard's pool, not the standard
+    library's: a Celery worker's pool processes are daemons, which the standard library
+    does not let start processes.
     """
+    tasks = [
+        (
+            job.organization.pk,
+            job.part_size,
+            job.now,
+            None if parent is None else (parent.pk, parent.path, parent.depth),
+            run,
+        )
+        for parent, run in runs
+    ]
+    context = billiard.get_context("spawn")
     database = connection.settings_dict["NAME"]
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(
-        max_workers=processes,
-        mp_context=context,
-        initializer=processes_module.setup,
-        initargs=(database,),
-    ) as executor:
-        futures = [
-            executor.submit(
-                processes_module.analyse_part,
-                job.organization.pk,
-                job.part_size,
-                job.now,
-                None if parent is None else (parent.pk, parent.path, parent.depth),
-                run,
-            )
-            for parent, run in runs
-        ]
-        try:
-            for future in as_completed(futures):
-                part = future.result()
-                job.advance(part.pools)
-                yield part
-        finally:
-            for future in futures:
-                future.cancel()
+    with context.Pool(processes, initializer=processes_module.setup, initargs=(database,)) as pool:
+        for part in pool.imap_unordered(processes_module.analyse_part, tasks):
+            job.advance(part.pools)
+            yield part
 
 
 # One job per process and organization: its settings and discovered usage are read once.

@@ -20,8 +20,8 @@ def setup(database: str) -> None:
     connections["default"].settings_dict["NAME"] = database
 
 
-def analyse_part(*args: Any) -> Any:
+def analyse_part(task: tuple[Any, ...]) -> Any:
     """Analyse one part in this process (``apps.analysis.parts.analyse_part_here``)."""
     from apps.analysis.parts import analyse_part_here
 
-    return analyse_part_here(*args)
+    return analyse_part_here(*task)

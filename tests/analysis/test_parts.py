@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+import billiard
 import pytest
 from django.utils import timezone
 
@@ -139,3 +140,24 @@ def test_parts_spread_over_processes_add_up_to_the_one_piece_analysis(
             here[key].summary.data(),
             here[key].pools,
         )
+
+    # From a process of a Celery worker's pool (a billiard daemon), as production runs it.
+    from django.db import connection
+
+    from apps.analysis import processes
+
+    context = billiard.get_context("spawn")
+    database = connection.settings_dict["NAME"]
+    with context.Pool(1, initializer=processes.setup, initargs=(database,)) as pool:
+        pools = pool.apply(_parts_from_a_pool_process, (organization.pk, runs))
+    assert pools == sum(part.pools for part in here.values())
+
+
+def _parts_from_a_pool_process(organization_id: int, runs: list[Any]) -> int:
+    from apps.tenancy.rls import tenant_context
+
+    assert billiard.current_process().daemon
+    organization = Organization.objects.get(pk=organization_id)
+    with tenant_context(organization):
+        job = _Job(organization, 60, None)
+        return sum(part.pools for part in _in_processes(job, runs, 2))
