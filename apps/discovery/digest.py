@@ -105,13 +105,10 @@ def _table_digest(queryset: Any, columns: tuple[str, ...]) -> str:
             count, total = cursor.fetchone()
         return f"{count}:{total}"
     count = total = 0
-    last = 0
-    while True:
-        chunk = list(queryset.filter(pk__gt=last).order_by("pk").values_list(*columns)[:_CHUNK])
-        if not chunk:
-            return f"{count}:{total}"
-        for row in chunk:
-            digest = hashlib.blake2b(repr(row).encode(), digest_size=8).digest()
-            total += int.from_bytes(digest, "big", signed=True)
-        count += len(chunk)
-        last = chunk[-1][0]
+    # One query, read a chunk at a time: memory stays flat.
+    for row in queryset.order_by().values_list(*columns).iterator(chunk_size=_CHUNK):
+        total += int.from_bytes(
+            hashlib.blake2b(repr(row).encode(), digest_size=8).digest(), "big", signed=True
+        )
+        count += 1
+    return f"{count}:{total}"

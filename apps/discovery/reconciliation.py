@@ -800,7 +800,7 @@ def resources_reconcile(
     with transaction.atomic():
         # One reconciliation per organization at a time (two accounts' runs may finish
         # together): each reads what the previous one wrote.
-        Organization.objects.select_for_update().filter(pk=organization.pk).first()
+        locked = Organization.objects.select_for_update().filter(pk=organization.pk).first()
         clock = time.perf_counter()
         timings: dict[str, float] = {}
 
@@ -810,7 +810,8 @@ def resources_reconcile(
             clock = time.perf_counter()
 
         # The settings as this transaction sees them, for the digest and the rules alike.
-        organization.refresh_from_db(fields=["settings"])
+        if locked is not None:
+            organization.settings = locked.settings
         compliance_settings = analysis_settings(organization=organization).compliance
         digest = estate_digest(organization)
         state = ReconciliationState.objects.for_organization(organization).first()
@@ -871,8 +872,11 @@ def resources_reconcile(
             # now would take that in unreconciled).
             ReconciliationState.objects.for_organization(organization).delete()
         else:
-            ReconciliationState.objects.update_or_create(
-                organization=organization, defaults={"digest": digest, "verified_at": now}
+            ReconciliationState.objects.bulk_create(
+                [ReconciliationState(organization=organization, digest=digest, verified_at=now)],
+                update_conflicts=True,
+                unique_fields=["organization"],
+                update_fields=["digest", "verified_at"],
             )
     logger.info(
         "reconciled",
