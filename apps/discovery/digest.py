@@ -27,6 +27,7 @@ from apps.tenancy.models import Organization
 # Bumped when what a reconciliation computes from the same rows changes (a full
 # reconciliation at least once a day brings any other code change in anyway).
 VERSION = "1"
+# What the reconciliation reads of a pool (apps.discovery.reconciliation.load_pools).
 POOL_COLUMNS = (
     "pk",
     "parent_id",
@@ -41,7 +42,9 @@ POOL_COLUMNS = (
     "orphaned_at",
     "name",
 )
-RESOURCE_COLUMNS = (
+# What the reconciliation reads of a resource (apps.discovery.reconciliation loads the
+# same columns), then when it was last reconciled.
+RESOURCE_INPUT_COLUMNS = (
     "pk",
     "family",
     "first_key",
@@ -58,8 +61,8 @@ RESOURCE_COLUMNS = (
     "overlap_status",
     "overlaps_with",
     "compliance",
-    "reconciled_at",
 )
+RESOURCE_COLUMNS = (*RESOURCE_INPUT_COLUMNS, "reconciled_at")
 FINDING_COLUMNS = (
     "pk",
     "key",

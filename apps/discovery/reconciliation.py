@@ -36,7 +36,7 @@ from apps.analysis.selectors import analysis_settings
 from apps.cloud.models import CloudAccount
 from apps.discovery import reconcile as engine
 from apps.discovery.choices import DriftStatus, ManagementState, ResourceState
-from apps.discovery.digest import estate_digest
+from apps.discovery.digest import POOL_COLUMNS, RESOURCE_INPUT_COLUMNS, estate_digest
 from apps.discovery.models import (
     DiscoveredResource,
     DriftFinding,
@@ -184,23 +184,7 @@ def _prefix(family: int, first_key: str, length: int) -> Prefix:
 
 def load_pools(organization: Organization) -> list[PoolRow]:
     """Return the organization's live pools with their routing domains."""
-    rows = list(
-        _chunks(
-            Pool.objects.for_organization(organization).live(),
-            "pk",
-            "parent_id",
-            "family",
-            "first_key",
-            "prefix_length",
-            "path",
-            "separate_routing_domain",
-            "source",
-            "cloud_resource_id",
-            "cloud_account_id",
-            "orphaned_at",
-            "name",
-        )
-    )
+    rows = list(_chunks(Pool.objects.for_organization(organization).live(), *POOL_COLUMNS))
     steplen = Pool.steplen
     separate_roots = {row[5]: row[0] for row in rows if row[1] is None and row[6]}
     pools = []
@@ -238,25 +222,7 @@ def load_pools(organization: Organization) -> list[PoolRow]:
     return pools
 
 
-_RESOURCE_FIELDS = (
-    "pk",
-    "family",
-    "first_key",
-    "prefix_length",
-    "network_id",
-    "state",
-    "management_state",
-    "account_id",
-    "resource_id",
-    "name",
-    "resource_type",
-    "tags",
-    "pool_id",
-    "overlap_status",
-    "overlaps_with",
-    "compliance",
-    "reconciled",
-)
+_RESOURCE_FIELDS = (*RESOURCE_INPUT_COLUMNS, "reconciled")
 
 
 def _resources(organization: Organization) -> Any:
