@@ -1523,3 +1523,45 @@ def test_soonest_exhaustion_in_summary() -> None:
     }
     result = analyze_tree(tree, now=NOW, snapshots=snapshots)
     assert result.summary.soonest_exhaustion == (2, 1)
+
+
+def test_runway_of_one_snapshot_is_the_general_fit() -> None:
+    # A list of at most one snapshot takes a short path; a generator of the same takes the
+    # general one: both agree.
+    start = date(2025, 1, 1)
+    for snapshots in ([], [Snapshot(start, 7)]):
+        for window in (0, 1, 30):
+            assert runway_of(snapshots, total=10, window=window) == runway_of(
+                iter(snapshots), total=10, window=window
+            )
+
+
+@given(
+    family=st.sampled_from([4, 6]),
+    data=st.data(),
+)
+@settings(max_examples=300, deadline=None)
+def test_is_private_is_containment_in_a_private_block(family: int, data: st.DataObject) -> None:
+    bits = 32 if family == 4 else 128
+    near = data.draw(st.sampled_from([space for space in PRIVATE_SPACE if space.family == family]))
+    length = data.draw(st.integers(0, bits))
+    # Addresses around the private blocks' edges as well as anywhere.
+    around = st.integers(
+        max(near.first - (1 << 20), 0), min(near.last + (1 << 20), (1 << bits) - 1)
+    )
+    address = data.draw(st.one_of(around, st.integers(0, (1 << bits) - 1)))
+    block = Prefix(family, address >> (bits - length) << (bits - length), length)
+    assert is_private(block) == any(space.contains(block) for space in PRIVATE_SPACE)
+
+
+def test_over_utilized_at_a_fractional_threshold() -> None:
+    # 206 of 256 is 80.46875 %: over 80.4, under 80.5, and equal counts as over.
+    pools = [pool(1, None, "10.0.0.0/24"), pool(2, 1, "10.0.0.0/25"), pool(3, 1, "10.0.0.128/27")]
+    in_use = {1: 206}
+    assert evaluate(pools, only("OVER_UTILIZED", {"threshold": 80.4}), in_use=in_use) == [
+        ("OVER_UTILIZED", 1)
+    ]
+    assert evaluate(pools, only("OVER_UTILIZED", {"threshold": 80.5}), in_use=in_use) == []
+    assert evaluate(pools, only("OVER_UTILIZED", {"threshold": 80.46875}), in_use=in_use) == [
+        ("OVER_UTILIZED", 1)
+    ]

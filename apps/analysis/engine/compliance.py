@@ -658,7 +658,8 @@ def _check_over_utilized(ctx: _Context, pool: PoolData, rule: RuleSettings) -> F
     threshold: Fraction = rule.params["threshold"]
     usage = ctx.utilization(pool.id)
     used = usage.effective_used
-    if used * 100 < threshold * usage.total:
+    # In integers: checked for every pool, and a Fraction per pool costs.
+    if used * 100 * threshold.denominator < threshold.numerator * usage.total:
         return None
     what = "in use" if (usage.in_use or 0) > usage.used else "allocated"
     return Finding(

@@ -209,13 +209,15 @@ class _Generator:
             return []
         usage = analysis.utilization
         used = usage.effective_used
-        share = Fraction(used * 100, usage.total)
         runway = analysis.runway
         days = runway.days_until_exhaustion
-        over = share >= self.threshold
+        threshold = self.threshold
+        # In integers: most pools are under the threshold, and a Fraction per pool costs.
+        over = used * 100 * threshold.denominator >= threshold.numerator * usage.total
         short = days is not None and days <= self.settings.runway_warning_days
         if not over and not short:
             return []
+        share = Fraction(used * 100, usage.total)
         pressures = [Fraction(0)]
         if over:
             room = 100 - self.threshold

@@ -34,7 +34,7 @@ Method:
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from fractions import Fraction
@@ -103,6 +103,13 @@ def _add_days(day: date, days: int) -> date | None:
 
 def runway_of(snapshots: Iterable[Snapshot], *, total: int, window: int = DEFAULT_WINDOW) -> Runway:
     """Return the runway of a pool of ``total`` addresses from its utilization history."""
+    if isinstance(snapshots, Sequence) and len(snapshots) < 2:
+        # New pools and new plans (every pool of a million on the first days): nothing to
+        # fit, nothing to sort.
+        if not snapshots or window <= 0:
+            return Runway("insufficient_history", total, 0, 0, None, None, None, None, ())
+        only = Snapshot(snapshots[0].day, snapshots[0].used)
+        return Runway("insufficient_history", total, 1, 0, only, None, None, None, ())
     by_day: dict[date, int] = {}
     for snapshot in snapshots:
         by_day[snapshot.day] = snapshot.used

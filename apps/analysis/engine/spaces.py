@@ -85,18 +85,30 @@ SPECIAL_PURPOSE: tuple[SpecialRange, ...] = tuple(
 )
 
 
+# The private blocks as (family, first, last): checked for every pool of a plan, twice.
+_PRIVATE_BOUNDS = tuple((space.family, space.first, space.last) for space in PRIVATE_SPACE)
+
+
+def _in_private_space(prefix: Prefix) -> bool:
+    family, first = prefix.family, prefix.first
+    for space_family, space_first, space_last in _PRIVATE_BOUNDS:
+        # The private blocks are disjoint: the one a block starts in is the only one
+        # that can hold it.
+        if family == space_family and space_first <= first <= space_last:
+            return prefix.last <= space_last
+    return False
+
+
 def is_private(prefix: Prefix, extra: Iterable[Prefix] = ()) -> bool:
     """Return True if ``prefix`` lies wholly in private space or in one of ``extra``."""
-    return any(space.contains(prefix) for space in PRIVATE_SPACE) or any(
-        space.contains(prefix) for space in extra
-    )
+    return _in_private_space(prefix) or any(space.contains(prefix) for space in extra)
 
 
 def special_purpose_hits(
     prefix: Prefix, categories: Iterable[str] = SPECIAL_CATEGORIES
 ) -> tuple[SpecialRange, ...]:
     """Return the special-purpose ranges of ``categories`` that ``prefix`` overlaps."""
-    if any(space.contains(prefix) for space in PRIVATE_SPACE):
+    if _in_private_space(prefix):
         # Private space overlaps no special-purpose range; most pools of a plan are private.
         return ()
     wanted = set(categories)
