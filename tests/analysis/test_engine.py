@@ -258,6 +258,9 @@ def test_gap_analysis_of_a_full_and_of_an_empty_pool() -> None:
         2**96,
         "2001:db8::/32",
     )
+    # A list of no children takes a short path; an iterator of none, the general one.
+    for cidr in ("2001:db8::/32", "10.0.0.0/8", "0.0.0.0/0", "10.1.2.3/32"):
+        assert gap_analysis(P(cidr), []) == gap_analysis(P(cidr), iter(()))
 
 
 def test_gap_analysis_ignores_the_other_family_and_clips_enclosing_children() -> None:

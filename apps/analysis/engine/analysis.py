@@ -120,7 +120,7 @@ def pool_core(
     usage = utilization(
         total=cidr.size,
         used=cidr.size - gaps.total_free,
-        children=sum(1 for child in children if cidr.overlaps(child)),
+        children=sum(1 for child in children if cidr.overlaps(child)) if children else 0,
         in_use=in_use.get(pool_id),
     )
     return usage, gaps, fragmentation_from(gaps.count, gaps.total_free, gaps.largest_free_block)

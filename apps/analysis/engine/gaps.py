@@ -118,6 +118,10 @@ def gap_analysis(pool: Prefix, children: Iterable[Prefix]) -> GapAnalysis:
     and those reaching outside the pool are clipped, as ``cidr.free_blocks`` does.
     """
     family = pool.family
+    if isinstance(children, (list, tuple)) and not children:
+        # A leaf, most pools of a plan: free as a whole, the one block it is.
+        last = pool.last
+        return GapAnalysis(family, ((pool.first, last),), 1, last - pool.first + 1, pool)
     bits = pool.bits
     child_ranges = sorted((child.first, child.last) for child in children if child.family == family)
     ranges = free_ranges(pool.first, pool.last, child_ranges)

@@ -34,7 +34,7 @@ Method:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, timedelta
 from fractions import Fraction
@@ -103,7 +103,8 @@ def _add_days(day: date, days: int) -> date | None:
 
 def runway_of(snapshots: Iterable[Snapshot], *, total: int, window: int = DEFAULT_WINDOW) -> Runway:
     """Return the runway of a pool of ``total`` addresses from its utilization history."""
-    if isinstance(snapshots, Sequence) and len(snapshots) < 2:
+    # A concrete type, not the Sequence ABC, whose check costs as much as the short path.
+    if isinstance(snapshots, (list, tuple)) and len(snapshots) < 2:
         # New pools and new plans (every pool of a million on the first days): nothing to
         # fit, nothing to sort.
         if not snapshots or window <= 0:
