@@ -161,3 +161,21 @@ def _parts_from_a_pool_process(organization_id: int, runs: list[Any]) -> int:
     with tenant_context(organization):
         job = _Job(organization, 60, None)
         return sum(part.pools for part in _in_processes(job, runs, 2))
+
+
+def test_a_parts_pools_read_raw_equal_the_orms(generated: Organization) -> None:
+    # On PostgreSQL the rows come without Django's converters and the creation times
+    # through psycopg's own loader; they must be the pools the ORM reads, times included.
+    from apps.analysis.selectors import _POOL_FIELDS, _pool_data
+    from apps.tenancy.rls import tenant_context
+
+    Pool.objects.for_organization(generated).filter(depth=5).update(tags={"env": "prod"})
+    job = _Job(generated, 60, None)
+    with tenant_context(generated):
+        queryset = job.live().order_by("pk")
+        raw = job.rows(queryset)
+        through_orm = _pool_data(queryset.values_list(*_POOL_FIELDS))
+    assert len(raw) == 1_500
+    assert raw == through_orm
+    assert {pool.created_at.utcoffset() for pool in raw} == {timedelta(0)}
+    assert any(pool.tags for pool in raw)
