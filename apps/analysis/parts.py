@@ -240,19 +240,16 @@ class _Job:
         ids = sorted(pool_ids)
         if connection.vendor == "postgresql":
             # One array parameter: an IN list of 20,000 costs more to build than to run.
-            # Joined as a set, not tested with `pool_id = ANY(...)`: before the table's
-            # first ANALYZE (the first day's snapshots, or a server without autovacuum)
-            # the planner filtered each snapshot through the 20,000 ids one by one,
-            # 12 s a part at 200,000 pools. A join is linear with or without statistics.
+            # Cast to the column's type: psycopg sends small ids as int4[] (or int2[]), and
+            # bigint = ANY(int4[]) cannot be hashed, so where the planner filters rows
+            # through the list (before the table's first ANALYZE, say) it compared each
+            # with 20,000 ids one by one: 16 s a part at 200,000 pools, 71 ms with bigint[].
             with connection.cursor() as cursor:
-                table = UtilizationSnapshot._meta.db_table
                 cursor.execute(
-                    "SELECT snapshot.pool_id, snapshot.day, snapshot.used"  # noqa: S608 - table name only
-                    f" FROM unnest(%s::bigint[]) AS wanted (pool_id) JOIN {table} AS snapshot"
-                    " ON snapshot.pool_id = wanted.pool_id"
-                    " WHERE snapshot.organization_id = %s AND snapshot.day > %s"
-                    " ORDER BY snapshot.pool_id, snapshot.day",
-                    [ids, self.organization.pk, since],
+                    f"SELECT pool_id, day, used FROM {UtilizationSnapshot._meta.db_table}"  # noqa: S608 - table name only
+                    " WHERE organization_id = %s AND day > %s AND pool_id = ANY(%s::bigint[])"
+                    " ORDER BY pool_id, day",
+                    [self.organization.pk, since, ids],
                 )
                 rows = cursor.fetchall()
         else:
