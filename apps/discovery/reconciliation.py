@@ -526,7 +526,8 @@ def _write_links(
         written += len(updates)
         # No target: every update recorded in the block is a ``link``.
         with operation("link", actor=actor):
-            logs.log_update_many(entries)
+            # Written, not returned: no event instance for each of 100,000 pools.
+            logs.log_update_many(entries, return_events=False)
     if organization_id is not None:
         pools_bulk_changed.send(sender=Pool, organization_id=organization_id)
     return linked, orphaned, written
