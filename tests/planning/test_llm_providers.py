@@ -374,3 +374,34 @@ def test_importing_the_provider_layer_loads_no_django() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
     assert result.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_a_stream_past_the_token_ceiling_is_cut_off(fake: FakeLLM, provider: str) -> None:
+    # A provider ignoring max_output_tokens streams on; the answer stops at 16 characters
+    # a token, the stream is closed and the rest never read.
+    from apps.planning.llm.base import FallbackResult
+
+    fake.script(Script(text="word " * 1_000))
+    result = FallbackResult()
+    specs = [spec_for(provider, fake, max_output_tokens=100)]
+    received: list[str] = []
+
+    def read() -> None:
+        received.extend(
+            event.text
+            for event in stream_with_fallback(specs, MESSAGES, result=result)
+            if event.kind == "delta"
+        )
+
+    with pytest.raises(LLMError) as raised:
+        read()
+    assert raised.value.code == "bad_response"
+    assert "ran past 1,600 characters" in raised.value.message
+    assert 0 < len("".join(received)) <= 1_600
+    assert result.error is raised.value
+    # Within the ceiling, the same answer streams whole.
+    fake.script(Script(text="word " * 320))
+    text, _, kinds = drain(stream_with_fallback(specs, MESSAGES))
+    assert text == "word " * 320
+    assert kinds[-1] == "done"

@@ -108,6 +108,13 @@ class ProviderSpec:
         return f"{self.provider}:{self.model}"
 
 
+# What a streamed answer may hold: its output token ceiling at a generous 16 characters a
+# token (tokenizers average about 4). A provider streaming past it ignores the ceiling, and
+# reading on would hold the worker for as long as it cares to go on: the SDKs spend a
+# fraction of a millisecond on each chunk, minutes for a megabyte in one-character pieces.
+MAX_CHARACTERS_PER_TOKEN = 16
+
+
 class LLMError(Exception):
     """A provider call failed; ``retryable`` errors let the fallback move on."""
 
@@ -258,9 +265,18 @@ def stream_with_fallback(
             continue
         result.spec, result.error = spec, None
         parts: list[str] = []
+        size, limit = 0, spec.max_output_tokens * MAX_CHARACTERS_PER_TOKEN
         try:
             for event in _chain(first, events):
                 if event.kind == "delta":
+                    size += len(event.text)
+                    if size > limit:
+                        _close(events)
+                        raise LLMError(
+                            "bad_response",
+                            f"The model's answer ran past {limit:,} characters, more than its "
+                            f"{spec.max_output_tokens:,} output tokens can hold; it was cut off.",
+                        )
                     parts.append(event.text)
                 elif event.kind == "usage" and event.usage is not None:
                     result.usage = event.usage
@@ -276,6 +292,13 @@ def stream_with_fallback(
         return
     if result.error is None:
         result.error = LLMError("connection_error", "No language model provider is configured.")
+
+
+def _close(events: Iterator[StreamEvent]) -> None:
+    """End a provider's stream now (its HTTP response with it), not when it is collected."""
+    close = getattr(events, "close", None)
+    if close is not None:
+        close()
 
 
 def _chain(first: StreamEvent | None, rest: Iterator[StreamEvent]) -> Iterable[StreamEvent]:
