@@ -82,7 +82,7 @@ from apps.analysis.engine.spaces import (
     is_private,
     special_purpose_hits,
 )
-from apps.analysis.engine.utilization import Utilization, pool_utilization
+from apps.analysis.engine.utilization import Utilization, at_or_above, pool_utilization
 from apps.pools.cidr import CidrError, Prefix, format_address_count, parse_prefix
 
 __all__ = [
@@ -658,8 +658,7 @@ def _check_over_utilized(ctx: _Context, pool: PoolData, rule: RuleSettings) -> F
     threshold: Fraction = rule.params["threshold"]
     usage = ctx.utilization(pool.id)
     used = usage.effective_used
-    # In integers: checked for every pool, and a Fraction per pool costs.
-    if used * 100 * threshold.denominator < threshold.numerator * usage.total:
+    if not at_or_above(used, usage.total, threshold):
         return None
     what = "in use" if (usage.in_use or 0) > usage.used else "allocated"
     return Finding(

@@ -85,6 +85,7 @@ from apps.analysis.engine.data import (
 )
 from apps.analysis.engine.gaps import GapAnalysis, best_free_block, gap_analysis
 from apps.analysis.engine.results import AnalysisSettings, PoolAnalysis
+from apps.analysis.engine.utilization import at_or_above
 from apps.pools.cidr import Prefix, format_address_count, summarize, validate_prefix_length
 
 __all__ = [
@@ -211,9 +212,7 @@ class _Generator:
         used = usage.effective_used
         runway = analysis.runway
         days = runway.days_until_exhaustion
-        threshold = self.threshold
-        # In integers: most pools are under the threshold, and a Fraction per pool costs.
-        over = used * 100 * threshold.denominator >= threshold.numerator * usage.total
+        over = at_or_above(used, usage.total, self.threshold)
         short = days is not None and days <= self.settings.runway_warning_days
         if not over and not short:
             return []

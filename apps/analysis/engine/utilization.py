@@ -38,6 +38,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from fractions import Fraction
 
 from apps.analysis.engine.data import PoolTree
 from apps.pools.cidr import Prefix
@@ -47,6 +48,7 @@ __all__ = [
     "SubtreeTotals",
     "SubtreeUtilization",
     "Utilization",
+    "at_or_above",
     "combine_subtree",
     "percent",
     "pool_utilization",
@@ -55,6 +57,17 @@ __all__ = [
     "subtree_utilization",
     "subtree_utilizations",
 ]
+
+
+def at_or_above(used: int, total: int, threshold: Fraction) -> bool:
+    """Return whether ``used`` of ``total`` is at or above ``threshold`` percent.
+
+    In integers: it is asked of every pool, and a Fraction per pool costs.
+
+    >>> at_or_above(80, 100, Fraction(80)), at_or_above(79, 100, Fraction(159, 2))
+    (True, False)
+    """
+    return used * 100 * threshold.denominator >= threshold.numerator * total
 
 
 @dataclass(frozen=True, slots=True)
