@@ -46,7 +46,7 @@ from apps.pools.choices import PoolSource
 from apps.pools.models import Pool
 from apps.tenancy.models import Organization
 from cloudpam.context import Actor, operation
-from cloudpam.db.bulk import insert_rows, update_rows
+from cloudpam.db.bulk import insert_values, update_rows
 from cloudpam.exceptions import ApplicationError, Conflict, NotFound, ValidationError
 
 if TYPE_CHECKING:
@@ -283,7 +283,7 @@ def drift_store(
     }
     # The findings are written as they come, a batch at a time: a first reconciliation
     # creates one per resource, and holding them all would grow with the estate.
-    creates: list[DriftFinding] = []
+    creates: list[dict[str, Any]] = []
     updates: list[DriftFinding] = []
     reopened: list[DriftFinding] = []
     seen: set[str] = set()
@@ -294,7 +294,7 @@ def drift_store(
         nonlocal creates, updates, reopened, written
         written += sum(len(rows) for rows in (creates, updates, reopened) if len(rows) >= least)
         if len(creates) >= least:
-            insert_rows(DriftFinding, creates)
+            insert_values(DriftFinding, creates)
             creates = []
         if len(updates) >= least:
             _update_findings(updates, [])
@@ -312,7 +312,7 @@ def drift_store(
         if known is None or known[1] != DriftStatus.IGNORED:
             counts[values["kind"]] = counts.get(values["kind"], 0) + 1
         if known is None:
-            creates.append(DriftFinding(organization=organization, detected_at=now, **values))
+            creates.append({"organization_id": organization.pk, "detected_at": now, **values})
         else:
             pk, status, previous = known
             fields = {name: values[name] for name in _COMPARED}

@@ -16,10 +16,11 @@ import datetime
 import decimal
 import json
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from django.db import connection, models
+from django.utils import timezone
 
 BATCH = 5_000
 # Rows a statement off PostgreSQL, where the ORM's bulk calls build the statements.
@@ -35,8 +36,8 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
-def _document(row: dict[str, Any]) -> str:
-    return json.dumps(row, default=_json_default, separators=(",", ":"))
+# One encoder for every row: ``json.dumps`` with options builds a new one per call.
+_document = json.JSONEncoder(default=_json_default, separators=(",", ":")).encode
 
 
 def update_rows(
@@ -77,18 +78,58 @@ def update_rows(
             cursor.execute(sql, [f"[{document}]"])
 
 
-def insert_rows(model: type[models.Model], objects: Sequence[models.Model]) -> None:
-    """Insert new ``objects`` (ids drawn by the database, not read back); no signals.
+def insert_values(model: type[models.Model], rows: Iterable[Mapping[str, Any]]) -> int:
+    """Insert ``rows`` of ``{attribute name: value}`` (ids drawn by the database); no signals.
 
-    What ``bulk_create`` does for rows nobody reads again in the same transaction: fields
-    get their ``pre_save`` value (``auto_now`` stamps) and the database its defaults.
+    What ``bulk_create`` does for rows nobody reads again in the same transaction, without
+    a model instance per row: a field a row leaves out takes its default, and ``auto_now``
+    and ``auto_now_add`` stamps are the time of the call. Returns the rows written.
     """
-    if not objects:
-        return
-    if connection.vendor != "postgresql":
-        model.objects.bulk_create(objects, batch_size=ORM_BATCH)
-        return
     fields = [field for field in model._meta.concrete_fields if not field.primary_key]
+    now = timezone.now()
+    defaults = {
+        field.attname: (
+            now
+            if getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False)
+            else field.get_default()
+        )
+        for field in fields
+    }
+    known = defaults.keys()
+    column_of = {field.attname: field.column for field in fields}
+    renamed = any(name != column for name, column in column_of.items())
+    postgresql = connection.vendor == "postgresql"
+    written = 0
+    chunk: list[dict[str, Any]] = []
+
+    def flush() -> None:
+        nonlocal written
+        if postgresql:
+            _insert_documents(model, fields, chunk)
+        else:
+            model.objects.bulk_create([model(**row) for row in chunk], batch_size=ORM_BATCH)
+        written += len(chunk)
+        chunk.clear()
+
+    for row in rows:
+        unknown = row.keys() - known
+        if unknown:
+            raise TypeError(f"{model.__name__} has no field {', '.join(sorted(unknown))}")
+        values = {**defaults, **row}
+        if postgresql and renamed:
+            # The record set is read by column name.
+            values = {column_of[name]: value for name, value in values.items()}
+        chunk.append(values)
+        if len(chunk) >= BATCH:
+            flush()
+    if chunk:
+        flush()
+    return written
+
+
+def _insert_documents(
+    model: type[models.Model], fields: list[models.Field], rows: list[dict[str, Any]]
+) -> None:
     quote = connection.ops.quote_name
     table = quote(model._meta.db_table)
     columns = ", ".join(quote(field.column) for field in fields)
@@ -97,11 +138,4 @@ def insert_rows(model: type[models.Model], objects: Sequence[models.Model]) -> N
         f"FROM json_populate_recordset(NULL::{table}, %s::json)"
     )
     with connection.cursor() as cursor:
-        for start in range(0, len(objects), BATCH):
-            chunk = objects[start : start + BATCH]
-            # Row by row into one text: no list of every row's dict beside the document.
-            document = ",".join(
-                _document({field.column: field.pre_save(obj, True) for field in fields})
-                for obj in chunk
-            )
-            cursor.execute(sql, [f"[{document}]"])
+        cursor.execute(sql, [f"[{','.join(_document(row) for row in rows)}]"])

@@ -21,30 +21,34 @@ from tests.discovery.test_reconciliation import make_account
 pytestmark = pytest.mark.django_db
 
 
-def test_insert_rows_and_update_rows_keep_json_text_and_timestamps(organization) -> None:
+def test_insert_values_and_update_rows_keep_json_text_and_timestamps(organization) -> None:
     account = make_account(organization)
     detected = timezone.now() - timedelta(days=2)
     suggestion = {"action": "ignore", "params": {"resource": 7, "note": 'ü "quoted" \\ \n'}}
-    findings = [
-        DriftFinding(
-            organization=organization,
-            account=account,
-            kind="outside",
-            severity="warning",
-            key=f"outside:resource:{index}",
-            message=f"finding {index} ✓",
-            suggestion=suggestion,
-            detected_at=detected,
-        )
+    findings = (
+        {
+            "organization_id": organization.pk,
+            "account_id": account.pk,
+            "kind": "outside",
+            "severity": "warning",
+            "key": f"outside:resource:{index}",
+            "message": f"finding {index} ✓",
+            "suggestion": suggestion,
+            "detected_at": detected,
+        }
         for index in range(5)
-    ]
-    bulk.insert_rows(DriftFinding, findings)
+    )
+    assert bulk.insert_values(DriftFinding, findings) == 5
     stored = list(DriftFinding.objects.filter(account=account).order_by("key"))
     assert [row.message for row in stored] == [f"finding {index} ✓" for index in range(5)]
     assert all(row.suggestion == suggestion for row in stored)
     assert all(row.detected_at == detected for row in stored)
-    # auto_now is stamped as a save would stamp it.
+    # auto_now is stamped as a save would stamp it; what a row leaves out takes its default.
     assert all(row.updated_at > detected for row in stored)
+    assert all(row.status == "open" and row.result == {} for row in stored)
+    assert all(row.ignored_reason == "" and row.ignored_by_id is None for row in stored)
+    with pytest.raises(TypeError, match="has no field colour"):
+        bulk.insert_values(DriftFinding, [{"organization_id": organization.pk, "colour": 1}])
 
     later = timezone.now() + timedelta(minutes=1)
     bulk.update_rows(
@@ -71,6 +75,10 @@ def test_stored_json_is_compared_by_value_whatever_its_spelling() -> None:
     assert _same_json(value, value)  # a driver that decodes JSON itself
     assert not _same_json('[{"id": 6, "cidr": "10.0.0.0/8", "kind": "pool"}]', value)
     assert not _same_json("[]", value)
+    assert _same_json("[]", [])
+    assert _same_json(" [ ] ", [])
+    assert not _same_json("[]", {})
+    assert not _same_json("[]", [[]])
     assert _same_json('"ümlaut"', "ümlaut")
 
 
