@@ -26,7 +26,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from apps.planning import pool_exports as exports
-from apps.planning.choices import PlanSource, PlanStatus
+from apps.planning.choices import PlanSource, PlanStatus, RiskLevel
 from apps.planning.imports import ImportRequest, plan_import
 from apps.planning.io.readers import FORMATS, MAX_BYTES
 from apps.planning.io.writers import EXPORT_FORMATS
@@ -80,6 +80,10 @@ class ImportPlanSerializer(serializers.ModelSerializer):
 
     detail = serializers.SerializerMethodField()
     valid = serializers.SerializerMethodField()
+    # Blank for an invalid import (no preview): the schema must say so, as the plan's does.
+    risk_level = serializers.ChoiceField(
+        choices=RiskLevel.choices, allow_blank=True, read_only=True
+    )
 
     class Meta:
         model = Plan
