@@ -7,6 +7,7 @@ from typing import Any
 
 from django.contrib import admin
 from django.contrib.admin.utils import NotRelationField, get_fields_from_path
+from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import FieldDoesNotExist
 from django.db import models
 from django.http import HttpRequest
@@ -15,6 +16,7 @@ from apps.tenancy.models import Organization
 from apps.tenancy.permissions import (
     check_permission,
     grant_codename,
+    granted_kinds,
     granted_object_pks,
     has_object_permission,
 )
@@ -132,7 +134,20 @@ class TenantAdminMixin:
             return has_object_permission(request, permission, obj)
         if check_permission(request, permission) is None:
             return True
+        if not self._may_hold_grant(request, permission):
+            return False
         return self._granted_rows(request, permission).exists()
+
+    def _may_hold_grant(self, request: HttpRequest, permission: str) -> bool:
+        # Every admin page asks this of every admin for the index, three queries each:
+        # the kinds of grants the user holds are read once a request instead.
+        kinds = getattr(request, "_cloudpam_grant_kinds", None)
+        if kinds is None:
+            kinds = granted_kinds(request.user)
+            request._cloudpam_grant_kinds = kinds  # type: ignore[attr-defined]
+        model = self.model  # type: ignore[attr-defined]
+        content_type = ContentType.objects.get_for_model(model)
+        return (content_type.pk, grant_codename(permission, model)) in kinds
 
     def _granted_rows(self, request: HttpRequest, permission: str) -> models.QuerySet:
         model = self.model  # type: ignore[attr-defined]

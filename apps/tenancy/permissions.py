@@ -167,6 +167,15 @@ def granted_object_pks(user: Any, codename: str, model: Any) -> list[str]:
     return sorted(pks | {*through_groups.values_list("object_pk", flat=True)})
 
 
+def granted_kinds(user: Any) -> set[tuple[int, str]]:
+    """Return the (content type id, codename) of every grant ``user`` holds, on any row."""
+    user_id = user if isinstance(user, int) else user.pk
+    fields = ("content_type_id", "permission__codename")
+    direct = UserObjectPermission.objects.filter(user_id=user_id).values_list(*fields)
+    through_groups = GroupObjectPermission.objects.filter(group__user__pk=user_id)
+    return {*direct.distinct(), *through_groups.values_list(*fields).distinct()}
+
+
 class HasOrganizationPermission(permissions.BasePermission):
     """Allow an authenticated member whose role and token scopes hold the permission.
 
