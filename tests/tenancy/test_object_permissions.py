@@ -121,3 +121,41 @@ def test_a_superuser_is_unbound_by_the_matrix_only_in_the_admin(organization, ad
         actor_permission_denial(actor=inside, organization=organization, permission="pools.change")
         is None
     )
+
+
+def test_the_admin_opens_to_a_member_through_a_grant_direct_or_by_group(
+    organization, make_member, rf, django_assert_max_num_queries
+):
+    from django.contrib import admin
+    from django.contrib.auth.models import Group
+
+    from apps.pools.models import Pool
+    from tests.pools.factories import PoolFactory
+
+    pool = PoolFactory(organization=organization, name="granted", cidr="10.0.0.0/16")
+    pool_admin = admin.site._registry[Pool]
+    # A viewer's role reads pools but does not change them.
+    member = make_member(organization, "viewer")
+
+    def request():  # type: ignore[no-untyped-def]
+        made = rf.get("/admin/pools/pool/")
+        made.user = member
+        made.membership = Membership.objects.get(user=member)
+        made.organization = organization
+        return made
+
+    assert not pool_admin.has_change_permission(request())
+
+    group = Group.objects.create(name="network team")
+    member.groups.add(group)
+    assign_perm("pools.change_pool", group, pool)
+    assert pool_admin.has_change_permission(request())
+
+    group.user_set.remove(member)
+    assign_perm("pools.change_pool", member, pool)
+    asked = request()
+    assert pool_admin.has_change_permission(asked)
+    # The kinds of grants held are read once for the request, whatever the admins ask.
+    with django_assert_max_num_queries(0):
+        assert not pool_admin.has_delete_permission(asked)
+        assert not admin.site._registry[Organization].has_change_permission(asked)
