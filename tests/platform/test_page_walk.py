@@ -438,12 +438,19 @@ def walk_together(walkers: dict[Walker, list[Visit]]) -> list[str]:
     """Visit each walker's pages, all walkers in step; return every problem found."""
     problems: list[str] = []
     queues = {walker: list(visits) for walker, visits in walkers.items()}
-    while any(queues.values()):
-        busy = [walker for walker, visits in queues.items() if visits]
-        for walker in busy:
+    loading = []
+    for walker, visits in queues.items():
+        if visits:
+            walker.start(visits.pop(0))
+            loading.append(walker)
+    # A walker starts its next page as soon as its last one is checked, not once every
+    # walker's is: the server answers it while the other walkers' pages render.
+    while loading:
+        walker = loading.pop(0)
+        problems += walker.finish()
+        if queues[walker]:
             walker.start(queues[walker].pop(0))
-        for walker in busy:
-            problems += walker.finish()
+            loading.append(walker)
     return problems
 
 
