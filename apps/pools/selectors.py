@@ -661,15 +661,12 @@ def pool_child_layout(pool: Pool) -> ChildLayout:
             [pool.pk],
         )
         keys, last_path = cursor.fetchone()
-    keys = keys or ""
-    step = 2 * KEY_LENGTH
-    ranges = sorted(
-        (
-            int(keys[start : start + KEY_LENGTH], 16),
-            int(keys[start + KEY_LENGTH : start + step], 16),
-        )
-        for start in range(0, len(keys), step)
-    )
+    # Decoded at once and cut into byte strings: parsing each key's hex digits on its
+    # own cost a millisecond per thousand children, under the parent's lock.
+    raw = bytes.fromhex(keys or "")
+    width = KEY_LENGTH // 2
+    bounds = [int.from_bytes(raw[start : start + width]) for start in range(0, len(raw), width)]
+    ranges = sorted(zip(bounds[::2], bounds[1::2], strict=True))
     return ChildLayout(ranges=ranges, last_path=last_path)
 
 
