@@ -227,28 +227,40 @@ class AuditEvent(AbstractLogEntry):
     (or is blocked by) the trail.
     """
 
+    # Every event is written into each of this table's indexes, and chaining it writes it
+    # into them again (``sequence`` is indexed, so the update cannot be HOT): only the
+    # indexes that a query of the trail uses are kept (see ``Meta.indexes``). None of them
+    # is a ``varchar_pattern_ops`` twin, which serves only case-sensitive prefix searches;
+    # the trail's searches are exact or case-insensitive.
     # Text actions instead of django-auditlog's integers: SPEC.md's vocabulary.
-    action = models.CharField(max_length=32, choices=AuditAction.choices, db_index=True)
+    action = models.CharField(max_length=32, choices=AuditAction.choices)
     content_type = models.ForeignKey(
         "contenttypes.ContentType",
         on_delete=models.DO_NOTHING,
         db_constraint=False,
+        db_index=False,  # a row's history is found by object_pk, then narrowed
         null=True,
         blank=True,
         related_name="+",
     )
+    object_pk = models.CharField(max_length=255, verbose_name="object pk")
+    # Nothing looks events up by it: object_pk holds every key, whatever its type.
+    object_id = models.BigIntegerField(blank=True, null=True, verbose_name="object id")
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         on_delete=models.DO_NOTHING,
         db_constraint=False,
+        db_index=False,  # the actor filter matches the email, token or system name
         null=True,
         blank=True,
         related_name="+",
     )
+    cid = models.CharField(max_length=255, null=True, blank=True, verbose_name="Correlation ID")
     organization = models.ForeignKey(
         "tenancy.Organization",
         on_delete=models.DO_NOTHING,
         db_constraint=False,
+        db_index=False,  # the leading column of the composite indexes below
         null=True,
         blank=True,
         related_name="+",
@@ -258,7 +270,7 @@ class AuditEvent(AbstractLogEntry):
         blank=True,
         help_text="Position in the organization's chain; empty until the event is chained.",
     )
-    object_type = models.CharField(max_length=100, blank=True, db_index=True)
+    object_type = models.CharField(max_length=100, blank=True)
     actor_token_id = models.BigIntegerField(null=True, blank=True)
     actor_token_name = models.CharField(max_length=255, blank=True)
     actor_system = models.CharField(
@@ -287,6 +299,13 @@ class AuditEvent(AbstractLogEntry):
             ),
         ]
         indexes = [
+            # Plain b-trees of the columns the filters match exactly (action, object type,
+            # object id, request id). Each field had ``db_index`` before; migration 0010
+            # renames those indexes rather than building them again.
+            models.Index(fields=["action"], name="audit_event_action"),
+            models.Index(fields=["object_type"], name="audit_event_object_type"),
+            models.Index(fields=["object_pk"], name="audit_event_object_pk"),
+            models.Index(fields=["cid"], name="audit_event_cid"),
             models.Index(fields=["organization", "timestamp"], name="audit_event_org_time"),
             models.Index(
                 fields=["organization", "object_type", "object_pk"], name="audit_event_org_object"
