@@ -292,8 +292,14 @@ class DiscoveredResource(TenantModel):
     the reconciliation after each run.
     """
 
+    # Every sync and reconciliation rewrites these rows, and each write goes into every index
+    # of the table: the organization and the account lead the composite indexes below,
+    # which serve every query (and cascade) a single-column index of theirs would.
+    organization = models.ForeignKey(
+        "tenancy.Organization", on_delete=models.CASCADE, related_name="+", db_index=False
+    )
     account = models.ForeignKey(
-        "cloud.CloudAccount", on_delete=models.CASCADE, related_name="resources"
+        "cloud.CloudAccount", on_delete=models.CASCADE, related_name="resources", db_index=False
     )
     provider = models.CharField(max_length=8)
     resource_type = models.CharField(max_length=64)
@@ -409,12 +415,19 @@ class DriftFinding(TenantModel):
     ones stay as the record of the decision.
     """
 
+    # Recomputed findings are written in bulk after every reconciliation: the organization
+    # and the account lead the composite indexes below, which serve what a single-column
+    # index of theirs would.
+    organization = models.ForeignKey(
+        "tenancy.Organization", on_delete=models.CASCADE, related_name="+", db_index=False
+    )
     account = models.ForeignKey(
         "cloud.CloudAccount",
         on_delete=models.CASCADE,
         null=True,
         blank=True,
         related_name="drift_findings",
+        db_index=False,
     )
     kind = models.CharField(max_length=16, choices=DriftKind.choices)
     severity = models.CharField(max_length=8, choices=DriftSeverity.choices)
